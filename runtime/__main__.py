@@ -1,0 +1,7 @@
+"""``python -m runtime`` is ``agent-runtime``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

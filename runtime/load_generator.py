@@ -1,0 +1,249 @@
+"""``agent-runtime load``: drive a runtime with many users and account for every event.
+
+Each simulated user holds one or more ``/ws`` connections and runs the ``load`` agent back
+to back. Every connection checks its stream with ``SequenceValidator``; the report counts
+events expected, received, lost, duplicated and out of order, and emit->receive latency
+(server timestamp to client receive time, so only meaningful on one machine or with
+synchronised clocks).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+import uuid
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from .auth import TokenAuthority
+from .protocol import (
+    ConnectionAck,
+    ErrorFrame,
+    Event,
+    EventType,
+    SequenceValidator,
+    UserMessage,
+    decode_server_frame,
+    encode_client_message,
+)
+
+#: thinking steps + tool calls -> events per run of the load agent
+TOOLS_PER_RUN = 1
+
+
+def events_per_run(steps: int, tools: int = TOOLS_PER_RUN) -> int:
+    return steps + 2 * tools + 2
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSpec:
+    url: str
+    users: int = 10
+    rate: float = 1000.0  # events/s in total; 0 = as fast as the runtime goes
+    duration: float = 10.0
+    connections_per_user: int = 1
+    secret: str = ""
+    tokens: dict[str, str] | None = None  # user -> token, instead of a secret
+    user_prefix: str = ""
+    run_seconds: float = 1.0  # how long one run lasts at the target rate
+    drain_timeout: float = 15.0
+
+
+@dataclass
+class LoadReport:
+    users: int
+    connections: int
+    runs_started: int = 0
+    runs_completed: int = 0
+    events_expected: int = 0
+    events_received: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    out_of_order: int = 0
+    other_findings: int = 0
+    errors: list[str] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    throughput_eps: float = 0.0
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    findings_by_rule: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.lost or self.duplicated or self.out_of_order or self.errors)
+
+    def table(self) -> str:
+        lat = self.latency_ms
+        rows = [
+            ("users / connections", f"{self.users} / {self.connections}"),
+            ("runs started / completed", f"{self.runs_started} / {self.runs_completed}"),
+            ("events expected (x conns)", f"{self.events_expected}"),
+            ("events received", f"{self.events_received}"),
+            ("lost", f"{self.lost}"),
+            ("duplicated", f"{self.duplicated}"),
+            ("out of order", f"{self.out_of_order}"),
+            ("other findings", f"{self.other_findings}"),
+            ("elapsed", f"{self.elapsed_s:.2f} s"),
+            ("throughput", f"{self.throughput_eps:,.0f} events/s"),
+            (
+                "latency p50 / p95 / p99 / max",
+                " / ".join(f"{lat.get(k, math.nan):.2f}" for k in ("p50", "p95", "p99", "max"))
+                + " ms",
+            ),
+        ]
+        width = max(len(name) for name, _ in rows)
+        lines = [f"{name:<{width}}  {value}" for name, value in rows]
+        lines += [f"error: {e}" for e in self.errors[:20]]
+        lines.append(f"verdict: {'OK' if self.ok else 'FAILED'}")
+        return "\n".join(lines)
+
+    def write_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(asdict(self) | {"ok": self.ok}, indent=2))
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99/max of ``samples`` (nearest-rank), empty dict for no samples."""
+    if not samples:
+        return {}
+    ordered = sorted(samples)
+    n = len(ordered)
+
+    def rank(p: float) -> float:
+        return ordered[min(n - 1, max(0, math.ceil(p / 100 * n) - 1))]
+
+    return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": ordered[-1]}
+
+
+class _Stream:
+    """One connection's receiving side."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.validator = SequenceValidator()
+        self.findings: Counter[str] = Counter()
+        self.received = 0
+        self.latencies: list[float] = []
+        self.completed: asyncio.Queue[str] = asyncio.Queue()
+        self.errors: list[str] = []
+        self.acked = asyncio.Event()
+
+    async def receive(self) -> None:
+        try:
+            async for raw in self.ws:
+                now = time.time()
+                frame = decode_server_frame(raw)
+                if isinstance(frame, Event):
+                    self.received += 1
+                    self.latencies.append((now - frame.timestamp) * 1000)
+                    for f in self.validator.feed(frame, received_at=now):
+                        self.findings[f.rule_id] += 1
+                    if frame.type is EventType.AGENT_COMPLETED:
+                        self.completed.put_nowait(frame.run_id)
+                elif isinstance(frame, ConnectionAck):
+                    self.validator.expect_next(frame.user_id, frame.last_seq + 1)
+                    self.acked.set()
+                elif isinstance(frame, ErrorFrame):
+                    self.errors.append(f"{frame.code}: {frame.message}")
+        except ConnectionClosed as exc:
+            if exc.rcvd is None or exc.rcvd.code != 1000:
+                self.errors.append(f"connection closed: {exc}")
+
+
+async def _user(
+    spec: LoadSpec, user_id: str, token: str, deadline: float, report: LoadReport
+) -> list[_Stream]:
+    streams: list[_Stream] = []
+    tasks = []
+    for _ in range(spec.connections_per_user):
+        ws = await connect(
+            f"{spec.url.rstrip('/')}/ws",
+            additional_headers={"Authorization": f"Bearer {token}"},
+            compression=None,
+            max_size=None,
+            max_queue=None,  # never stall the reader: we measure the server, not our queue
+        )
+        stream = _Stream(ws)
+        streams.append(stream)
+        tasks.append(asyncio.create_task(stream.receive()))
+        await stream.acked.wait()
+    per_user_rate = spec.rate / spec.users if spec.rate > 0 else 0.0
+    steps = max(1, round(per_user_rate * spec.run_seconds)) if per_user_rate else 200
+    primary = streams[0]
+    while time.monotonic() < deadline:
+        message = UserMessage(
+            text=f"load run {report.runs_started}",
+            agent="load",
+            options={"steps": steps, "tools": TOOLS_PER_RUN, "rate": per_user_rate, "pace": 0},
+        )
+        await primary.ws.send(encode_client_message(message), text=True)
+        report.runs_started += 1
+        report.events_expected += events_per_run(steps) * len(streams)
+        try:
+            await asyncio.wait_for(primary.completed.get(), spec.drain_timeout)
+            report.runs_completed += 1
+        except TimeoutError:
+            report.errors.append(f"{user_id}: a run did not complete in {spec.drain_timeout}s")
+            break
+    # Let the other connections of this user catch up with the last run.
+    await _settle(streams, spec.drain_timeout)
+    for stream in streams:
+        await stream.ws.close()
+    await asyncio.gather(*tasks)
+    return streams
+
+
+async def _settle(streams: list[_Stream], timeout: float) -> None:
+    target = streams[0].received
+    end = time.monotonic() + timeout
+    while any(s.received < target for s in streams) and time.monotonic() < end:
+        await asyncio.sleep(0.01)
+
+
+async def run_load(spec: LoadSpec) -> LoadReport:
+    """Run the load described by ``spec`` and account for every event."""
+    prefix = spec.user_prefix or f"load-{uuid.uuid4().hex[:6]}"
+    users = [f"{prefix}-{i}" for i in range(spec.users)]
+    if spec.tokens:
+        tokens = spec.tokens
+    else:
+        authority = TokenAuthority(spec.secret)
+        tokens = {u: authority.issue(u) for u in users}
+    report = LoadReport(users=spec.users, connections=spec.users * spec.connections_per_user)
+    started = time.monotonic()
+    deadline = started + spec.duration
+    results = await asyncio.gather(
+        *(_user(spec, u, tokens[u], deadline, report) for u in users), return_exceptions=True
+    )
+    report.elapsed_s = time.monotonic() - started
+    latencies: list[float] = []
+    findings: Counter[str] = Counter()
+    for user, result in zip(users, results, strict=True):
+        if isinstance(result, BaseException):
+            report.errors.append(f"{user}: {type(result).__name__}: {result}")
+            continue
+        for stream in result:
+            for f in stream.validator.close():
+                stream.findings[f.rule_id] += 1
+            findings.update(stream.findings)
+            report.events_received += stream.received
+            latencies.extend(stream.latencies)
+            report.errors.extend(f"{user}: {e}" for e in stream.errors)
+    report.findings_by_rule = dict(findings)
+    report.duplicated = findings.pop("AEM010", 0)
+    report.out_of_order = findings.pop("AEM011", 0)
+    findings.pop("AEM009", 0)
+    report.lost = max(0, report.events_expected - report.events_received + report.duplicated)
+    report.other_findings = sum(findings.values())
+    report.throughput_eps = report.events_received / report.elapsed_s if report.elapsed_s else 0
+    report.latency_ms = {k: round(v, 3) for k, v in percentiles(latencies).items()}
+    return report
+
+
+def report_dict(report: LoadReport) -> dict[str, Any]:
+    return asdict(report) | {"ok": report.ok}

@@ -1,0 +1,67 @@
+"""Wire protocol v1, sans I/O: the event model, the JSON codec and the sequence validator.
+
+Nothing in this package does I/O or imports asyncio, websockets or Qt; the runtime, the
+mission-critical suite and the monitor all build on it.
+"""
+
+from .codec import (
+    Cancel,
+    ClientMessage,
+    ConnectionAck,
+    Delivery,
+    ErrorFrame,
+    Ping,
+    Pong,
+    Resume,
+    ServerFrame,
+    UserMessage,
+    decode_client_message,
+    decode_event,
+    decode_object,
+    decode_server_frame,
+    encode_client_message,
+    encode_event,
+)
+from .events import (
+    MANDATORY_EVENT_TYPES,
+    PROTOCOL_VERSION,
+    ControlType,
+    Event,
+    EventType,
+    ProtocolError,
+)
+from .rules import RULES, RULES_BY_ID, Finding, Rule, Severity
+from .validator import RunState, SequenceValidator, ValidatorConfig
+
+__all__ = [
+    "MANDATORY_EVENT_TYPES",
+    "PROTOCOL_VERSION",
+    "RULES",
+    "RULES_BY_ID",
+    "Cancel",
+    "ClientMessage",
+    "ConnectionAck",
+    "ControlType",
+    "Delivery",
+    "ErrorFrame",
+    "Event",
+    "EventType",
+    "Finding",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "Resume",
+    "Rule",
+    "RunState",
+    "SequenceValidator",
+    "ServerFrame",
+    "Severity",
+    "UserMessage",
+    "ValidatorConfig",
+    "decode_client_message",
+    "decode_event",
+    "decode_object",
+    "decode_server_frame",
+    "encode_client_message",
+    "encode_event",
+]

@@ -1,0 +1,523 @@
+"""``SequenceValidator``: a pure state machine that checks event streams against DESIGN §3.4.
+
+Feed it one event at a time (``feed``), call ``tick(now)`` for the stall watchdogs, and
+``close()`` when the stream ends. Each call returns the findings it revealed; a finding never
+stops the stream and the validator's state stays consistent after any input.
+
+The legal run transitions are the table ``RUN_TRANSITIONS`` (state -> event type -> next
+state and the rule broken, if any), in the manner of h11's state machine.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from .codec import Delivery
+from .events import Event, EventType
+from .rules import Finding, finding
+
+
+class RunState(Enum):
+    NEW = "new"
+    OPEN = "open"
+    ERRORED = "errored"  # agent_error seen; only agent_completed(failed) may end it
+    COMPLETED = "completed"
+
+
+_E = EventType
+_S = RunState
+
+#: state -> event type -> (next state, rule id broken by this transition or None)
+RUN_TRANSITIONS: dict[RunState, dict[EventType, tuple[RunState, str | None]]] = {
+    _S.NEW: {
+        _E.AGENT_STARTED: (_S.OPEN, None),
+        _E.AGENT_THINKING: (_S.OPEN, "AEM001"),
+        _E.TOOL_EXECUTING: (_S.OPEN, "AEM001"),
+        _E.TOOL_COMPLETED: (_S.OPEN, "AEM001"),
+        _E.PARTIAL_RESULT: (_S.OPEN, "AEM001"),
+        _E.AGENT_ERROR: (_S.ERRORED, "AEM001"),
+        _E.AGENT_COMPLETED: (_S.COMPLETED, "AEM001"),
+    },
+    _S.OPEN: {
+        _E.AGENT_STARTED: (_S.OPEN, "AEM002"),
+        _E.AGENT_THINKING: (_S.OPEN, None),
+        _E.TOOL_EXECUTING: (_S.OPEN, None),
+        _E.TOOL_COMPLETED: (_S.OPEN, None),
+        _E.PARTIAL_RESULT: (_S.OPEN, None),
+        _E.AGENT_ERROR: (_S.ERRORED, None),
+        _E.AGENT_COMPLETED: (_S.COMPLETED, None),
+    },
+    _S.ERRORED: {
+        _E.AGENT_STARTED: (_S.ERRORED, "AEM002"),
+        _E.AGENT_THINKING: (_S.ERRORED, "AEM015"),
+        _E.TOOL_EXECUTING: (_S.ERRORED, "AEM015"),
+        # Tools that were in flight when the agent failed still report completion.
+        _E.TOOL_COMPLETED: (_S.ERRORED, None),
+        _E.PARTIAL_RESULT: (_S.ERRORED, None),
+        _E.AGENT_ERROR: (_S.ERRORED, "AEM015"),
+        _E.AGENT_COMPLETED: (_S.COMPLETED, None),
+    },
+    _S.COMPLETED: {
+        _E.AGENT_STARTED: (_S.COMPLETED, "AEM004"),
+        _E.AGENT_THINKING: (_S.COMPLETED, "AEM004"),
+        _E.TOOL_EXECUTING: (_S.COMPLETED, "AEM004"),
+        _E.TOOL_COMPLETED: (_S.COMPLETED, "AEM004"),
+        _E.PARTIAL_RESULT: (_S.COMPLETED, "AEM004"),
+        _E.AGENT_ERROR: (_S.COMPLETED, "AEM004"),
+        _E.AGENT_COMPLETED: (_S.COMPLETED, "AEM003"),
+    },
+}
+
+_TRANSITION_MESSAGES = {
+    "AEM001": "run {run} began with {type}, not agent_started",
+    "AEM002": "run {run} has a second agent_started",
+    "AEM003": "run {run} has a second agent_completed",
+    "AEM004": "{type} arrived after agent_completed of run {run}",
+    "AEM015": "{type} arrived after agent_error of run {run}; expected agent_completed(failed)",
+}
+
+
+@dataclass(slots=True)
+class _OpenTool:
+    tool_name: str
+    seq: int
+    opened_at: float
+    stalled: bool = False
+
+
+@dataclass(slots=True)
+class RunTrack:
+    """What the validator knows about one run."""
+
+    user_id: str
+    run_id: str
+    state: RunState = RunState.NEW
+    partial: bool = False
+    thinking: int = 0
+    events: int = 0
+    last_timestamp: float = float("-inf")
+    last_activity: float = 0.0
+    stalled: bool = False
+    open_tools: dict[str, _OpenTool] = field(default_factory=dict)
+    seen_tools: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _StreamTrack:
+    """Sequence state of one user's stream."""
+
+    next_seq: int = 1
+    joined_late: bool = False
+    missing: dict[int, float] = field(default_factory=dict)  # seq -> when noticed
+    lost: set[int] = field(default_factory=set)  # seqs already reported lost (AEM009)
+    recent_ids: deque[str] = field(default_factory=deque)
+    recent_id_set: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorConfig:
+    """Thresholds. Times are seconds on the clock the caller feeds (see ``feed``)."""
+
+    run_stall_after: float = 20.0
+    tool_stall_after: float = 10.0
+    #: a seq gap is reported as lost once this long has passed without the missing
+    #: events arriving late (then they are out-of-order, not lost) …
+    gap_grace: float = 1.0
+    #: … or once this many later events arrived, whichever comes first.
+    reorder_window: int = 64
+    #: the first event of a user's stream sets its baseline instead of expecting seq 1.
+    late_join: bool = False
+    #: how many event ids per user to remember for duplicate detection.
+    dedupe_window: int = 4096
+    #: how many runs to remember (completed runs are evicted oldest first).
+    max_runs: int = 100_000
+
+
+class SequenceValidator:
+    """Checks every rule of DESIGN §3.4 over the events fed to it, one event at a time."""
+
+    def __init__(self, config: ValidatorConfig | None = None) -> None:
+        self.config = config or ValidatorConfig()
+        self._streams: dict[str, _StreamTrack] = {}
+        self._runs: OrderedDict[tuple[str, str], RunTrack] = OrderedDict()
+        self._monitor_next: int | None = None
+        self.events_seen = 0
+
+    # --- public API -------------------------------------------------------------------
+
+    def expect_next(self, user_id: str, next_seq: int) -> None:
+        """Set where a user's stream continues, e.g. from ``connection_ack.last_seq + 1``.
+
+        Runs already in progress at that point are treated as joined mid-run.
+        """
+        stream = self._streams.setdefault(user_id, _StreamTrack())
+        stream.next_seq = next_seq
+        stream.joined_late = next_seq > 1
+
+    def feed(self, event: Event, received_at: float | None = None) -> list[Finding]:
+        """Check one event. ``received_at`` (the caller's clock) drives the watchdogs;
+        without it the event's own timestamp is used."""
+        now = event.timestamp if received_at is None else received_at
+        out: list[Finding] = []
+        self.events_seen += 1
+        if event.monitor_seq is not None:
+            self._check_monitor_seq(event.monitor_seq, now, out)
+        if not self._check_stream(event, now, out):
+            return out  # a transport duplicate: the run already saw this event
+        self._check_run(event, now, out)
+        return out
+
+    def feed_delivery(self, delivery: Delivery, received_at: float) -> list[Finding]:
+        """Check one ``delivery`` report of the observer stream."""
+        out: list[Finding] = []
+        if delivery.monitor_seq is not None:
+            self._check_monitor_seq(delivery.monitor_seq, received_at, out)
+        if delivery.failed:
+            out.append(
+                finding(
+                    "AEM021",
+                    f"event seq {delivery.seq} of {delivery.user_id}: "
+                    f"{delivery.failed} send(s) failed",
+                    user_id=delivery.user_id,
+                    seq=delivery.seq,
+                    event_id=delivery.event_id,
+                    at=received_at,
+                )
+            )
+        elif delivery.connections == 0:
+            out.append(
+                finding(
+                    "AEM020",
+                    f"event seq {delivery.seq} of {delivery.user_id} reached no connection",
+                    user_id=delivery.user_id,
+                    seq=delivery.seq,
+                    event_id=delivery.event_id,
+                    at=received_at,
+                )
+            )
+        return out
+
+    def report_gap_in_observer_stream(self, after: int, before: int, now: float) -> Finding:
+        """The observer stream lost frames ``after+1 .. before-1`` and they cannot be resumed."""
+        return finding(
+            "AEM019",
+            f"observer stream frames {after + 1}..{before - 1} were lost and could not be resumed",
+            at=now,
+        )
+
+    def tick(self, now: float) -> list[Finding]:
+        """Run the watchdogs: stalled runs and tools, and seq gaps past their grace time."""
+        out: list[Finding] = []
+        cfg = self.config
+        for run in self._runs.values():
+            if run.state in (RunState.COMPLETED, RunState.NEW):
+                continue
+            if not run.stalled and now - run.last_activity > cfg.run_stall_after:
+                run.stalled = True
+                out.append(
+                    finding(
+                        "AEM012",
+                        f"run {run.run_id} silent for {now - run.last_activity:.1f}s",
+                        user_id=run.user_id,
+                        run_id=run.run_id,
+                        at=now,
+                    )
+                )
+            for call_id, tool in run.open_tools.items():
+                if not tool.stalled and now - tool.opened_at > cfg.tool_stall_after:
+                    tool.stalled = True
+                    out.append(
+                        finding(
+                            "AEM013",
+                            f"tool {tool.tool_name} ({call_id}) executing for "
+                            f"{now - tool.opened_at:.1f}s",
+                            user_id=run.user_id,
+                            run_id=run.run_id,
+                            seq=tool.seq,
+                            at=now,
+                        )
+                    )
+        for user_id, stream in self._streams.items():
+            due = [s for s, noticed in stream.missing.items() if now - noticed >= cfg.gap_grace]
+            out.extend(self._report_lost(user_id, stream, due, now))
+        return out
+
+    def close(self, now: float | None = None) -> list[Finding]:
+        """The stream has ended: report every pending gap and every unfinished run."""
+        out: list[Finding] = []
+        for user_id, stream in self._streams.items():
+            out.extend(self._report_lost(user_id, stream, list(stream.missing), now))
+        for run in self._runs.values():
+            if run.state in (RunState.OPEN, RunState.ERRORED, RunState.NEW):
+                tools = ", ".join(sorted(run.open_tools))
+                suffix = f"; tools still open: {tools}" if tools else ""
+                out.append(
+                    finding(
+                        "AEM016",
+                        f"run {run.run_id} of {run.user_id} never sent agent_completed{suffix}",
+                        user_id=run.user_id,
+                        run_id=run.run_id,
+                        at=now,
+                    )
+                )
+                run.state = RunState.COMPLETED
+        return out
+
+    def run(self, user_id: str, run_id: str) -> RunTrack | None:
+        """The validator's view of one run (for displays and tests)."""
+        return self._runs.get((user_id, run_id))
+
+    @property
+    def open_runs(self) -> list[RunTrack]:
+        return [r for r in self._runs.values() if r.state in (RunState.OPEN, RunState.ERRORED)]
+
+    # --- per-user stream: seq and duplicates ------------------------------------------
+
+    def _check_stream(self, event: Event, now: float, out: list[Finding]) -> bool:
+        """Check ``seq``; return False when the event is a duplicate to be ignored."""
+        stream = self._streams.get(event.user_id)
+        if stream is None:
+            stream = self._streams[event.user_id] = _StreamTrack()
+            if self.config.late_join and event.seq > 1:
+                stream.next_seq = event.seq
+                stream.joined_late = True
+        if event.event_id in stream.recent_id_set:
+            out.append(
+                _flag(
+                    "AEM010",
+                    f"event {event.event_id} (seq {event.seq}) "
+                    f"received twice on {event.user_id}'s stream",
+                    event,
+                    now,
+                )
+            )
+            return False
+        self._remember_id(stream, event.event_id)
+        seq = event.seq
+        if seq == stream.next_seq:
+            stream.next_seq += 1
+        elif seq > stream.next_seq:
+            for missing in range(stream.next_seq, seq):
+                stream.missing[missing] = now
+            stream.next_seq = seq + 1
+            overdue = [s for s in stream.missing if seq - s > self.config.reorder_window]
+            out.extend(self._report_lost(event.user_id, stream, overdue, now))
+        elif seq in stream.missing or seq in stream.lost:
+            # Late, not repeated: it was never received before (even if reported lost).
+            stream.missing.pop(seq, None)
+            stream.lost.discard(seq)
+            out.append(
+                _flag(
+                    "AEM011",
+                    f"seq {seq} of {event.user_id} arrived after seq "
+                    f"{stream.next_seq - 1} ({event.type})",
+                    event,
+                    now,
+                )
+            )
+        else:
+            out.append(
+                _flag(
+                    "AEM010",
+                    f"seq {seq} of {event.user_id} received again "
+                    f"({event.type}, expected {stream.next_seq})",
+                    event,
+                    now,
+                )
+            )
+            return False
+        return True
+
+    def _remember_id(self, stream: _StreamTrack, event_id: str) -> None:
+        stream.recent_ids.append(event_id)
+        stream.recent_id_set.add(event_id)
+        if len(stream.recent_ids) > self.config.dedupe_window:
+            stream.recent_id_set.discard(stream.recent_ids.popleft())
+
+    def _report_lost(
+        self, user_id: str, stream: _StreamTrack, seqs: Iterable[int], now: float | None
+    ) -> list[Finding]:
+        ordered = sorted(seqs)
+        for s in ordered:
+            del stream.missing[s]
+        stream.lost.update(ordered)
+        if len(stream.lost) > self.config.dedupe_window:  # bounded like the id memory
+            for s in sorted(stream.lost)[: len(stream.lost) - self.config.dedupe_window]:
+                stream.lost.discard(s)
+        out = []
+        for first, last in _ranges(ordered):
+            span = f"seq {first}" if first == last else f"seq {first}..{last}"
+            count = last - first + 1
+            out.append(
+                finding(
+                    "AEM009",
+                    f"{span} of {user_id} never arrived ({count} event{'s' * (count > 1)} lost)",
+                    user_id=user_id,
+                    seq=first,
+                    at=now,
+                )
+            )
+        return out
+
+    def _check_monitor_seq(self, monitor_seq: int, now: float, out: list[Finding]) -> None:
+        expected = self._monitor_next
+        if expected is not None and monitor_seq > expected:
+            out.append(
+                finding(
+                    "AEM019",
+                    f"observer stream frames {expected}..{monitor_seq - 1} missing",
+                    seq=monitor_seq,
+                    at=now,
+                )
+            )
+        if expected is None or monitor_seq >= expected:
+            self._monitor_next = monitor_seq + 1
+
+    # --- per-run rules ----------------------------------------------------------------
+
+    def _track(self, event: Event) -> RunTrack:
+        key = (event.user_id, event.run_id)
+        run = self._runs.get(key)
+        if run is None:
+            run = self._runs[key] = RunTrack(event.user_id, event.run_id)
+            if len(self._runs) > self.config.max_runs:
+                self._evict()
+        return run
+
+    def _evict(self) -> None:
+        for key, run in self._runs.items():
+            if run.state is RunState.COMPLETED:
+                del self._runs[key]
+                return
+        self._runs.popitem(last=False)
+
+    def _check_run(self, event: Event, now: float, out: list[Finding]) -> None:
+        run = self._track(event)
+        etype = event.type
+        next_state, broken = RUN_TRANSITIONS[run.state][etype]
+        if broken == "AEM001" and self._streams[event.user_id].joined_late:
+            run.partial = True
+            broken = "AEM017"
+            out.append(
+                _flag(
+                    "AEM017",
+                    f"run {event.run_id} was already running when observation began",
+                    event,
+                    now,
+                )
+            )
+        elif broken is not None:
+            message = _TRANSITION_MESSAGES[broken].format(run=event.run_id, type=etype.value)
+            out.append(_flag(broken, message, event, now))
+        previous_state = run.state
+        run.state = next_state
+        run.events += 1
+        run.last_activity = now
+        run.stalled = False
+
+        if event.timestamp < run.last_timestamp:
+            back = run.last_timestamp - event.timestamp
+            message = (
+                f"{etype} is {back:.6f}s earlier than the previous event of run {event.run_id}"
+            )
+            out.append(_flag("AEM008", message, event, now))
+        run.last_timestamp = max(run.last_timestamp, event.timestamp)
+
+        if previous_state is RunState.COMPLETED:
+            return  # already reported as after-completed; don't disturb the finished run
+        if etype is EventType.AGENT_THINKING:
+            run.thinking += 1
+        elif etype is EventType.TOOL_EXECUTING:
+            self._open_tool(run, event, now, out)
+        elif etype is EventType.TOOL_COMPLETED:
+            self._close_tool(run, event, now, out)
+        elif etype is EventType.AGENT_COMPLETED:
+            self._complete(run, event, now, previous_state, out)
+
+    def _open_tool(self, run: RunTrack, event: Event, now: float, out: list[Finding]) -> None:
+        call_id = event.data["tool_call_id"]
+        if call_id in run.seen_tools:
+            out.append(
+                _flag(
+                    "AEM014", f"tool call {call_id} of run {run.run_id} announced twice", event, now
+                )
+            )
+            return
+        run.seen_tools.add(call_id)
+        run.open_tools[call_id] = _OpenTool(event.data["tool_name"], event.seq, now)
+
+    def _close_tool(self, run: RunTrack, event: Event, now: float, out: list[Finding]) -> None:
+        call_id = event.data["tool_call_id"]
+        if run.open_tools.pop(call_id, None) is not None:
+            return
+        if run.partial and call_id not in run.seen_tools:
+            return  # its tool_executing came before observation began
+        if call_id in run.seen_tools:
+            message = f"tool call {call_id} of run {run.run_id} completed twice"
+        else:
+            message = (
+                f"tool_completed for {event.data['tool_name']} ({call_id}) of run "
+                f"{run.run_id} has no tool_executing"
+            )
+        run.seen_tools.add(call_id)
+        out.append(_flag("AEM006", message, event, now))
+
+    def _complete(
+        self,
+        run: RunTrack,
+        event: Event,
+        now: float,
+        previous_state: RunState,
+        out: list[Finding],
+    ) -> None:
+        for call_id, tool in run.open_tools.items():
+            out.append(
+                _flag(
+                    "AEM005",
+                    f"tool {tool.tool_name} ({call_id}) of run {run.run_id} "
+                    "never sent tool_completed",
+                    event,
+                    now,
+                )
+            )
+        run.open_tools.clear()
+        if run.thinking == 0 and not run.partial:
+            out.append(
+                _flag("AEM007", f"run {run.run_id} completed without agent_thinking", event, now)
+            )
+        if previous_state is RunState.ERRORED and event.data.get("status") != "failed":
+            out.append(
+                _flag(
+                    "AEM015",
+                    f"run {run.run_id} had agent_error but completed with "
+                    f"status {event.data.get('status')}",
+                    event,
+                    now,
+                )
+            )
+
+
+def _flag(rule_id: str, message: str, event: Event, now: float) -> Finding:
+    """A finding located at ``event``."""
+    return finding(
+        rule_id,
+        message,
+        user_id=event.user_id,
+        run_id=event.run_id,
+        seq=event.seq,
+        event_id=event.event_id,
+        at=now,
+    )
+
+
+def _ranges(sorted_seqs: list[int]) -> list[tuple[int, int]]:
+    ranges: list[tuple[int, int]] = []
+    for s in sorted_seqs:
+        if ranges and s == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], s)
+        else:
+            ranges.append((s, s))
+    return ranges
