@@ -31,8 +31,7 @@ def parse_chaos(spec: str) -> dict[str, float]:
         name, sep, raw = item.partition("=")
         if not sep or name.strip() not in _CHAOS_KEYS:
             raise argparse.ArgumentTypeError(
-                f"--chaos takes name=probability with names {', '.join(_CHAOS_KEYS)}; "
-                f"got {item!r}"
+                f"--chaos takes name=probability with names {', '.join(_CHAOS_KEYS)}; got {item!r}"
             )
         values[_CHAOS_KEYS[name.strip()]] = float(raw)
     return values
@@ -57,17 +56,29 @@ def _build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tool-timeout", type=float, help="seconds before a tool times out")
     serve.add_argument("--run-timeout", type=float, help="seconds before a run times out")
     serve.add_argument("--pace", type=float, help="agent pacing factor; 0 = no pauses")
-    serve.add_argument("--allowed-origin", action="append", dest="allowed_origins",
-                       help="allowed Origin header (repeatable); default: any")
-    serve.add_argument("--allow-client-faults", action="store_true", default=None,
-                       help="honour options.faults in user messages (tests and demos only)")
+    serve.add_argument(
+        "--allowed-origin",
+        action="append",
+        dest="allowed_origins",
+        help="allowed Origin header (repeatable); default: any",
+    )
+    serve.add_argument(
+        "--allow-client-faults",
+        action="store_true",
+        default=None,
+        help="honour options.faults in user messages (tests and demos only)",
+    )
     serve.add_argument("--tool-failure-rate", type=float)
     serve.add_argument("--tool-latency-ms", type=float)
     serve.add_argument("--tool-hang-rate", type=float)
     serve.add_argument("--agent-crash-rate", type=float)
-    serve.add_argument("--chaos", type=parse_chaos, default={},
-                       help="protocol chaos, e.g. drop=0.01,duplicate=0.01,reorder=0.01,"
-                       "delay=0.01,omit_terminal=0.05")
+    serve.add_argument(
+        "--chaos",
+        type=parse_chaos,
+        default={},
+        help="protocol chaos, e.g. drop=0.01,duplicate=0.01,reorder=0.01,"
+        "delay=0.01,omit_terminal=0.05",
+    )
     serve.add_argument("--chaos-delay-ms", type=float)
     serve.add_argument("--fault-seed", type=int, help="make fault decisions reproducible")
     serve.add_argument("--log-level", default="INFO")
@@ -130,7 +141,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command == "token":
-        print(TokenAuthority(_secret(args)).issue(args.user, args.role, ttl=args.ttl))
+        try:
+            token = TokenAuthority(_secret(args)).issue(args.user, args.role, ttl=args.ttl)
+        except ValueError as exc:  # e.g. an invalid --user: a usage error, not a traceback
+            parser.error(str(exc))
+        print(token)
         return 0
     if args.command == "serve":
         logging.basicConfig(
@@ -140,14 +155,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = _serve_config(args)
         except ValueError as exc:
             parser.error(str(exc))
+        if not config.secret:  # --secret "": refuse here, not with a traceback at startup
+            parser.error("the token secret must not be empty")
         if config.uses_dev_secret:
             log.warning(
                 "no secret configured: using the insecure development secret. Set "
-                "%sSECRET or --secret before exposing this server.", ENV_PREFIX,
+                "%sSECRET or --secret before exposing this server.",
+                ENV_PREFIX,
             )
         if config.faults.any_enabled:
-            log.warning("fault injection enabled: %s",
-                        {k: v for k, v in config.faults.to_dict().items() if v})
+            log.warning(
+                "fault injection enabled: %s",
+                {k: v for k, v in config.faults.to_dict().items() if v},
+            )
         from .server import run_server
 
         try:
@@ -155,8 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         except OSError as exc:
-            print(f"agent-runtime: cannot listen on {config.host}:{config.port}: {exc}",
-                  file=sys.stderr)
+            print(
+                f"agent-runtime: cannot listen on {config.host}:{config.port}: {exc}",
+                file=sys.stderr,
+            )
             return 2
         return 0
     if args.command == "load":

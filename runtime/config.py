@@ -72,8 +72,14 @@ def _parse(name: str, raw: str) -> Any:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if name in {"host", "secret"}:
         return raw
-    if name in {"port", "max_frame_bytes", "send_queue_limit", "replay_buffer",
-                "monitor_replay_buffer", "max_runs_per_user"}:
+    if name in {
+        "port",
+        "max_frame_bytes",
+        "send_queue_limit",
+        "replay_buffer",
+        "monitor_replay_buffer",
+        "max_runs_per_user",
+    }:
         return int(raw)
     if name in {"ping_interval", "ping_timeout"} and raw.strip().lower() in {"", "none", "off"}:
         return None

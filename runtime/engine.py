@@ -73,7 +73,11 @@ class ExecutionEngine:
         status, result, error = "failed", None, None
         log.info(
             "run %s started: user=%s agent=%s thread=%s request=%s",
-            ctx.run_id, ctx.user_id, ctx.agent_name, ctx.thread_id, ctx.request_id,
+            ctx.run_id,
+            ctx.user_id,
+            ctx.agent_name,
+            ctx.thread_id,
+            ctx.request_id,
         )
         self.notifier.send_agent_started(ctx, text)
         scope = RunScope(
@@ -102,7 +106,11 @@ class ExecutionEngine:
             error = f"{type(exc).__name__}: {exc}"
             log.warning(
                 "run %s of %s failed (request %s): %s",
-                ctx.run_id, ctx.user_id, ctx.request_id, error, exc_info=True,
+                ctx.run_id,
+                ctx.user_id,
+                ctx.request_id,
+                error,
+                exc_info=True,
             )
             self.notifier.send_agent_error(ctx, type(exc).__name__, str(exc) or error)
         finally:
@@ -113,7 +121,11 @@ class ExecutionEngine:
             self.outcome = RunOutcome(ctx.run_id, status, result, error, duration_ms)
             log.info(
                 "run %s %s in %.0f ms (user=%s request=%s)",
-                ctx.run_id, status, duration_ms, ctx.user_id, ctx.request_id,
+                ctx.run_id,
+                status,
+                duration_ms,
+                ctx.user_id,
+                ctx.request_id,
             )
         return self.outcome
 
@@ -176,27 +188,28 @@ class ExecutionEngineFactory:
         engine = self.create(context, faults, options)
         self.websocket_manager.attach_plan(context.run_id, engine.plan)
         task = asyncio.get_running_loop().create_task(
-            engine.execute(text), name=f"run-{context.run_id}"
+            self._run(engine, text), name=f"run-{context.run_id}"
         )
         self._active.setdefault(context.user_id, {})[context.run_id] = task
         self.metrics.runs_started.inc()
         self.metrics.runs_active.inc()
-        task.add_done_callback(lambda t: self._finished(context, engine, t))
         return task
 
-    def _finished(
-        self, context: UserExecutionContext, engine: ExecutionEngine, task: asyncio.Task[Any]
-    ) -> None:
-        runs = self._active.get(context.user_id, {})
-        runs.pop(context.run_id, None)
-        if not runs:
-            self._active.pop(context.user_id, None)
-        self.websocket_manager.detach_plan(context.run_id)
-        self.metrics.runs_active.dec()
-        status = engine.outcome.status if engine.outcome else "crashed"
-        self.metrics.runs_finished.labels(status).inc()
-        if not task.cancelled() and task.exception() is not None:
-            log.error("run %s task crashed", context.run_id, exc_info=task.exception())
+    async def _run(self, engine: ExecutionEngine, text: str) -> RunOutcome:
+        # Cleanup happens inside the task, so it is done by the time anyone awaiting the
+        # run wakes up (a done-callback would run later).
+        context = engine.context
+        try:
+            return await engine.execute(text)
+        finally:
+            runs = self._active.get(context.user_id, {})
+            runs.pop(context.run_id, None)
+            if not runs:
+                self._active.pop(context.user_id, None)
+            self.websocket_manager.detach_plan(context.run_id)
+            self.metrics.runs_active.dec()
+            status = engine.outcome.status if engine.outcome else "crashed"
+            self.metrics.runs_finished.labels(status).inc()
 
     def cancel(self, user_id: str, run_id: str) -> bool:
         """Cancel one of ``user_id``'s runs; False if that user has no such run."""

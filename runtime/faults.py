@@ -51,9 +51,9 @@ class FaultConfig:
                 continue
             if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"{f.name} must be a number >= 0")
-            if f.name.endswith(("_rate", "_terminal")) or f.name in _PER_EVENT_CHAOS:
-                if value > 1:
-                    raise ValueError(f"{f.name} is a probability and must be <= 1")
+            is_probability = f.name.endswith(("_rate", "_terminal")) or f.name in _PER_EVENT_CHAOS
+            if is_probability and value > 1:
+                raise ValueError(f"{f.name} is a probability and must be <= 1")
 
     @property
     def any_enabled(self) -> bool:

@@ -17,22 +17,9 @@ import uuid
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from .auth import TokenAuthority
-from .protocol import (
-    ConnectionAck,
-    ErrorFrame,
-    Event,
-    EventType,
-    SequenceValidator,
-    UserMessage,
-    decode_server_frame,
-    encode_client_message,
-)
+from .client import AgentClient
 
 #: thinking steps + tool calls -> events per run of the load agent
 TOOLS_PER_RUN = 1
@@ -120,89 +107,50 @@ def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50": rank(50), "p95": rank(95), "p99": rank(99), "max": ordered[-1]}
 
 
-class _Stream:
-    """One connection's receiving side."""
-
-    def __init__(self, ws: ClientConnection) -> None:
-        self.ws = ws
-        self.validator = SequenceValidator()
-        self.findings: Counter[str] = Counter()
-        self.received = 0
-        self.latencies: list[float] = []
-        self.completed: asyncio.Queue[str] = asyncio.Queue()
-        self.errors: list[str] = []
-        self.acked = asyncio.Event()
-
-    async def receive(self) -> None:
-        try:
-            async for raw in self.ws:
-                now = time.time()
-                frame = decode_server_frame(raw)
-                if isinstance(frame, Event):
-                    self.received += 1
-                    self.latencies.append((now - frame.timestamp) * 1000)
-                    for f in self.validator.feed(frame, received_at=now):
-                        self.findings[f.rule_id] += 1
-                    if frame.type is EventType.AGENT_COMPLETED:
-                        self.completed.put_nowait(frame.run_id)
-                elif isinstance(frame, ConnectionAck):
-                    self.validator.expect_next(frame.user_id, frame.last_seq + 1)
-                    self.acked.set()
-                elif isinstance(frame, ErrorFrame):
-                    self.errors.append(f"{frame.code}: {frame.message}")
-        except ConnectionClosed as exc:
-            if exc.rcvd is None or exc.rcvd.code != 1000:
-                self.errors.append(f"connection closed: {exc}")
-
-
 async def _user(
     spec: LoadSpec, user_id: str, token: str, deadline: float, report: LoadReport
-) -> list[_Stream]:
-    streams: list[_Stream] = []
-    tasks = []
-    for _ in range(spec.connections_per_user):
-        ws = await connect(
-            f"{spec.url.rstrip('/')}/ws",
-            additional_headers={"Authorization": f"Bearer {token}"},
-            compression=None,
-            max_size=None,
+) -> list[AgentClient]:
+    clients = [
+        await AgentClient.connect(
+            spec.url,
+            token,
+            keep_events=False,
             max_queue=None,  # never stall the reader: we measure the server, not our queue
         )
-        stream = _Stream(ws)
-        streams.append(stream)
-        tasks.append(asyncio.create_task(stream.receive()))
-        await stream.acked.wait()
+        for _ in range(spec.connections_per_user)
+    ]
     per_user_rate = spec.rate / spec.users if spec.rate > 0 else 0.0
     steps = max(1, round(per_user_rate * spec.run_seconds)) if per_user_rate else 200
-    primary = streams[0]
+    primary = clients[0]
     while time.monotonic() < deadline:
-        message = UserMessage(
-            text=f"load run {report.runs_started}",
-            agent="load",
-            options={"steps": steps, "tools": TOOLS_PER_RUN, "rate": per_user_rate, "pace": 0},
-        )
-        await primary.ws.send(encode_client_message(message), text=True)
+        options = {"steps": steps, "tools": TOOLS_PER_RUN, "rate": per_user_rate, "pace": 0}
         report.runs_started += 1
-        report.events_expected += events_per_run(steps) * len(streams)
+        report.events_expected += events_per_run(steps) * len(clients)
         try:
-            await asyncio.wait_for(primary.completed.get(), spec.drain_timeout)
+            run_id = await primary.start_run(
+                f"load run {report.runs_started}",
+                "load",
+                options=options,
+                timeout=spec.drain_timeout,
+            )
+            await primary.wait_run(run_id, spec.drain_timeout)
             report.runs_completed += 1
-        except TimeoutError:
-            report.errors.append(f"{user_id}: a run did not complete in {spec.drain_timeout}s")
+        except (TimeoutError, RuntimeError) as exc:
+            report.errors.append(f"{user_id}: {exc}")
             break
-    # Let the other connections of this user catch up with the last run.
-    await _settle(streams, spec.drain_timeout)
-    for stream in streams:
-        await stream.ws.close()
-    await asyncio.gather(*tasks)
-    return streams
+    # The user's other connections receive the same events; let them catch up.
+    target = primary.received
 
+    async def caught_up(client: AgentClient) -> None:
+        await client.wait_until(lambda: client.received >= target, spec.drain_timeout)
 
-async def _settle(streams: list[_Stream], timeout: float) -> None:
-    target = streams[0].received
-    end = time.monotonic() + timeout
-    while any(s.received < target for s in streams) and time.monotonic() < end:
-        await asyncio.sleep(0.01)
+    try:
+        await asyncio.gather(*(caught_up(c) for c in clients))
+    except TimeoutError:
+        report.errors.append(f"{user_id}: secondary connections did not catch up")
+    for client in clients:
+        await client.close()
+    return clients
 
 
 async def run_load(spec: LoadSpec) -> LoadReport:
@@ -227,13 +175,12 @@ async def run_load(spec: LoadSpec) -> LoadReport:
         if isinstance(result, BaseException):
             report.errors.append(f"{user}: {type(result).__name__}: {result}")
             continue
-        for stream in result:
-            for f in stream.validator.close():
-                stream.findings[f.rule_id] += 1
-            findings.update(stream.findings)
-            report.events_received += stream.received
-            latencies.extend(stream.latencies)
-            report.errors.extend(f"{user}: {e}" for e in stream.errors)
+        for client in result:
+            client.close_findings()
+            findings.update(f.rule_id for f in client.findings)
+            report.events_received += client.received
+            latencies.extend(client.latencies_ms)
+            report.errors.extend(f"{user}: {e.code}: {e.message}" for e in client.errors)
     report.findings_by_rule = dict(findings)
     report.duplicated = findings.pop("AEM010", 0)
     report.out_of_order = findings.pop("AEM011", 0)
@@ -243,7 +190,3 @@ async def run_load(spec: LoadSpec) -> LoadReport:
     report.throughput_eps = report.events_received / report.elapsed_s if report.elapsed_s else 0
     report.latency_ms = {k: round(v, 3) for k, v in percentiles(latencies).items()}
     return report
-
-
-def report_dict(report: LoadReport) -> dict[str, Any]:
-    return asdict(report) | {"ok": report.ok}

@@ -22,7 +22,9 @@ class RuntimeMetrics:
             "aem_events_emitted", "Events emitted, by type", ["type"], registry=r
         )
         self.frames_sent = Counter(
-            "aem_frames_sent", "Frames written to connections, by endpoint", ["endpoint"],
+            "aem_frames_sent",
+            "Frames written to connections, by endpoint",
+            ["endpoint"],
             registry=r,
         )
         self.send_failures = Counter(
@@ -37,18 +39,22 @@ class RuntimeMetrics:
             registry=r,
         )
         self.slow_consumer_closes = Counter(
-            "aem_slow_consumer_closes", "Connections closed because their send queue overflowed",
+            "aem_slow_consumer_closes",
+            "Connections closed because their send queue overflowed",
             registry=r,
         )
         self.replays = Counter(
             "aem_replays", "Resume requests served, by endpoint", ["endpoint"], registry=r
         )
         self.replay_gaps = Counter(
-            "aem_replay_gaps", "Resume requests that asked for events no longer buffered",
+            "aem_replay_gaps",
+            "Resume requests that asked for events no longer buffered",
             registry=r,
         )
         self.chaos_actions = Counter(
-            "aem_chaos_actions", "Events altered by protocol chaos, by action", ["action"],
+            "aem_chaos_actions",
+            "Events altered by protocol chaos, by action",
+            ["action"],
             registry=r,
         )
         self.bad_frames = Counter(

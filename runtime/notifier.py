@@ -8,11 +8,17 @@ run that is being cancelled.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import logging
 from typing import Any
 
-from .connections import WebSocketManager
+from .connections import UnencodableEventError, WebSocketManager
 from .context import UserExecutionContext
 from .protocol import Event, EventType
+
+log = logging.getLogger(__name__)
+
+#: longest repr sent in place of a result that cannot be encoded
+MAX_REPR = 1000
 
 
 class WebSocketNotifier:
@@ -25,7 +31,15 @@ class WebSocketNotifier:
         self, context: UserExecutionContext, event_type: EventType, data: dict[str, Any]
     ) -> Event | None:
         data["correlation_id"] = context.request_id
-        return self.websocket_manager.emit(context, event_type, data)
+        try:
+            return self.websocket_manager.emit(context, event_type, data)
+        except UnencodableEventError as exc:
+            if "result" not in data:
+                raise
+            # A result JSON cannot carry must not cost the user the event itself.
+            log.warning("run %s: %s; sending its repr instead", context.run_id, exc)
+            data["result"] = {"unserializable": repr(data["result"])[:MAX_REPR]}
+            return self.websocket_manager.emit(context, event_type, data)
 
     def send_agent_started(self, context: UserExecutionContext, user_input: str) -> Event | None:
         return self._emit(context, EventType.AGENT_STARTED, {"input": user_input})
@@ -33,9 +47,7 @@ class WebSocketNotifier:
     def send_agent_thinking(
         self, context: UserExecutionContext, reasoning: str, step: int
     ) -> Event | None:
-        return self._emit(
-            context, EventType.AGENT_THINKING, {"reasoning": reasoning, "step": step}
-        )
+        return self._emit(context, EventType.AGENT_THINKING, {"reasoning": reasoning, "step": step})
 
     def send_tool_executing(
         self,

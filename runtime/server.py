@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -20,6 +21,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.typing import Origin
 
 from . import __version__
 from .auth import AuthError, Principal, Role, TokenAuthority
@@ -68,7 +70,11 @@ class RuntimeServer:
         self.registry.set_websocket_manager(self.manager)
         self.factory = ExecutionEngineFactory(self.registry, self.manager, self.config)
         self.authority = TokenAuthority(self.config.secret)
-        self._admissions: dict[Any, _Admission] = {}
+        # Keyed weakly by connection: a handshake that fails after _process_request (bad
+        # Origin, no upgrade, client gone) never reaches _handle, so nothing would pop it.
+        self._admissions: weakref.WeakKeyDictionary[ServerConnection, _Admission] = (
+            weakref.WeakKeyDictionary()
+        )
         self._server: Server | None = None
         self._started_at = time.time()
 
@@ -86,7 +92,7 @@ class RuntimeServer:
             ping_interval=cfg.ping_interval,
             ping_timeout=cfg.ping_timeout,
             close_timeout=cfg.close_timeout,
-            origins=[*cfg.allowed_origins, None] if cfg.allowed_origins else None,
+            origins=[*map(Origin, cfg.allowed_origins), None] if cfg.allowed_origins else None,
             server_header=f"agent-runtime/{__version__}",
         )
         self._started_at = time.time()
@@ -139,20 +145,25 @@ class RuntimeServer:
         if url.path == "/metrics":
             return _response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
         if url.path not in ("/ws", "/monitor"):
-            return _response(HTTPStatus.NOT_FOUND, b"not found: use /ws, /monitor, /healthz, /metrics\n")
+            return _response(
+                HTTPStatus.NOT_FOUND, b"not found: use /ws, /monitor, /healthz, /metrics\n"
+            )
         query = parse_qs(url.query)
-        token = _bearer(request.headers) or (query.get("token") or [None])[0]
+        token = _bearer(request.headers) or query.get("token", [""])[0] or None
         if not token:
-            return self._refuse(HTTPStatus.UNAUTHORIZED, "missing token: send Authorization: "
-                                "Bearer <token> or ?token=")
+            return self._refuse(
+                HTTPStatus.UNAUTHORIZED,
+                "missing token: send Authorization: Bearer <token> or ?token=",
+            )
         try:
             principal = self.authority.verify(token)
         except AuthError as exc:
             return self._refuse(HTTPStatus.UNAUTHORIZED, str(exc))
         endpoint = url.path.lstrip("/")
         if endpoint == MONITOR_ENDPOINT and principal.role is not Role.MONITOR:
-            return self._refuse(HTTPStatus.FORBIDDEN, "the /monitor stream needs a token with "
-                                "role 'monitor'")
+            return self._refuse(
+                HTTPStatus.FORBIDDEN, "the /monitor stream needs a token with role 'monitor'"
+            )
         after_seq: int | None = None
         if "after_seq" in query:
             try:
@@ -161,7 +172,7 @@ class RuntimeServer:
                     raise ValueError
             except ValueError:
                 return self._refuse(HTTPStatus.BAD_REQUEST, "after_seq must be an integer >= 0")
-        self._admissions[connection.id] = _Admission(principal, endpoint, after_seq)
+        self._admissions[connection] = _Admission(principal, endpoint, after_seq)
         return None
 
     def _refuse(self, status: HTTPStatus, message: str) -> Response:
@@ -193,7 +204,7 @@ class RuntimeServer:
     # --- WebSocket side ---------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        admission = self._admissions.pop(ws.id)
+        admission = self._admissions.pop(ws)
         principal = admission.principal
         if admission.endpoint == MONITOR_ENDPOINT:
             sub = self.manager.connect_monitor(principal.user_id, ws)
@@ -226,10 +237,13 @@ class RuntimeServer:
             self._reject(sub, "read_only", "the /monitor stream accepts only resume and ping")
         elif isinstance(message, UserMessage):
             self._start_run(sub, message)
-        elif isinstance(message, Cancel):
-            if not self.factory.cancel(sub.user_id, message.run_id):
-                self._reject(sub, "unknown_run", "no run of yours in progress with that id",
-                             ref=message.run_id)
+        elif isinstance(message, Cancel) and not self.factory.cancel(sub.user_id, message.run_id):
+            self._reject(
+                sub,
+                "unknown_run",
+                "no run of yours in progress with that id",
+                ref=message.run_id,
+            )
 
     def _reject(self, sub: Subscriber, code: str, message: str, ref: str | None = None) -> None:
         self.metrics.bad_frames.labels(code).inc()
@@ -240,8 +254,12 @@ class RuntimeServer:
         faults: FaultConfig | None = None
         if "faults" in options:
             if not self.config.allow_client_faults:
-                self._reject(sub, "faults_disabled", "this runtime does not accept "
-                             "options.faults (start it with --allow-client-faults)")
+                self._reject(
+                    sub,
+                    "faults_disabled",
+                    "this runtime does not accept "
+                    "options.faults (start it with --allow-client-faults)",
+                )
                 return
             spec = options.pop("faults")
             try:

@@ -99,18 +99,27 @@ class ToolExecutor:
             # A tool bug must not kill the run: it becomes an error result, loudly logged.
             log.warning(
                 "tool %s raised %s (run %s, request %s)",
-                call.tool_name, type(exc).__name__, call.context.run_id,
-                call.context.request_id, exc_info=True,
+                call.tool_name,
+                type(exc).__name__,
+                call.context.run_id,
+                call.context.request_id,
+                exc_info=True,
             )
             error = f"{type(exc).__name__}: {exc}"
         else:
             return ToolResult(
-                call.tool_call_id, call.tool_name, "success",
-                (time.perf_counter() - started) * 1000, result=result,
+                call.tool_call_id,
+                call.tool_name,
+                "success",
+                (time.perf_counter() - started) * 1000,
+                result=result,
             )
         return ToolResult(
-            call.tool_call_id, call.tool_name, "error",
-            (time.perf_counter() - started) * 1000, error=error,
+            call.tool_call_id,
+            call.tool_name,
+            "error",
+            (time.perf_counter() - started) * 1000,
+            error=error,
         )
 
     async def _invoke(self, tool: Tool, call: ToolCall) -> Any:
@@ -156,9 +165,13 @@ class NotifyingToolExecutor(ToolExecutor):
         finally:
             if outcome is None:  # cancelled (the run was cancelled or timed out)
                 outcome = ToolResult(
-                    call.tool_call_id, call.tool_name, "error",
-                    (time.perf_counter() - started) * 1000, error="cancelled",
+                    call.tool_call_id,
+                    call.tool_name,
+                    "error",
+                    (time.perf_counter() - started) * 1000,
+                    error="cancelled",
                 )
+            self.websocket_manager.metrics.tool_calls.labels(call.tool_name, outcome.status).inc()
             notifier.send_tool_completed(
                 call.context,
                 call.tool_call_id,

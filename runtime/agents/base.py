@@ -93,9 +93,7 @@ class RunScope:
         """Call one tool; a failed call returns ``status == "error"``."""
         return await self.dispatcher.dispatch(self._call(tool_name, parameters))
 
-    async def call_tools(
-        self, calls: Sequence[tuple[str, Mapping[str, Any]]]
-    ) -> list[ToolResult]:
+    async def call_tools(self, calls: Sequence[tuple[str, Mapping[str, Any]]]) -> list[ToolResult]:
         """Call several tools in parallel."""
         return await self.dispatcher.dispatch_parallel([self._call(n, p) for n, p in calls])
 

@@ -44,10 +44,10 @@ NASTY_STRINGS: tuple[str, ...] = (
     "<![CDATA[ ]]> &amp; &lt;",
     "**bold** _it_ `code` [link](javascript:alert(1))",
     "'; DROP TABLE events; --",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "Robert'); DROP TABLE Students;--",
-    "{\"type\": \"agent_completed\"}",
-    "\\u0000 \\n \\\" \\\\",
+    '{"type": "agent_completed"}',
+    '\\u0000 \\n \\" \\\\',
     "\n\r\t\b\f",
     "${jndi:ldap://x}",
     "%s%n%x{0}",
@@ -294,9 +294,7 @@ class Stream:
         return [i for i, e in enumerate(self.events) if e.user_id == user_id]
 
     def positions_of_run(self, user_id: str, run_id: str) -> list[int]:
-        return [
-            i for i, e in enumerate(self.events) if e.user_id == user_id and e.run_id == run_id
-        ]
+        return [i for i, e in enumerate(self.events) if e.user_id == user_id and e.run_id == run_id]
 
 
 @st.composite

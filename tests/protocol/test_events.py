@@ -308,7 +308,11 @@ def test_to_dict_is_the_envelope_in_order() -> None:
         "data",
     ]
     assert out["type"] == "tool_executing" and type(out["type"]) is str
-    assert out["data"] == {"tool_call_id": "call_1", "tool_name": "search", "parameters": {"q": "x"}}
+    assert out["data"] == {
+        "tool_call_id": "call_1",
+        "tool_name": "search",
+        "parameters": {"q": "x"},
+    }
     assert out["seq"] == 3 and out["timestamp"] == 1.5 and out["event_id"] == "e" * 32
 
 

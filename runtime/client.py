@@ -1,0 +1,272 @@
+"""``AgentClient``: an asyncio client for a runtime's ``/ws`` or ``/monitor`` endpoint.
+
+It keeps every frame it receives, checks the event stream with ``SequenceValidator`` as it
+arrives, and lets callers wait for conditions (a run's completion, an error frame) with
+timeouts. The load generator, the mission-critical suite and the monitor's chat panel use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from .protocol import (
+    ClientMessage,
+    ConnectionAck,
+    Delivery,
+    ErrorFrame,
+    Event,
+    EventType,
+    Finding,
+    Pong,
+    ProtocolError,
+    SequenceValidator,
+    UserMessage,
+    ValidatorConfig,
+    decode_server_frame,
+    encode_client_message,
+)
+
+T = TypeVar("T")
+
+
+class RunNotFinished(TimeoutError):
+    """A run did not send ``agent_completed`` in time."""
+
+
+class AgentClient:
+    """One connection to a runtime, with everything it received."""
+
+    def __init__(
+        self,
+        ws: ClientConnection,
+        validator: SequenceValidator | None = None,
+        *,
+        keep_events: bool = True,
+    ) -> None:
+        self.ws = ws
+        self.validator = validator or SequenceValidator()
+        #: keep every event in ``events`` (off for load generation: counts only)
+        self.keep_events = keep_events
+        self.received = 0
+        self.ack: ConnectionAck | None = None
+        self.events: list[Event] = []
+        self.errors: list[ErrorFrame] = []
+        self.deliveries: list[Delivery] = []
+        self.findings: list[Finding] = []
+        self.malformed: list[str] = []
+        self.pongs = 0
+        self.latencies_ms: list[float] = []
+        self.closed: ConnectionClosed | None = None
+        #: the ``after_seq`` this connection resumed from at the handshake, if any
+        self.resumed_after: int | None = None
+        self._changed = asyncio.Event()
+        self._claimed_runs: set[str] = set()
+        self._started: list[tuple[str, str]] = []  # (run_id, input) in arrival order
+        self._completions: dict[str, Event] = {}
+        self._reader: asyncio.Task[None] | None = None
+
+    # --- connecting -------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        token: str | None,
+        *,
+        endpoint: str = "/ws",
+        after_seq: int | None = None,
+        token_in_query: bool = False,
+        validator: SequenceValidator | None = None,
+        keep_events: bool = True,
+        ack_timeout: float = 10.0,
+        **connect_kwargs: Any,
+    ) -> AgentClient:
+        """Connect to ``url`` (``ws://host:port``) and wait for ``connection_ack``."""
+        query: dict[str, str] = {}
+        headers: dict[str, str] = {}
+        if token is not None:
+            if token_in_query:
+                query["token"] = token
+            else:
+                headers["Authorization"] = f"Bearer {token}"
+        if after_seq is not None:
+            query["after_seq"] = str(after_seq)
+        full = url.rstrip("/") + endpoint + (f"?{urlencode(query)}" if query else "")
+        connect_kwargs.setdefault("compression", None)
+        connect_kwargs.setdefault("max_size", None)
+        ws = await connect(full, additional_headers=headers, **connect_kwargs)
+        client = cls(
+            ws,
+            validator or SequenceValidator(ValidatorConfig(late_join=True)),
+            keep_events=keep_events,
+        )
+        client.resumed_after = after_seq
+        client._reader = asyncio.get_running_loop().create_task(client._read())
+        await client.wait_until(
+            lambda: client.ack is not None or client.closed is not None, ack_timeout
+        )
+        if client.ack is None:
+            raise ConnectionError(f"no connection_ack from {full}: {client.closed}")
+        return client
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            await self._reader
+
+    async def __aenter__(self) -> AgentClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- receiving --------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                self._on_frame(raw)
+        except ConnectionClosed as exc:
+            self.closed = exc
+        else:
+            # close_exc builds ConnectionClosedOK/Error with close_rcvd_then_sent; building
+            # ConnectionClosed(rcvd, sent) by hand fails its assertion when both are set.
+            self.closed = self.ws.protocol.close_exc
+        finally:
+            self._changed.set()
+
+    def _on_frame(self, raw: str | bytes) -> None:
+        now = time.time()
+        try:
+            frame = decode_server_frame(raw)
+        except ProtocolError as exc:
+            self.malformed.append(f"{exc.code}: {exc.message}")
+            self._changed.set()
+            return
+        if isinstance(frame, Event):
+            self.received += 1
+            if self.keep_events:
+                self.events.append(frame)
+            if frame.type is EventType.AGENT_STARTED:
+                self._started.append((frame.run_id, frame.data["input"]))
+            elif frame.type is EventType.AGENT_COMPLETED:
+                self._completions.setdefault(frame.run_id, frame)
+            self.latencies_ms.append((now - frame.timestamp) * 1000)
+            found = self.validator.feed(frame, received_at=now)
+            if found:
+                self.findings.extend(found)
+        elif isinstance(frame, Delivery):
+            self.deliveries.append(frame)
+            self.findings.extend(self.validator.feed_delivery(frame, now))
+        elif isinstance(frame, ConnectionAck):
+            self.ack = frame
+            # A handshake resume replays the events after ``after_seq`` before live ones.
+            start = frame.last_seq
+            if self.resumed_after is not None:
+                start = min(start, self.resumed_after)
+            self.validator.expect_next(frame.user_id, start + 1)
+        elif isinstance(frame, ErrorFrame):
+            self.errors.append(frame)
+        elif isinstance(frame, Pong):
+            self.pongs += 1
+        self._changed.set()
+
+    async def wait_until(self, condition: Callable[[], T], timeout: float = 10.0) -> T:
+        """Wait until ``condition()`` is truthy (re-checked on every frame); return it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            value = condition()
+            if value:
+                return value
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise TimeoutError(f"condition not met within {timeout:g}s")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), remaining)
+            except TimeoutError:
+                continue
+
+    # --- sending ----------------------------------------------------------------------
+
+    async def send(self, message: ClientMessage) -> None:
+        await self.ws.send(encode_client_message(message), text=True)
+
+    async def send_raw(self, frame: str | bytes) -> None:
+        await self.ws.send(frame)
+
+    async def start_run(
+        self,
+        text: str,
+        agent: str | None = None,
+        *,
+        thread_id: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = 10.0,
+    ) -> str:
+        """Send a ``user_message`` and return the run id of the run it started."""
+        errors_before = len(self.errors)
+        await self.send(UserMessage(text, thread_id, agent, dict(options or {})))
+
+        def started() -> str | None:
+            for run_id, user_input in self._started:
+                if run_id not in self._claimed_runs and user_input == text:
+                    return run_id
+            if len(self.errors) > errors_before:
+                error = self.errors[-1]
+                raise RuntimeError(f"run refused: {error.code}: {error.message}")
+            return None
+
+        run_id = await self.wait_until(started, timeout)
+        assert run_id is not None  # wait_until returns only a truthy value
+        self._claimed_runs.add(run_id)
+        return run_id
+
+    async def wait_run(self, run_id: str, timeout: float = 30.0) -> list[Event]:
+        """Wait for ``run_id``'s ``agent_completed``; return the run's events in order."""
+        try:
+            await self.wait_until(lambda: self.completion(run_id), timeout)
+        except TimeoutError:
+            types = [e.type.value for e in self.run_events(run_id)]
+            raise RunNotFinished(
+                f"run {run_id} sent no agent_completed within {timeout:g}s; got {types}"
+            ) from None
+        return self.run_events(run_id)
+
+    async def run(
+        self,
+        text: str,
+        agent: str | None = None,
+        *,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = 30.0,
+    ) -> list[Event]:
+        """Start a run and wait for it to finish; return its events."""
+        run_id = await self.start_run(text, agent, options=options)
+        return await self.wait_run(run_id, timeout)
+
+    # --- reading what arrived ---------------------------------------------------------
+
+    def run_events(self, run_id: str) -> list[Event]:
+        return [e for e in self.events if e.run_id == run_id]
+
+    def completion(self, run_id: str) -> Event | None:
+        """The run's (first) ``agent_completed``, if it arrived."""
+        return self._completions.get(run_id)
+
+    @property
+    def last_seq(self) -> int:
+        return max((e.seq for e in self.events), default=self.ack.last_seq if self.ack else 0)
+
+    def close_findings(self) -> list[Finding]:
+        """End-of-stream checks (unfinished runs, unrecovered gaps), added to ``findings``."""
+        extra = self.validator.close(time.time())
+        self.findings.extend(extra)
+        return extra

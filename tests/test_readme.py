@@ -1,0 +1,27 @@
+"""The README's documented tables match the code they describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from runtime.faults import FaultConfig
+from runtime.protocol.rules import RULES
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_rule_table_matches_rules() -> None:
+    rows = [line for line in README.splitlines() if line.startswith("| AEM")]
+    expected = [f"| {r.id} | {r.name} | {r.severity} | {r.summary} |" for r in RULES]
+    assert rows == expected
+
+
+def test_every_fault_knob_is_documented() -> None:
+    for name in FaultConfig().to_dict():
+        assert f"`{name}`" in README, name
+
+
+def test_install_and_test_commands_match_ci() -> None:
+    ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
+    assert "pip install -e '.[test]'" in README and "install --quiet -e '.[test]'" in ci
+    assert "\npython -m pytest\n" in README and "\npython -m pytest\n" in ci
