@@ -7,8 +7,8 @@ run that is being cancelled.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from .connections import UnencodableEventError, WebSocketManager

@@ -149,8 +149,9 @@ async def test_agent_crash_fault() -> None:
 
 async def test_per_user_concurrency_limit_and_cleanup() -> None:
     factory, _, waiting = _factory(max_runs_per_user=2)
-    tasks = [factory.start(UserExecutionContext.for_message("frank", "waiting"), "w")
-             for _ in range(2)]
+    tasks = [
+        factory.start(UserExecutionContext.for_message("frank", "waiting"), "w") for _ in range(2)
+    ]
     with pytest.raises(ConcurrencyLimitError):
         factory.start(UserExecutionContext.for_message("frank", "waiting"), "w")
     # Another user is not limited by frank's runs.
@@ -199,5 +200,8 @@ def test_context_is_frozen() -> None:
     with pytest.raises(AttributeError):
         ctx.user_id = "mallory"  # type: ignore[misc]
     child = ctx.child("researcher")
-    assert (child.user_id, child.run_id, child.request_id) == (ctx.user_id, ctx.run_id,
-                                                               ctx.request_id)
+    assert (child.user_id, child.run_id, child.request_id) == (
+        ctx.user_id,
+        ctx.run_id,
+        ctx.request_id,
+    )

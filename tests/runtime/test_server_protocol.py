@@ -39,10 +39,15 @@ async def test_envelope_fields(runtime: RuntimeServer) -> None:
     token = runtime.issue_token("bob")
     async with connect(f"{runtime.url}/ws?token={token}") as ws:
         ack = orjson.loads(await ws.recv())
-        assert ack == {"type": "connection_ack", "user_id": "bob", "last_seq": 0,
-                       "server_version": ack["server_version"]}
-        await ws.send(orjson.dumps({"type": "user_message", "text": "2+2", "thread_id": "th_1"}),
-                      text=True)
+        assert ack == {
+            "type": "connection_ack",
+            "user_id": "bob",
+            "last_seq": 0,
+            "server_version": ack["server_version"],
+        }
+        await ws.send(
+            orjson.dumps({"type": "user_message", "text": "2+2", "thread_id": "th_1"}), text=True
+        )
         frames = []
         while not frames or frames[-1]["type"] != "agent_completed":
             raw = await asyncio.wait_for(ws.recv(), seconds(30))
@@ -50,8 +55,17 @@ async def test_envelope_fields(runtime: RuntimeServer) -> None:
             frames.append(orjson.loads(raw))
     ids = set()
     for frame in frames:
-        assert set(frame) == {"type", "event_id", "seq", "user_id", "thread_id", "run_id",
-                              "agent_name", "timestamp", "data"}
+        assert set(frame) == {
+            "type",
+            "event_id",
+            "seq",
+            "user_id",
+            "thread_id",
+            "run_id",
+            "agent_name",
+            "timestamp",
+            "data",
+        }
         assert _HEX32.match(frame["event_id"])
         ids.add(frame["event_id"])
         assert frame["user_id"] == "bob" and frame["thread_id"] == "th_1"
@@ -66,11 +80,17 @@ async def test_envelope_fields(runtime: RuntimeServer) -> None:
 async def test_sub_agent_events_nest_inside_delegate_call(connect: ClientFactory) -> None:
     client = await connect("carol")
     events = await client.run("What is 12*(3+4)?", timeout=seconds(30))
-    delegate = next(e for e in events if e.type is EventType.TOOL_EXECUTING
-                    and e.data["tool_name"] == "delegate")
+    delegate = next(
+        e
+        for e in events
+        if e.type is EventType.TOOL_EXECUTING and e.data["tool_name"] == "delegate"
+    )
     call_id = delegate.data["tool_call_id"]
-    done = next(e for e in events if e.type is EventType.TOOL_COMPLETED
-                and e.data["tool_call_id"] == call_id)
+    done = next(
+        e
+        for e in events
+        if e.type is EventType.TOOL_COMPLETED and e.data["tool_call_id"] == call_id
+    )
     inner = [e for e in events if delegate.seq < e.seq < done.seq]
     assert {e.agent_name for e in inner} == {delegate.data["parameters"]["agent"]}
     assert any(e.type is EventType.AGENT_THINKING for e in inner)
@@ -90,8 +110,10 @@ async def test_monitor_sees_events_and_deliveries(connect: ClientFactory) -> Non
     await monitor.wait_until(lambda: len(monitor.deliveries) >= len(events), seconds(10))
 
     assert [e.event_id for e in monitor.events] == [e.event_id for e in events]
-    seqs = sorted([e.monitor_seq for e in monitor.events if e.monitor_seq]
-                  + [d.monitor_seq for d in monitor.deliveries if d.monitor_seq])
+    seqs = sorted(
+        [e.monitor_seq for e in monitor.events if e.monitor_seq]
+        + [d.monitor_seq for d in monitor.deliveries if d.monitor_seq]
+    )
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     assert {(d.connections, d.failed) for d in monitor.deliveries} == {(1, 0)}
     assert {d.event_id for d in monitor.deliveries} == {e.event_id for e in events}
@@ -108,8 +130,13 @@ async def test_thread_id_is_kept_across_runs(connect: ClientFactory) -> None:
         orjson.dumps({"type": "user_message", "text": "3+3", "thread_id": thread}).decode()
     )
     third = await client.wait_until(
-        lambda: [e for e in client.events if e.thread_id == thread
-                 and e.type is EventType.AGENT_COMPLETED and e.run_id != first[0].run_id],
+        lambda: [
+            e
+            for e in client.events
+            if e.thread_id == thread
+            and e.type is EventType.AGENT_COMPLETED
+            and e.run_id != first[0].run_id
+        ],
         seconds(30),
     )
     assert third[0].thread_id == thread

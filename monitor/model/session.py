@@ -1,0 +1,142 @@
+"""``ObservationSession``: frames in, findings and stored events out.
+
+Every frame received from a runtime's ``/monitor`` stream goes through ``feed``: it is
+decoded with the protocol codec, checked by the same ``SequenceValidator`` the runtime and
+the suite use, and stored for display. Malformed frames and delivery problems become
+findings too; nothing a runtime sends can make ``feed`` raise.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from runtime.protocol import (
+    ConnectionAck,
+    Delivery,
+    ErrorFrame,
+    Event,
+    Finding,
+    ProtocolError,
+    SequenceValidator,
+    ValidatorConfig,
+    decode_server_frame,
+)
+from runtime.protocol.rules import finding
+
+from .store import EventStore
+
+#: how often (s) the watchdogs run; the GUI or ingest loop calls ``tick`` at least this often
+TICK_INTERVAL = 0.5
+
+
+class ConnectionState(StrEnum):
+    DISCONNECTED = "disconnected"
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    RECONNECTING = "reconnecting"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionStatus:
+    state: ConnectionState
+    target: str
+    detail: str = ""
+    since: float = 0.0
+
+
+FrameSink = Callable[[bytes, float], None]
+
+
+class ObservationSession:
+    """One monitoring session: validator, store and connection state."""
+
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        validator_config: ValidatorConfig | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store or EventStore()
+        self.validator = SequenceValidator(
+            validator_config or ValidatorConfig(late_join=True, run_stall_after=15.0)
+        )
+        self.clock = clock
+        self.status = ConnectionStatus(ConnectionState.DISCONNECTED, "", since=clock())
+        self.server_version = ""
+        self.frames = 0
+        self.malformed = 0
+        self.deliveries = 0
+        self.failed_sends = 0
+        self.undelivered = 0
+        self.last_monitor_seq = 0
+        self.errors: list[ErrorFrame] = []
+        #: called with every raw frame as received (the recorder hooks in here)
+        self.frame_sinks: list[FrameSink] = []
+        self._last_tick = 0.0
+
+    # --- connection state -------------------------------------------------------------
+
+    def set_status(self, state: ConnectionState, target: str, detail: str = "") -> None:
+        self.status = ConnectionStatus(state, target, detail, self.clock())
+
+    # --- frames -----------------------------------------------------------------------
+
+    def feed(self, raw: bytes | str, received_at: float | None = None) -> list[Finding]:
+        """Take one frame as received; returns the findings it produced."""
+        now = self.clock() if received_at is None else received_at
+        data = raw.encode() if isinstance(raw, str) else raw
+        for sink in self.frame_sinks:
+            sink(data, now)
+        with self.store.lock:
+            self.frames += 1
+            try:
+                frame = decode_server_frame(data)
+            except ProtocolError as exc:
+                self.malformed += 1
+                snippet = data[:120].decode("utf-8", "replace")
+                return self._record(
+                    [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)], now
+                )
+            if isinstance(frame, Event):
+                found = self.validator.feed(frame, received_at=now)
+                self.store.add_event(frame, now, data)
+                if frame.monitor_seq is not None:
+                    self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
+                return self._record(found, now)
+            if isinstance(frame, Delivery):
+                self.deliveries += 1
+                self.failed_sends += frame.failed
+                self.undelivered += frame.connections == 0
+                if frame.monitor_seq is not None:
+                    self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
+                return self._record(self.validator.feed_delivery(frame, now), now)
+            if isinstance(frame, ConnectionAck):
+                self.server_version = frame.server_version
+                return []
+            if isinstance(frame, ErrorFrame):
+                self.errors.append(frame)
+            return []
+
+    def report_unrecoverable_gap(self, after: int, before: int) -> Finding:
+        """The observer stream lost frames that resume could not bring back."""
+        now = self.clock()
+        with self.store.lock:
+            gap = self.validator.report_gap_in_observer_stream(after, before, now)
+            self._record([gap], now)
+        return gap
+
+    def tick(self, now: float | None = None) -> list[Finding]:
+        """Run the watchdogs (stalled runs and tools, overdue seq gaps)."""
+        now = self.clock() if now is None else now
+        with self.store.lock:
+            self._last_tick = now
+            return self._record(self.validator.tick(now), now)
+
+    def _record(self, found: list[Finding], now: float) -> list[Finding]:
+        for f in found:
+            self.store.add_finding(f, now)
+        return found

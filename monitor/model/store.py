@@ -1,0 +1,424 @@
+"""``EventStore``: what the monitor holds for display, in preallocated numpy ring buffers.
+
+One row per received event, columnar (receive time, server time, type, run, seq): about 30
+bytes per event, so a million events fit in ~30 MB and the plots read slices, never lists
+of Python objects. The raw frames of the most recent events are kept for the inspector;
+everything ever received also goes to the recording (older rows are evicted from here).
+
+Writers (the ingest thread) and readers (the GUI timer) share ``lock``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from runtime.protocol import Event, EventType, Finding, Severity
+
+#: type code stored per row; the order is the legend's order
+EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
+TYPE_CODE: dict[EventType, int] = {t: i for i, t in enumerate(EVENT_TYPES)}
+
+TOOL_OPEN, TOOL_OK, TOOL_ERROR = 0, 1, 2
+
+#: how long a run's recent events count toward its live events/s
+RATE_WINDOW = 5.0
+
+
+@dataclass(eq=False)
+class RunInfo:
+    """One session row: a user's run on a thread."""
+
+    index: int
+    user_id: str
+    run_id: str
+    thread_id: str
+    agent_name: str
+    started_at: float
+    last_at: float
+    first_row: int
+    last_row: int = 0
+    status: str = "running"  # running / completed / failed / cancelled / stalled
+    ended_at: float | None = None
+    events: int = 0
+    findings: int = 0
+    tools_open: int = 0
+    input: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    recent: deque[float] = field(default_factory=deque)
+
+    def rate(self, now: float) -> float:
+        """Events per second over the last ``RATE_WINDOW`` seconds."""
+        while self.recent and now - self.recent[0] > RATE_WINDOW:
+            self.recent.popleft()
+        return len(self.recent) / RATE_WINDOW
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True, slots=True)
+class FindingRecord:
+    """A finding as the monitor shows it: with where it was seen."""
+
+    finding: Finding
+    received_at: float
+    row: int | None  # the store row of the event it is about, if any
+    run_index: int | None
+
+
+class _Ring:
+    """Fixed-capacity columnar storage; row ids grow forever, storage wraps."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.t = np.zeros(capacity, dtype=np.float64)
+        self.ts = np.zeros(capacity, dtype=np.float64)
+        self.etype = np.zeros(capacity, dtype=np.uint8)
+        self.run = np.zeros(capacity, dtype=np.int32)
+        self.seq = np.zeros(capacity, dtype=np.int64)
+        self.flag = np.zeros(capacity, dtype=np.uint8)  # 1 = has a finding
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.t, self.ts, self.etype, self.run, self.seq, self.flag))
+
+
+class EventStore:
+    """Bounded, columnar store of received events, runs, tool spans and findings."""
+
+    def __init__(
+        self,
+        capacity: int = 1_000_000,
+        raw_capacity: int = 50_000,
+        max_findings: int = 100_000,
+    ) -> None:
+        self.lock = threading.RLock()
+        self._rows = _Ring(capacity)
+        self.total = 0  # rows ever added; row ids are 0..total-1
+        self._raw: list[bytes | None] = [None] * raw_capacity
+        self.raw_capacity = raw_capacity
+        self.epoch: float | None = None  # receive time of the first event (plot origin)
+        self.runs: list[RunInfo] = []
+        self._run_index: dict[tuple[str, str], int] = {}
+        self.users: list[str] = []
+        self._user_index: dict[str, int] = {}
+        # tool spans: growable arrays, one row per tool call
+        self._span_cap = 4096
+        self.span_run = np.zeros(self._span_cap, dtype=np.int32)
+        self.span_start = np.zeros(self._span_cap, dtype=np.float64)
+        self.span_end = np.full(self._span_cap, np.nan, dtype=np.float64)
+        self.span_status = np.zeros(self._span_cap, dtype=np.uint8)
+        self.span_names: list[str] = []
+        self.span_count = 0
+        self._open_spans: dict[tuple[int, str], int] = {}
+        self.findings: deque[FindingRecord] = deque(maxlen=max_findings)
+        self.findings_total = 0
+        self.findings_by_severity: dict[str, int] = {s.value: 0 for s in Severity}
+        # events per whole second since epoch (throughput plot), grows as needed
+        self._per_second = np.zeros(3600, dtype=np.int32)
+
+    # --- capacity ---------------------------------------------------------------------
+
+    @property
+    def capacity(self) -> int:
+        return self._rows.capacity
+
+    @property
+    def oldest_row(self) -> int:
+        """The oldest row still held (older ones were evicted)."""
+        return max(0, self.total - self.capacity)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held for display (columns, spans, per-second counts; not raw frames)."""
+        spans = sum(
+            a.nbytes for a in (self.span_run, self.span_start, self.span_end, self.span_status)
+        )
+        return self._rows.nbytes + spans + self._per_second.nbytes
+
+    # --- writing ----------------------------------------------------------------------
+
+    def add_event(self, event: Event, received_at: float, raw: bytes | None = None) -> int:
+        """Store one event; returns its row id. Call with ``lock`` held for batches."""
+        with self.lock:
+            if self.epoch is None:
+                self.epoch = received_at
+            row = self.total
+            slot = row % self._rows.capacity
+            r = self._rows
+            r.t[slot] = received_at
+            r.ts[slot] = event.timestamp
+            r.etype[slot] = TYPE_CODE[event.type]
+            run = self._run_for(event, received_at, row)
+            r.run[slot] = run.index
+            r.seq[slot] = event.seq
+            r.flag[slot] = 0
+            if raw is not None:
+                self._raw[row % self.raw_capacity] = raw
+            self.total = row + 1
+            self._count_second(received_at)
+            self._update_run(run, event, received_at, row)
+            return row
+
+    def _run_for(self, event: Event, received_at: float, row: int) -> RunInfo:
+        key = (event.user_id, event.run_id)
+        index = self._run_index.get(key)
+        if index is not None:
+            return self.runs[index]
+        if event.user_id not in self._user_index:
+            self._user_index[event.user_id] = len(self.users)
+            self.users.append(event.user_id)
+        run = RunInfo(
+            index=len(self.runs),
+            user_id=event.user_id,
+            run_id=event.run_id,
+            thread_id=event.thread_id,
+            agent_name=event.agent_name,
+            started_at=received_at,
+            last_at=received_at,
+            first_row=row,
+        )
+        self._run_index[key] = run.index
+        self.runs.append(run)
+        return run
+
+    def _update_run(self, run: RunInfo, event: Event, received_at: float, row: int) -> None:
+        run.events += 1
+        run.last_at = received_at
+        run.last_row = row
+        run.recent.append(received_at)
+        name = event.type.value
+        run.counts[name] = run.counts.get(name, 0) + 1
+        if run.status == "stalled":
+            run.status = "running"
+        etype = event.type
+        if etype is EventType.AGENT_STARTED:
+            run.input = str(event.data.get("input", ""))
+        elif etype is EventType.TOOL_EXECUTING:
+            self._open_span(run, event, received_at)
+        elif etype is EventType.TOOL_COMPLETED:
+            self._close_span(run, event, received_at)
+        elif etype is EventType.AGENT_COMPLETED and run.ended_at is None:
+            run.status = str(event.data.get("status", "completed"))
+            run.ended_at = received_at
+
+    def _open_span(self, run: RunInfo, event: Event, at: float) -> None:
+        if self.span_count == self._span_cap:
+            self._grow_spans()
+        i = self.span_count
+        self.span_run[i] = run.index
+        self.span_start[i] = at
+        self.span_end[i] = np.nan
+        self.span_status[i] = TOOL_OPEN
+        self.span_names.append(str(event.data.get("tool_name", "?")))
+        self._open_spans[(run.index, str(event.data.get("tool_call_id")))] = i
+        self.span_count += 1
+        run.tools_open += 1
+
+    def _close_span(self, run: RunInfo, event: Event, at: float) -> None:
+        i = self._open_spans.pop((run.index, str(event.data.get("tool_call_id"))), None)
+        if i is None:
+            return  # unmatched completion: the validator reports it
+        self.span_end[i] = at
+        self.span_status[i] = TOOL_OK if event.data.get("status") == "success" else TOOL_ERROR
+        run.tools_open = max(0, run.tools_open - 1)
+
+    def _grow_spans(self) -> None:
+        self._span_cap *= 2
+        for name in ("span_run", "span_start", "span_end", "span_status"):
+            old = getattr(self, name)
+            fill = np.nan if name == "span_end" else 0
+            new = np.full(self._span_cap, fill, dtype=old.dtype)
+            new[: old.size] = old
+            setattr(self, name, new)
+
+    def _count_second(self, received_at: float) -> None:
+        assert self.epoch is not None
+        second = int(received_at - self.epoch)
+        if second < 0:
+            return
+        if second >= self._per_second.size:
+            grown = np.zeros(max(second + 1, self._per_second.size * 2), dtype=np.int32)
+            grown[: self._per_second.size] = self._per_second
+            self._per_second = grown
+        self._per_second[second] += 1
+
+    def add_finding(self, finding: Finding, received_at: float) -> FindingRecord:
+        """Record a finding and attach it to its run and event row, if known."""
+        with self.lock:
+            run_index: int | None = None
+            if finding.user_id is not None and finding.run_id is not None:
+                run_index = self._run_index.get((finding.user_id, finding.run_id))
+            row = self._row_of(finding) if finding.seq is not None else None
+            if run_index is not None:
+                run = self.runs[run_index]
+                run.findings += 1
+                if finding.rule_id == "AEM012" and not run.finished:
+                    run.status = "stalled"
+            if row is not None:
+                self._rows.flag[row % self._rows.capacity] = 1
+            record = FindingRecord(finding, received_at, row, run_index)
+            self.findings.append(record)
+            self.findings_total += 1
+            self.findings_by_severity[finding.severity.value] += 1
+            return record
+
+    def _row_of(self, finding: Finding) -> int | None:
+        """The newest held row of the finding's run (or user) with the finding's seq."""
+        if finding.run_id is None or finding.user_id is None:
+            return None
+        index = self._run_index.get((finding.user_id, finding.run_id))
+        if index is None:
+            return None
+        run = self.runs[index]
+        lo = max(run.first_row, self.oldest_row)
+        for row in range(run.last_row, lo - 1, -1):
+            slot = row % self._rows.capacity
+            if self._rows.run[slot] == index and self._rows.seq[slot] == finding.seq:
+                return row
+        return None
+
+    # --- reading ----------------------------------------------------------------------
+
+    def raw(self, row: int) -> bytes | None:
+        """The frame of ``row`` as received, while it is among the newest raw frames kept."""
+        if row < 0 or row >= self.total or row < self.total - self.raw_capacity:
+            return None
+        return self._raw[row % self.raw_capacity]
+
+    def row(self, row: int) -> dict[str, float | int] | None:
+        """One row's columns, or None if evicted."""
+        if row < self.oldest_row or row >= self.total:
+            return None
+        slot = row % self._rows.capacity
+        r = self._rows
+        return {
+            "t": float(r.t[slot]),
+            "ts": float(r.ts[slot]),
+            "etype": int(r.etype[slot]),
+            "run": int(r.run[slot]),
+            "seq": int(r.seq[slot]),
+            "flag": int(r.flag[slot]),
+        }
+
+    def columns(self, first_row: int | None = None) -> dict[str, npt.NDArray[np.generic]]:
+        """Copies of the held rows from ``first_row`` on, oldest first (for plots/tests)."""
+        with self.lock:
+            start = max(self.oldest_row, first_row or 0)
+            rows = np.arange(start, self.total, dtype=np.int64)
+            slots = rows % self._rows.capacity
+            r = self._rows
+            return {
+                "row": rows,
+                "t": r.t[slots],
+                "ts": r.ts[slots],
+                "etype": r.etype[slots],
+                "run": r.run[slots],
+                "seq": r.seq[slots],
+                "flag": r.flag[slots],
+            }
+
+    def window(self, t0: float, t1: float) -> dict[str, npt.NDArray[np.generic]]:
+        """Held rows received in ``[t0, t1]`` (absolute times), oldest first."""
+        with self.lock:
+            if self.total == 0:
+                return self.columns(0)
+            start, stop = self._time_bounds(t0, t1)
+            rows = np.arange(start, stop, dtype=np.int64)
+            slots = rows % self._rows.capacity
+            r = self._rows
+            return {
+                "row": rows,
+                "t": r.t[slots],
+                "ts": r.ts[slots],
+                "etype": r.etype[slots],
+                "run": r.run[slots],
+                "seq": r.seq[slots],
+                "flag": r.flag[slots],
+            }
+
+    def _time_bounds(self, t0: float, t1: float) -> tuple[int, int]:
+        """Row range received within [t0, t1]; receive times are non-decreasing."""
+        lo, hi = self.oldest_row, self.total
+        cap = self._rows.capacity
+        t = self._rows.t
+
+        def first_at_or_after(value: float) -> int:
+            a, b = lo, hi
+            while a < b:
+                mid = (a + b) // 2
+                if t[mid % cap] < value:
+                    a = mid + 1
+                else:
+                    b = mid
+            return a
+
+        return first_at_or_after(t0), first_at_or_after(np.nextafter(t1, np.inf))
+
+    def spans(self) -> dict[str, npt.NDArray[np.generic]]:
+        """Copies of every tool span: run index, start, end (NaN while open), status."""
+        with self.lock:
+            n = self.span_count
+            return {
+                "run": self.span_run[:n].copy(),
+                "start": self.span_start[:n].copy(),
+                "end": self.span_end[:n].copy(),
+                "status": self.span_status[:n].copy(),
+            }
+
+    def per_second(self) -> npt.NDArray[np.int32]:
+        """Events received in each whole second since ``epoch``."""
+        with self.lock:
+            if self.epoch is None:
+                return np.zeros(0, dtype=np.int32)
+            last = self.total and int(self._rows.t[(self.total - 1) % self.capacity] - self.epoch)
+            return self._per_second[: last + 1].copy()
+
+    def run_per_second(self, run_index: int) -> npt.NDArray[np.int32]:
+        """Events of one run received in each whole second since ``epoch``."""
+        with self.lock:
+            run = self.runs[run_index]
+            if self.epoch is None:
+                return np.zeros(0, dtype=np.int32)
+            start = max(run.first_row, self.oldest_row)
+            slots = np.arange(start, run.last_row + 1) % self._rows.capacity
+            mine = self._rows.run[slots] == run_index
+            times = self._rows.t[slots][mine]
+            size = int(run.last_at - self.epoch) + 1
+        seconds = (times - self.epoch).astype(np.int64)
+        return np.bincount(seconds[seconds >= 0], minlength=size).astype(np.int32)
+
+    def latencies(self, last: int = 100_000) -> npt.NDArray[np.float64]:
+        """Receive minus server timestamp, in ms, of the newest ``last`` rows."""
+        with self.lock:
+            start = max(self.oldest_row, self.total - last)
+            slots = np.arange(start, self.total) % self._rows.capacity
+            return (self._rows.t[slots] - self._rows.ts[slots]) * 1000.0
+
+    def type_gaps(self, last: int = 100_000) -> dict[EventType, npt.NDArray[np.float64]]:
+        """Per event type: ms since the previous event of the same run, newest rows."""
+        with self.lock:
+            start = max(self.oldest_row, self.total - last)
+            slots = np.arange(start, self.total) % self._rows.capacity
+            t = self._rows.t[slots]
+            run = self._rows.run[slots]
+            etype = self._rows.etype[slots]
+        order = np.lexsort((t, run))
+        t_sorted, run_sorted, type_sorted = t[order], run[order], etype[order]
+        gap = np.diff(t_sorted, prepend=np.nan) * 1000.0
+        same = np.concatenate(([False], run_sorted[1:] == run_sorted[:-1]))
+        out: dict[EventType, npt.NDArray[np.float64]] = {}
+        for code, event_type in enumerate(EVENT_TYPES):
+            mask = same & (type_sorted == code)
+            out[event_type] = gap[mask]
+        return out
+
+    def run_by_id(self, user_id: str, run_id: str) -> RunInfo | None:
+        index = self._run_index.get((user_id, run_id))
+        return None if index is None else self.runs[index]
