@@ -1,15 +1,69 @@
-"""``agent-monitor``: the desktop monitor (not built yet)."""
+"""``agent-monitor``: the desktop monitor.
+
+Qt is imported only inside ``main`` so that ``import monitor.cli`` (and ``--help``,
+``--version``) stay Qt-free and fast.
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 from collections.abc import Sequence
 
+from monitor import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agent-monitor",
+        description=(
+            "Watch agent progress events live. Without --connect it embeds a runtime with "
+            "demo traffic, so it works with no setup."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--connect",
+        metavar="URL",
+        help="watch a running runtime instead, e.g. ws://staging.example.com:8765",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="T",
+        help="monitor token for --connect (agent-runtime token --user ops --role monitor)",
+    )
+    parser.add_argument(
+        "--screenshot",
+        metavar="PATH",
+        help="run for --after seconds, save a PNG of the window to PATH and exit",
+    )
+    parser.add_argument(
+        "--after",
+        metavar="SECONDS",
+        type=float,
+        default=5.0,
+        help="seconds to run before taking the --screenshot (default 5)",
+    )
+    return parser
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    print("agent-monitor: the desktop monitor is not built yet; run `agent-runtime serve`.",
-          file=sys.stderr)
-    return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.connect and not args.token:
+        parser.error("--connect needs --token (a token with the monitor role)")
+    if args.token and not args.connect:
+        parser.error("--token is only used with --connect")
+    if args.after < 0:
+        parser.error("--after must be >= 0")
+    headless = not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if args.screenshot and headless:
+        # a screenshot needs no screen: render offscreen (docs builds, CI)
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from monitor._qt.app import run_app
+
+    return run_app(args)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,12 @@ class WebSocketNotifier:
             if "result" not in data:
                 raise
             # A result JSON cannot carry must not cost the user the event itself.
-            log.warning("run %s: %s; sending its repr instead", context.run_id, exc)
+            log.warning(
+                "run %s (request %s): %s; sending its repr instead",
+                context.run_id,
+                context.request_id,
+                exc,
+            )
             data["result"] = {"unserializable": repr(data["result"])[:MAX_REPR]}
             return self.websocket_manager.emit(context, event_type, data)
 

@@ -8,9 +8,8 @@ findings too; nothing a runtime sends can make ``feed`` raise.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from runtime.protocol import (
@@ -26,10 +25,17 @@ from runtime.protocol import (
 )
 from runtime.protocol.rules import finding
 
+from .clock import steady_time
 from .store import EventStore
 
 #: how often (s) the watchdogs run; the GUI or ingest loop calls ``tick`` at least this often
 TICK_INTERVAL = 0.5
+
+
+#: for a stream joined mid-way (a remote runtime): the first event per user sets its baseline
+LIVE_VALIDATOR = ValidatorConfig(late_join=True, run_stall_after=15.0)
+#: for a stream watched from its first event (the embedded runtime): seq 1 is expected
+FROM_START_VALIDATOR = replace(LIVE_VALIDATOR, late_join=False)
 
 
 class ConnectionState(StrEnum):
@@ -58,12 +64,10 @@ class ObservationSession:
         self,
         store: EventStore | None = None,
         validator_config: ValidatorConfig | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = steady_time,
     ) -> None:
         self.store = store or EventStore()
-        self.validator = SequenceValidator(
-            validator_config or ValidatorConfig(late_join=True, run_stall_after=15.0)
-        )
+        self.validator = SequenceValidator(validator_config or LIVE_VALIDATOR)
         self.clock = clock
         self.status = ConnectionStatus(ConnectionState.DISCONNECTED, "", since=clock())
         self.server_version = ""
@@ -77,6 +81,9 @@ class ObservationSession:
         #: called with every raw frame as received (the recorder hooks in here)
         self.frame_sinks: list[FrameSink] = []
         self._last_tick = 0.0
+        #: the ``before`` of the last gap reported by ``report_unrecoverable_gap``: the
+        #: validator's own AEM019 for that gap (seen at frame ``before``) is not recorded again
+        self._gap_reported_before = 0
 
     # --- connection state -------------------------------------------------------------
 
@@ -102,7 +109,7 @@ class ObservationSession:
                     [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)], now
                 )
             if isinstance(frame, Event):
-                found = self.validator.feed(frame, received_at=now)
+                found = self._not_yet_reported(self.validator.feed(frame, received_at=now))
                 self.store.add_event(frame, now, data)
                 if frame.monitor_seq is not None:
                     self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
@@ -113,7 +120,8 @@ class ObservationSession:
                 self.undelivered += frame.connections == 0
                 if frame.monitor_seq is not None:
                     self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
-                return self._record(self.validator.feed_delivery(frame, now), now)
+                found = self._not_yet_reported(self.validator.feed_delivery(frame, now))
+                return self._record(found, now)
             if isinstance(frame, ConnectionAck):
                 self.server_version = frame.server_version
                 return []
@@ -122,12 +130,35 @@ class ObservationSession:
             return []
 
     def report_unrecoverable_gap(self, after: int, before: int) -> Finding:
-        """The observer stream lost frames that resume could not bring back."""
+        """The observer stream lost frames ``after+1 .. before-1``; resume can't bring them back.
+
+        The validator notices the same jump in ``monitor_seq`` at frame ``before``; that
+        second report of one loss is dropped.
+        """
         now = self.clock()
         with self.store.lock:
             gap = self.validator.report_gap_in_observer_stream(after, before, now)
+            self._gap_reported_before = max(self._gap_reported_before, before)
             self._record([gap], now)
         return gap
+
+    def report_runtime_restart(self, detail: str) -> list[Finding]:
+        """The runtime restarted: every ``seq`` and ``monitor_seq`` begins again at 1.
+
+        Reported as AEM019 (whatever it emitted between our disconnect and its restart is
+        lost), plus the old validator's end-of-stream findings (runs that never completed,
+        gaps never filled). Then the validator starts afresh with the same configuration, so
+        the new runtime's streams get a new baseline instead of one finding per event. The
+        store keeps everything received so far; ``last_monitor_seq`` starts again at 0.
+        """
+        now = self.clock()
+        with self.store.lock:
+            found = [finding("AEM019", f"runtime restarted: {detail}", at=now)]
+            found += self.validator.close(now)
+            self.validator = SequenceValidator(self.validator.config)
+            self.last_monitor_seq = 0
+            self._gap_reported_before = 0
+            return self._record(found, now)
 
     def tick(self, now: float | None = None) -> list[Finding]:
         """Run the watchdogs (stalled runs and tools, overdue seq gaps)."""
@@ -135,6 +166,17 @@ class ObservationSession:
         with self.store.lock:
             self._last_tick = now
             return self._record(self.validator.tick(now), now)
+
+    def _not_yet_reported(self, found: list[Finding]) -> list[Finding]:
+        if not self._gap_reported_before:
+            return found
+        return [
+            f
+            for f in found
+            if not (
+                f.rule_id == "AEM019" and f.seq is not None and f.seq <= self._gap_reported_before
+            )
+        ]
 
     def _record(self, found: list[Finding], now: float) -> list[Finding]:
         for f in found:

@@ -209,6 +209,11 @@ class EventStore:
             run.ended_at = received_at
 
     def _open_span(self, run: RunInfo, event: Event, at: float) -> None:
+        key = (run.index, str(event.data.get("tool_call_id")))
+        if key in self._open_spans:
+            # a repeated tool_executing (duplicate delivery) is not a second tool call; a
+            # second span would never be closed and would show as stalled forever
+            return
         if self.span_count == self._span_cap:
             self._grow_spans()
         i = self.span_count
@@ -217,7 +222,7 @@ class EventStore:
         self.span_end[i] = np.nan
         self.span_status[i] = TOOL_OPEN
         self.span_names.append(str(event.data.get("tool_name", "?")))
-        self._open_spans[(run.index, str(event.data.get("tool_call_id")))] = i
+        self._open_spans[key] = i
         self.span_count += 1
         run.tools_open += 1
 

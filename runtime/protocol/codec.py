@@ -30,7 +30,9 @@ _ENVELOPE_FIELDS = (
 
 def dumps(obj: Mapping[str, Any]) -> bytes:
     """Encode one JSON object as UTF-8 bytes (the body of one text frame)."""
-    return orjson.dumps(obj)
+    # orjson's result keeps its ~4 KiB write buffer allocated; frames retained in replay
+    # buffers would cost that each (10x their size), so keep an exact-size copy instead.
+    return bytes(memoryview(orjson.dumps(obj)))
 
 
 def decode_object(raw: str | bytes) -> dict[str, Any]:

@@ -201,7 +201,11 @@ class SequenceValidator:
         return out
 
     def report_gap_in_observer_stream(self, after: int, before: int, now: float) -> Finding:
-        """The observer stream lost frames ``after+1 .. before-1`` and they cannot be resumed."""
+        """The observer stream lost frames ``after+1 .. before-1`` and they cannot be resumed.
+
+        The stream continues at ``before``: the frames that follow are not reported again.
+        """
+        self._monitor_next = max(self._monitor_next or 0, before)
         return finding(
             "AEM019",
             f"observer stream frames {after + 1}..{before - 1} were lost and could not be resumed",

@@ -1,0 +1,91 @@
+"""``run_app``: the QApplication, the workspace, the main window and the event loop.
+
+The GUI thread's asyncio loop is qasync's ``QEventLoop`` (asyncio via qasync is the
+project's stated stack for GUI-side coroutines); network ingest never runs on it: the
+workspace's ingest has its own thread and loop (DESIGN §4, §5).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from monitor import __version__
+
+from .connect_dialog import APPLICATION, ORGANIZATION
+from .icons import icon
+from .main_window import MainWindow, WorkspaceLike
+from .theme import apply_theme
+
+log = logging.getLogger("monitor")
+
+#: the window size the layout's default splitter sizes are designed for
+DEFAULT_SIZE = (1400, 900)
+
+
+def _application() -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    app = QApplication(sys.argv[:1])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationDisplayName("Agent Event Monitor")
+    app.setApplicationVersion(__version__)
+    app.setWindowIcon(icon("agent-event-monitor"))
+    apply_theme(app)
+    return app
+
+
+def _workspace(args: argparse.Namespace) -> WorkspaceLike:
+    from monitor.model.workspace import Workspace
+
+    if args.connect:
+        return Workspace.remote(args.connect, args.token or "")
+    return Workspace.embedded(demo=True)
+
+
+def run_app(args: argparse.Namespace) -> int:
+    """Run the monitor until its window closes (or, with ``--screenshot``, until the
+    screenshot is saved); returns the process exit code."""
+    app = _application()
+    workspace = _workspace(args)
+    window = MainWindow(workspace)
+    window.resize(*DEFAULT_SIZE)
+    window.show()
+
+    exit_code = 0
+    if args.screenshot:
+        target = Path(args.screenshot)
+
+        def take_screenshot() -> None:
+            nonlocal exit_code
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(str(target)):
+                log.error("could not write the screenshot to %s", target)
+                exit_code = 1
+            window.close()
+
+        QTimer.singleShot(int(args.after * 1000), take_screenshot)
+
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    closed = asyncio.Event()
+    # the loop ends when our future does, not when Qt quits on its own: a quit from under
+    # qasync would stop the loop before the future completes
+    app.setQuitOnLastWindowClosed(False)
+    app.lastWindowClosed.connect(closed.set)
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        workspace.stop()  # idempotent: closing the window already stopped it
+        asyncio.set_event_loop(None)
+    return exit_code

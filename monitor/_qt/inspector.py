@@ -1,0 +1,489 @@
+"""``InspectorPanel``: the raw events, newest first, filterable, with the selected frame's JSON.
+
+Filtering by type, user and run is vectorised over the store's columns; the free-text search
+looks into the raw frame bytes (case-insensitive ``bytes.find``), which the store keeps only
+for its newest ``raw_capacity`` rows: older rows still list, but their detail says "frame no
+longer in memory". At most ``limit`` rows are shown, so the table stays cheap however many
+events match. Filter changes apply on the next ``refresh`` (the main window's timer), which
+bounds the work a fast typist can cause to one rebuild per tick.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from monitor.model.store import EVENT_TYPES, TYPE_CODE, EventStore
+from runtime.protocol import EventType
+
+from . import theme
+from .event_style import EVENT_COLORS
+from .icons import icon
+from .sessions_panel import PlaceholderTableView, clock, short_id
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+#: role that returns the store row id of a table row
+STORE_ROW_ROLE = Qt.ItemDataRole.UserRole + 1
+
+EVICTED_TEXT = "frame no longer in memory"
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What the inspector shows; ``None`` means "any"."""
+
+    event_type: EventType | None = None
+    user_id: str | None = None
+    run_index: int | None = None
+    text: str = ""
+
+
+def summarize(event: dict[str, Any]) -> str:
+    """A one-line description of an event's ``data`` for the table."""
+    data = event.get("data") or {}
+    kind = event.get("type")
+    if kind == EventType.AGENT_STARTED:
+        return str(data.get("input", ""))
+    if kind == EventType.AGENT_THINKING:
+        return f"step {data.get('step')}: {data.get('reasoning', '')}"
+    if kind == EventType.TOOL_EXECUTING:
+        return f"{data.get('tool_name')} ({data.get('tool_call_id')})"
+    if kind == EventType.TOOL_COMPLETED:
+        return f"{data.get('tool_name')} → {data.get('status')} in {data.get('duration_ms')} ms"
+    if kind == EventType.AGENT_COMPLETED:
+        return f"{data.get('status')} in {data.get('duration_ms')} ms"
+    if kind == EventType.PARTIAL_RESULT:
+        return str(data.get("content", ""))
+    if kind == EventType.AGENT_ERROR:
+        return f"{data.get('error_type')}: {data.get('message')}"
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class _EventRow:
+    """What one table row shows (computed when first painted, then cached)."""
+
+    time: str
+    type: EventType
+    user: str
+    run: str
+    seq: str
+    summary: str
+
+
+class EventTableModel(QAbstractTableModel):
+    """Store rows that pass the filter, newest first, at most ``limit`` of them."""
+
+    COLUMNS = ("Time", "Type", "User", "Run", "Seq", "Summary")
+    TIME, TYPE, USER, RUN, SEQ, SUMMARY = range(6)
+
+    def __init__(self, store: EventStore, limit: int = 5000, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.store = store
+        self.limit = limit
+        self.filter = EventFilter()
+        self._rows: list[int] = []  # store row ids, oldest first; table row r is [-1 - r]
+        self._seen_total = 0
+        self._cache: dict[int, _EventRow] = {}
+
+    # --- Qt model API -------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.COLUMNS[section]
+        return None
+
+    def store_row(self, table_row: int) -> int:
+        return self._rows[len(self._rows) - 1 - table_row]
+
+    def table_row(self, store_row: int) -> int | None:
+        """Where a store row is shown, if it is (binary search: ``_rows`` is sorted)."""
+        i = int(np.searchsorted(self._rows, store_row)) if self._rows else 0
+        if i < len(self._rows) and self._rows[i] == store_row:
+            return len(self._rows) - 1 - i
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self.store_row(index.row())
+        column = index.column()
+        if role == STORE_ROW_ROLE:
+            return row
+        described = self.describe(row)
+        if described is None:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return (
+                described.time,
+                described.type.value,
+                described.user,
+                described.run,
+                described.seq,
+                described.summary,
+            )[column]
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == self.TYPE:
+                return QColor(EVENT_COLORS.get(described.type, theme.TEXT))
+            if column in (self.TIME, self.RUN, self.SEQ):
+                return QColor(theme.TEXT_MUTED)
+            if column == self.SUMMARY and described.summary == EVICTED_TEXT:
+                return QColor(theme.TEXT_DISABLED)
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and column == self.SEQ:
+            columns = self.store.row(row)
+            if columns is not None and columns["flag"]:
+                return icon("warning", theme.WARN)  # this event has a finding
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column == self.SEQ:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def describe(self, row: int) -> _EventRow | None:
+        """The display values of a store row (cached while it is listed)."""
+        cached = self._cache.get(row)
+        if cached is not None:
+            return cached
+        columns = self.store.row(row)
+        if columns is None:
+            return None
+        run = self.store.runs[int(columns["run"])]
+        raw = self.store.raw(row)
+        summary = EVICTED_TEXT
+        if raw is not None:
+            summary = summarize(orjson.loads(raw))[:300]
+        described = _EventRow(
+            time=clock(float(columns["t"]), millis=True),
+            type=EVENT_TYPES[int(columns["etype"])],
+            user=run.user_id,
+            run=short_id(run.run_id),
+            seq=str(int(columns["seq"])),
+            summary=summary,
+        )
+        if raw is not None:  # an evicted frame stays evicted; a live one may be evicted later
+            self._cache[row] = described
+        return described
+
+    # --- filtering ----------------------------------------------------------------------
+
+    def matching(self, start: int, stop: int, want: int) -> list[int]:
+        """The newest ``want`` store rows in ``[start, stop)`` that pass the filter, oldest first.
+
+        Call with the store lock held.
+        """
+        store = self.store
+        start = max(start, store.oldest_row)
+        if stop <= start or want <= 0:
+            return []
+        columns = store.columns(start)
+        count = stop - start
+        rows = columns["row"][:count]
+        mask = np.ones(count, dtype=bool)
+        flt = self.filter
+        if flt.event_type is not None:
+            mask &= columns["etype"][:count] == TYPE_CODE[flt.event_type]
+        if flt.run_index is not None:
+            mask &= columns["run"][:count] == flt.run_index
+        if flt.user_id is not None:
+            mask &= np.isin(columns["run"][:count], self._runs_of(flt.user_id))
+        candidates = rows[mask]
+        if not flt.text:
+            return [int(r) for r in candidates[-want:]]
+        needle = flt.text.lower().encode()
+        found: list[int] = []
+        for row in candidates[::-1]:  # newest first: stop as soon as we have enough
+            raw = store.raw(int(row))
+            if raw is None:
+                break  # older rows have no raw frame either: nothing left to search
+            if raw.lower().find(needle) >= 0:
+                found.append(int(row))
+                if len(found) == want:
+                    break
+        found.reverse()
+        return found
+
+    def _runs_of(self, user_id: str) -> npt.NDArray[np.int64]:
+        return np.array(
+            [run.index for run in self.store.runs if run.user_id == user_id], dtype=np.int64
+        )
+
+    def set_filter(self, flt: EventFilter, upto: int) -> None:
+        """Show the rows before ``upto`` that pass ``flt`` (one model reset)."""
+        with self.store.lock:
+            self.filter = flt
+            rows = self.matching(0, upto, self.limit)
+            self._seen_total = upto
+        self.beginResetModel()
+        self._rows = rows
+        self._cache.clear()
+        self.endResetModel()
+
+    def refresh(self, upto: int) -> int:
+        """Add the matching rows received before ``upto`` since the last call."""
+        if upto <= self._seen_total:
+            return 0
+        with self.store.lock:
+            new = self.matching(self._seen_total, upto, self.limit)
+            self._seen_total = upto
+            # drop rows the store evicted meanwhile (they could no longer be described)
+            oldest = self.store.oldest_row
+        if new:
+            self.beginInsertRows(QModelIndex(), 0, len(new) - 1)
+            self._rows.extend(new)
+            self.endInsertRows()
+        keep_from = 0
+        while keep_from < len(self._rows) and self._rows[keep_from] < oldest:
+            keep_from += 1
+        excess = max(len(self._rows) - self.limit, keep_from)
+        if excess > 0:  # the oldest rows are at the bottom of the table
+            count = len(self._rows)
+            self.beginRemoveRows(QModelIndex(), count - excess, count - 1)
+            for row in self._rows[:excess]:
+                self._cache.pop(row, None)
+            del self._rows[:excess]
+            self.endRemoveRows()
+        return len(new)
+
+
+class InspectorPanel(QWidget):
+    """Raw events with filters, and the selected event's frame as indented JSON."""
+
+    #: the store row of the event the user selected
+    event_selected = Signal(int)
+
+    def __init__(self, store: EventStore, parent: QWidget | None = None, limit: int = 5000):
+        super().__init__(parent)
+        self.store = store
+        self.model = EventTableModel(store, limit, self)
+        self._paused_at: int | None = None
+        self._filter_dirty = False
+        self._selected_run: int | None = None
+        self._known_users = 0
+
+        bar = QWidget(self)
+        bar.setObjectName("filterBar")
+        bar_layout = QHBoxLayout(bar)
+        bar_layout.setContentsMargins(8, 4, 8, 4)
+        bar_layout.setSpacing(6)
+
+        self.type_combo = QComboBox(bar)
+        self.type_combo.addItem("All types", None)
+        for event_type in EVENT_TYPES:
+            self.type_combo.addItem(
+                icon("status-dot", EVENT_COLORS.get(event_type, theme.TEXT)),
+                event_type.value,
+                event_type,
+            )
+        self.user_combo = QComboBox(bar)
+        self.user_combo.addItem("All users", None)
+        self.user_combo.setMinimumContentsLength(10)
+        self.run_combo = QComboBox(bar)
+        self.run_combo.addItem("All runs", None)
+        self.run_combo.setMinimumContentsLength(12)
+        self.run_combo.setToolTip("follows the session selected on the left")
+        self.search = QLineEdit(bar)
+        self.search.setPlaceholderText("search raw JSON…")
+        self.search.setClearButtonEnabled(True)
+        self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        for combo in (self.type_combo, self.user_combo, self.run_combo):
+            combo.currentIndexChanged.connect(self._on_filter_changed)
+            bar_layout.addWidget(combo)
+        self.search.textChanged.connect(self._on_filter_changed)
+        bar_layout.addWidget(self.search, 1)
+        self.count_label = QLabel(bar)
+        self.count_label.setProperty("role", "count")
+        bar_layout.addWidget(self.count_label)
+
+        self.table = PlaceholderTableView(
+            "Events appear here as they arrive; filters narrow the list.", self
+        )
+        self.table.setModel(self.model)
+        self.table.fit_columns(
+            ("00:00:00.000", "agent_completed", "fatima", "888888", "12345"),
+            icon_columns=(EventTableModel.SEQ,),
+        )
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+
+        self.detail_label = QLabel("select an event to see its frame", self)
+        self.detail_label.setProperty("role", "count")
+        self.detail_label.setWordWrap(True)
+        self.detail = QPlainTextEdit(self)
+        self.detail.setReadOnly(True)
+        self.detail.setFont(theme.monospace_font())
+        self.detail.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.detail.setPlaceholderText("the selected event's frame, as received")
+        detail_box = QWidget(self)
+        detail_layout = QVBoxLayout(detail_box)
+        detail_layout.setContentsMargins(8, 4, 0, 0)
+        detail_layout.setSpacing(4)
+        detail_layout.addWidget(self.detail_label)
+        detail_layout.addWidget(self.detail, 1)
+
+        # table beside the JSON: both get the panel's full height
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(detail_box)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(bar)
+        layout.addWidget(self.splitter, 1)
+        self._update_count()
+
+    # --- driven by the main window ------------------------------------------------------
+
+    def refresh(self, now: float) -> None:
+        """Apply a changed filter, then take new rows (not past the pause point)."""
+        del now
+        self._sync_users()
+        upto = self.store.total if self._paused_at is None else self._paused_at
+        if self._filter_dirty:
+            self._filter_dirty = False
+            self.model.set_filter(self.current_filter(), upto)
+            self._update_count()
+        elif self.model.refresh(upto):
+            self._update_count()
+
+    def set_paused(self, paused: bool) -> None:
+        """While paused the list stays put (filters still apply to what came before)."""
+        self._paused_at = self.store.total if paused else None
+        self._update_count()
+
+    def set_selected_run(self, run_index: int | None) -> None:
+        """Narrow to one run (the session selected elsewhere); None widens to all runs."""
+        self._selected_run = run_index
+        self.run_combo.blockSignals(True)
+        while self.run_combo.count() > 1:
+            self.run_combo.removeItem(1)
+        if run_index is not None and 0 <= run_index < len(self.store.runs):
+            run = self.store.runs[run_index]
+            self.run_combo.addItem(f"{short_id(run.run_id)} ({run.user_id})", run_index)
+            self.run_combo.setItemData(1, run.run_id, Qt.ItemDataRole.ToolTipRole)
+            self.run_combo.setCurrentIndex(1)
+        else:
+            self.run_combo.setCurrentIndex(0)
+        self.run_combo.blockSignals(False)
+        self._on_filter_changed()
+
+    def set_filter(
+        self,
+        event_type: EventType | None = None,
+        user_id: str | None = None,
+        text: str = "",
+    ) -> None:
+        """Set the type, user and search filters as if the user had picked them."""
+        self._sync_users()
+        self.type_combo.setCurrentIndex(max(0, self.type_combo.findData(event_type)))
+        user_index = 0
+        if user_id is not None:
+            user_index = self.user_combo.findText(user_id)
+            if user_index < 0:  # not seen yet: filter for it anyway
+                self.user_combo.addItem(user_id, user_id)
+                user_index = self.user_combo.count() - 1
+        self.user_combo.setCurrentIndex(user_index)
+        self.search.setText(text)
+        self._filter_dirty = True
+
+    def current_filter(self) -> EventFilter:
+        event_type = self.type_combo.currentData()  # Qt hands a StrEnum back as a str
+        return EventFilter(
+            event_type=EventType(event_type) if event_type else None,
+            user_id=self.user_combo.currentData(),
+            run_index=self.run_combo.currentData(),
+            text=self.search.text().strip(),
+        )
+
+    def show_row(self, row: int) -> None:
+        """Select a store row if it is listed, and show its frame either way."""
+        table_row = self.model.table_row(row)
+        if table_row is not None:
+            index = self.model.index(table_row, 0)
+            self.table.selectRow(table_row)
+            self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self._show_detail(row)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _sync_users(self) -> None:
+        users = self.store.users  # append-only, so only the tail is new
+        for user in users[self._known_users :]:
+            self.user_combo.addItem(user, user)
+        self._known_users = len(users)
+
+    def _update_count(self) -> None:
+        shown = self.model.rowCount()
+        text = f"{shown:,} shown"
+        if shown >= self.model.limit:
+            text += f" (newest {self.model.limit:,})"
+        if self._paused_at is not None:
+            text += " · paused"
+        self.count_label.setText(text)
+
+    def _on_filter_changed(self, *_args: object) -> None:
+        self._filter_dirty = True
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if current.isValid():
+            row = self.model.store_row(current.row())
+            self._show_detail(row)
+            self.event_selected.emit(row)
+
+    def _show_detail(self, row: int) -> None:
+        columns = self.store.row(row)
+        raw = self.store.raw(row)
+        header = f"row {row}"
+        if columns is not None:
+            header += f" · received {clock(float(columns['t']), millis=True)}"
+        notes = [
+            f"{r.finding.rule_id} {r.finding.message}"
+            for r in self._findings_of(row)  # tells why the row is flagged
+        ]
+        if notes:
+            header += " · " + "; ".join(notes)
+        self.detail_label.setText(header)
+        if raw is None:
+            self.detail.setPlainText(EVICTED_TEXT)
+            return
+        try:
+            pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
+        except orjson.JSONDecodeError:
+            pretty = raw.decode("utf-8", "replace")  # a malformed frame, shown as received
+        self.detail.setPlainText(pretty)
+
+    def _findings_of(self, row: int) -> list[Any]:
+        with self.store.lock:
+            return [r for r in self.store.findings if r.row == row][:5]
+
+    @property
+    def detail_text(self) -> str:
+        return self.detail.toPlainText()

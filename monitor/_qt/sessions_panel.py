@@ -1,0 +1,481 @@
+"""``SessionsPanel``: one row per agent run, newest and active first.
+
+The table is a ``QAbstractTableModel`` over ``EventStore.runs`` (source row i is run i),
+sorted by a ``QSortFilterProxyModel`` so that active runs come first, newest on top. Each
+``refresh(now)`` only touches rows that can have changed: runs that are new, that received
+events or findings since the last refresh, or that are still live (running, or finished so
+recently that their events/s has not decayed to zero). Rows are inserted with
+``beginInsertRows`` and updated with ``dataChanged``, so the selection and scroll position
+stay where the user put them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from monitor.model.store import EventStore, RunInfo
+
+from . import theme
+from .event_style import STATUS_COLORS
+from .icons import icon
+
+ModelIndex = QModelIndex | QPersistentModelIndex
+
+#: how often (s) rows that received nothing are re-read (their events/s decays)
+LIVE_SWEEP_INTERVAL = 0.5
+
+#: role that orders the rows: active runs first, then newest first
+SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+#: role that returns the run index of a row
+RUN_INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
+
+
+def short_id(value: str, keep: int = 6) -> str:
+    """The distinctive part of an id: ``run_3f0c1a…`` → ``3f0c1a``,
+    ``th_demo_ana_0a1b2c3d`` → ``0a1b2c`` (tooltips show the whole id).
+
+    Ids are ``prefix_…_random``; the random tail tells them apart. For run ids this is the
+    same short form the timeline's lane labels use, so a row and its lane read alike.
+    """
+    tail = value.rsplit("_", 1)[-1]
+    return (tail or value)[:keep]
+
+
+def clock(at: float, millis: bool = False) -> str:
+    """Local wall-clock time ``hh:mm:ss`` (``.mmm`` with ``millis``) of a unix time."""
+    text = time.strftime("%H:%M:%S", time.localtime(at))
+    return f"{text}.{int((at % 1) * 1000):03d}" if millis else text
+
+
+def status_colour(status: str) -> str:
+    """The colour of a run status; unknown statuses get the neutral colour."""
+    return STATUS_COLORS.get(status, theme.NEUTRAL)
+
+
+@dataclass(slots=True)
+class _RunRow:
+    """What one row shows, copied from ``RunInfo`` under the store lock.
+
+    The table paints from these copies, never from ``RunInfo`` directly: the ingest thread
+    mutates runs while the GUI paints, and ``RunInfo.rate`` mutates its deque.
+    """
+
+    index: int
+    user: str
+    thread_id: str
+    run_id: str
+    agent: str
+    started_at: float
+    input: str
+    status: str
+    events: int
+    tools_open: int
+    findings: int
+    rate: float
+
+    @classmethod
+    def of(cls, run: RunInfo, now: float) -> _RunRow:
+        return cls(
+            index=run.index,
+            user=run.user_id,
+            thread_id=run.thread_id,
+            run_id=run.run_id,
+            agent=run.agent_name,
+            started_at=run.started_at,
+            input=run.input,
+            status=run.status,
+            events=run.events,
+            tools_open=run.tools_open,
+            findings=run.findings,
+            # rounded so that a rate jittering in the third decimal is not a "change"
+            rate=round(run.rate(now), 1),
+        )
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("running", "stalled")
+
+
+class SessionTableModel(QAbstractTableModel):
+    """Source model: row i is ``store.runs[i]``; rows are only ever appended."""
+
+    COLUMNS = (
+        "User",
+        "Thread",
+        "Run",
+        "Agent",
+        "Status",
+        "Events",
+        "Tools",
+        "Findings",
+        "Ev/s",
+        "Started",
+    )
+    USER, THREAD, RUN, AGENT, STATUS, EVENTS, TOOLS, FINDINGS, RATE, STARTED = range(10)
+    _NUMERIC = frozenset({EVENTS, TOOLS, FINDINGS, RATE})
+
+    def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._rows: list[_RunRow] = []
+        #: runs whose row can still change without receiving anything (their rate decays)
+        self._live: set[int] = set()
+        self._active: set[int] = set()
+        self._last_sweep = -float("inf")
+        self._seen_total = 0
+        self._seen_findings = 0
+
+    # --- Qt model API -------------------------------------------------------------------
+
+    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._rows)
+
+    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.COLUMNS)
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if orientation == Qt.Orientation.Horizontal:
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.COLUMNS[section]
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return _HEADER_TIPS[section]
+        return None
+
+    def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = self._rows[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(row, column)
+        if role == SORT_ROLE:
+            # Active runs above finished ones, newest first within each group. The key must
+            # stay below 2**31: PySide turns larger ints into a different QVariant type, and
+            # the proxy then mis-compares keys of the two kinds (rows stop re-sorting).
+            return (1 << 30) * row.active + row.index
+        if role == RUN_INDEX_ROLE:
+            return row.index
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if column == self.STATUS:
+                return QColor(status_colour(row.status))
+            if column == self.FINDINGS and row.findings:
+                return QColor(theme.WARN)
+            if column in (self.THREAD, self.RUN, self.STARTED):
+                return QColor(theme.TEXT_MUTED)
+            return None
+        if role == Qt.ItemDataRole.DecorationRole and column == self.STATUS:
+            return icon("status-dot", status_colour(row.status))
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in self._NUMERIC:
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return (
+                f"{row.user} · {row.agent}\nrun {row.run_id}\nthread {row.thread_id}\n"
+                f"input: {row.input[:200]}"
+            )
+        return None
+
+    def _display(self, row: _RunRow, column: int) -> str:
+        if column == self.USER:
+            return row.user
+        if column == self.THREAD:
+            return short_id(row.thread_id)
+        if column == self.RUN:
+            return short_id(row.run_id)
+        if column == self.AGENT:
+            return row.agent
+        if column == self.STATUS:
+            return row.status
+        if column == self.EVENTS:
+            return str(row.events)
+        if column == self.TOOLS:
+            return str(row.tools_open) if row.tools_open else ""
+        if column == self.FINDINGS:
+            return str(row.findings) if row.findings else ""
+        if column == self.RATE:
+            return f"{row.rate:.1f}" if row.rate else ""
+        return clock(row.started_at)
+
+    # --- updating -----------------------------------------------------------------------
+
+    def refresh(self, now: float) -> None:
+        """Append rows for new runs and signal changes for runs that changed.
+
+        Runs that received events or findings are updated on every call; the other live
+        runs (whose events/s only decays) every ``LIVE_SWEEP_INTERVAL``, which keeps a
+        tick cheap with thousands of recently active runs.
+        """
+        store = self.store
+        sweep = now - self._last_sweep >= LIVE_SWEEP_INTERVAL
+        if sweep:
+            self._last_sweep = now
+        with store.lock:
+            touched = self._touched_runs()
+            runs = store.runs
+            first_new = len(self._rows)
+            new_rows = [_RunRow.of(runs[i], now) for i in range(first_new, len(runs))]
+            changed: list[int] = []
+            for i in sorted(touched | self._live if sweep else touched):
+                row = _RunRow.of(runs[i], now)
+                if row != self._rows[i]:
+                    self._rows[i] = row
+                    changed.append(i)
+                self._track(row)
+        if new_rows:
+            self.beginInsertRows(QModelIndex(), first_new, first_new + len(new_rows) - 1)
+            self._rows.extend(new_rows)
+            for row in new_rows:
+                self._track(row)
+            self.endInsertRows()
+        last_column = len(self.COLUMNS) - 1
+        for first, last in _ranges(changed):
+            self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
+
+    def _track(self, row: _RunRow) -> None:
+        """Keep the live and active sets in step with a row's newest copy."""
+        if row.active:
+            self._active.add(row.index)
+        else:
+            self._active.discard(row.index)
+        if row.active or row.rate:
+            self._live.add(row.index)
+        else:
+            self._live.discard(row.index)  # settled: only new events or findings revive it
+
+    def _touched_runs(self) -> set[int]:
+        """Existing rows whose runs received events or findings since the last refresh
+        (call with the store lock held)."""
+        store = self.store
+        touched: set[int] = set()
+        if store.total > self._seen_total:
+            runs_column = store.columns(self._seen_total)["run"]
+            touched.update(int(i) for i in np.unique(runs_column))
+            self._seen_total = store.total
+        new_findings = min(store.findings_total - self._seen_findings, len(store.findings))
+        for record in itertools.islice(reversed(store.findings), new_findings):
+            if record.run_index is not None:
+                touched.add(record.run_index)
+        self._seen_findings = store.findings_total
+        return {i for i in touched if i < len(self._rows)}
+
+    def run_row(self, run_index: int) -> _RunRow | None:
+        """The displayed copy of one run (tests and the main window's captions)."""
+        return self._rows[run_index] if 0 <= run_index < len(self._rows) else None
+
+    @property
+    def active_count(self) -> int:
+        """Runs shown as running or stalled."""
+        return len(self._active)
+
+
+_HEADER_TIPS = (
+    "user id",
+    "conversation (thread) id",
+    "agent run id",
+    "agent that handles the run",
+    "running, completed, failed, cancelled, or stalled (silent past the watchdog threshold)",
+    "events received for this run",
+    "tools executing right now",
+    "rule findings about this run",
+    f"events per second over the last {5:g} s",
+    "when the first event of the run arrived",
+)
+
+
+#: the widest usual value per column: ``fit_columns`` sizes the columns to these, and all
+#: visible ones then fit the default ~630 px wide panel without a horizontal scroll bar
+_COLUMN_SAMPLES = (
+    "fatima",
+    "888888",  # digits are the widest hex characters
+    "888888",
+    "data_analyst",
+    "completed",
+    "1234",
+    "",
+    "",
+    "",
+    "00:00:00",
+)
+#: cell padding (4 px a side in dark.qss) plus the style's own text margins, in px
+_CELL_MARGIN = 18
+#: a decoration icon and its spacing, in px
+_ICON_WIDTH = 20
+
+
+def _ranges(sorted_rows: list[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of row numbers, so one ``dataChanged`` covers each block."""
+    out: list[tuple[int, int]] = []
+    for row in sorted_rows:
+        if out and row == out[-1][1] + 1:
+            out[-1] = (out[-1][0], row)
+        else:
+            out.append((row, row))
+    return out
+
+
+class PlaceholderTableView(QTableView):
+    """A table that says what will appear in it while it is empty (no blank panes)."""
+
+    def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.placeholder = placeholder
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setAlternatingRowColors(True)
+        self.setShowGrid(False)
+        self.setWordWrap(False)
+        self.verticalHeader().setVisible(False)
+        self.verticalHeader().setDefaultSectionSize(22)
+        self.horizontalHeader().setHighlightSections(False)
+        self.horizontalHeader().setStretchLastSection(True)
+
+    def fit_columns(self, samples: tuple[str, ...], icon_columns: tuple[int, ...] = ()) -> None:
+        """Size each column to its sample value (the widest usual one) or its header,
+        measured in the table's font, so nothing is elided at any font size or DPI."""
+        model = self.model()
+        text = QFontMetrics(self.font())
+        bold = QFont(self.font())
+        bold.setWeight(QFont.Weight.DemiBold)  # headers are semi-bold (dark.qss)
+        header = QFontMetrics(bold)
+        for column, sample in enumerate(samples):
+            title = str(model.headerData(column, Qt.Orientation.Horizontal))
+            width = max(text.horizontalAdvance(sample), header.horizontalAdvance(title))
+            width += _CELL_MARGIN + (_ICON_WIDTH if column in icon_columns else 0)
+            self.setColumnWidth(column, width)
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if model is None or model.rowCount() > 0 or not self.placeholder:
+            return
+        painter = QPainter(self.viewport())
+        painter.setPen(QColor(theme.TEXT_DISABLED))
+        painter.drawText(
+            self.viewport().rect().adjusted(16, 16, -16, -16),
+            int(Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap),
+            self.placeholder,
+        )
+        painter.end()
+
+
+class SessionsPanel(QWidget):
+    """The list of runs; selecting one focuses the rest of the window on it."""
+
+    #: the selected run's index, or None when the selection is cleared
+    run_selected = Signal(object)
+
+    def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self._emitted: int | None = None
+        self.model = SessionTableModel(store, self)
+        self.proxy = QSortFilterProxyModel(self)
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setSortRole(SORT_ROLE)
+        self.proxy.setDynamicSortFilter(True)  # re-sorts the rows dataChanged touches
+        self.proxy.sort(0, Qt.SortOrder.DescendingOrder)
+
+        self.caption = QLabel("Sessions")
+        self.caption.setProperty("role", "caption")
+        self.count_label = QLabel("no runs yet")
+        self.count_label.setProperty("role", "count")
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(8, 4, 8, 4)
+        header_row.addWidget(self.caption)
+        header_row.addStretch(1)
+        header_row.addWidget(self.count_label)
+
+        self.table = PlaceholderTableView("Agent runs appear here as their events arrive.", self)
+        self.table.setModel(self.proxy)
+        self.table.fit_columns(_COLUMN_SAMPLES, icon_columns=(SessionTableModel.STATUS,))
+        # the thread is in every row's tooltip; its column is one right-click away
+        self.table.setColumnHidden(SessionTableModel.THREAD, True)
+        header = self.table.horizontalHeader()
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._on_header_menu)
+        self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addLayout(header_row)
+        layout.addWidget(self.table)
+
+    def refresh(self, now: float) -> None:
+        """Pull changes from the store (called by the main window's one timer)."""
+        self.model.refresh(now)
+        runs = self.model.rowCount()
+        if runs:
+            active = self.model.active_count
+            self.count_label.setText(f"{runs} run{'s' * (runs != 1)} · {active} active")
+
+    # --- selection ----------------------------------------------------------------------
+
+    def selected_run(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return int(rows[0].data(RUN_INDEX_ROLE))
+
+    def select_run(self, run_index: int | None) -> None:
+        """Select (and scroll to) a run; ``None`` clears the selection."""
+        selection = self.table.selectionModel()
+        if run_index is None:
+            selection.clearSelection()
+            return
+        if run_index >= self.model.rowCount():
+            self.model.refresh(time.time())  # the run arrived since the last tick
+        if not 0 <= run_index < self.model.rowCount():
+            return
+        proxy_index = self.proxy.mapFromSource(self.model.index(run_index, 0))
+        flags = (
+            QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows
+        )
+        selection.select(proxy_index, flags)
+        selection.setCurrentIndex(proxy_index, QItemSelectionModel.SelectionFlag.NoUpdate)
+        self.table.scrollTo(proxy_index)
+
+    def _on_header_menu(self, pos: QPoint) -> None:
+        """Right-click on the header: choose which columns show."""
+        menu = QMenu(self)
+        for column, name in enumerate(SessionTableModel.COLUMNS):
+            action = menu.addAction(name)
+            action.setCheckable(True)
+            action.setChecked(not self.table.isColumnHidden(column))
+            action.toggled.connect(lambda shown, c=column: self.table.setColumnHidden(c, not shown))
+        menu.exec(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def _on_selection_changed(self, _selected: QItemSelection, _deselected: QItemSelection) -> None:
+        run = self.selected_run()
+        if run != self._emitted:  # re-sorting can re-announce the same selection
+            self._emitted = run
+            self.run_selected.emit(run)

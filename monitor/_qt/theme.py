@@ -1,0 +1,123 @@
+"""The monitor's dark theme: one palette, one stylesheet, one pyqtgraph configuration.
+
+``apply_theme(app)`` is the only entry point; call it once, after the ``QApplication`` exists
+and before any widget or plot is created (pyqtgraph reads its global config when a plot is
+built). The stylesheet is data (``resources/theme/dark.qss``); the colours it uses are the
+constants below, substituted at load time so that the QSS, the palette and Python code that
+paints (status dots, banners) can never disagree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtGui import QColor, QFont, QPalette
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+from runtime.resources import resource_path
+
+# --- colours (the only place they are defined) ---------------------------------------
+#: plots, tables and editors: the deepest layer
+BASE = "#0f1419"
+#: alternate table rows
+BASE_ALT = "#141a21"
+#: panels and the window itself
+WINDOW = "#161b22"
+#: toolbars, headers, tabs: raised chrome
+SURFACE = "#1c232d"
+#: hovered chrome
+SURFACE_HOVER = "#26303c"
+BORDER = "#2b3440"
+TEXT = "#d6dde6"
+TEXT_MUTED = "#8b96a5"
+TEXT_DISABLED = "#5a6470"
+ACCENT = "#4c9aff"
+SELECTION = "#1f3a5f"
+#: connection and banner states
+OK = "#3fb950"
+WARN = "#d29922"
+DANGER = "#f85149"
+NEUTRAL = "#8b96a5"
+
+#: the placeholder in dark.qss replaced by the icons folder (QSS url() needs a real path)
+_ICONS_PLACEHOLDER = "@icons@"
+
+_QSS_COLOURS = {
+    "@base@": BASE,
+    "@base_alt@": BASE_ALT,
+    "@window@": WINDOW,
+    "@surface@": SURFACE,
+    "@surface_hover@": SURFACE_HOVER,
+    "@border@": BORDER,
+    "@text@": TEXT,
+    "@text_muted@": TEXT_MUTED,
+    "@text_disabled@": TEXT_DISABLED,
+    "@accent@": ACCENT,
+    "@selection@": SELECTION,
+    "@warn@": WARN,
+}
+
+
+def monospace_font(point_size: int = 10) -> QFont:
+    """The fixed-pitch font used for raw JSON and ids."""
+    font = QFont("monospace")
+    font.setStyleHint(QFont.StyleHint.Monospace)
+    font.setFixedPitch(True)
+    font.setPointSize(point_size)
+    return font
+
+
+def dark_palette() -> QPalette:
+    """A palette matching the stylesheet, for widgets the QSS does not cover."""
+    palette = QPalette()
+    roles = QPalette.ColorRole
+    for role, colour in (
+        (roles.Window, WINDOW),
+        (roles.WindowText, TEXT),
+        (roles.Base, BASE),
+        (roles.AlternateBase, BASE_ALT),
+        (roles.ToolTipBase, SURFACE),
+        (roles.ToolTipText, TEXT),
+        (roles.PlaceholderText, TEXT_DISABLED),
+        (roles.Text, TEXT),
+        (roles.Button, SURFACE),
+        (roles.ButtonText, TEXT),
+        (roles.BrightText, "#ffffff"),
+        (roles.Light, SURFACE_HOVER),
+        (roles.Midlight, BORDER),
+        (roles.Mid, BORDER),
+        (roles.Dark, BASE),
+        (roles.Shadow, "#000000"),
+        (roles.Highlight, SELECTION),
+        (roles.HighlightedText, "#ffffff"),
+        (roles.Link, ACCENT),
+        (roles.LinkVisited, ACCENT),
+    ):
+        palette.setColor(role, QColor(colour))
+    disabled = QPalette.ColorGroup.Disabled
+    for role in (roles.WindowText, roles.Text, roles.ButtonText):
+        palette.setColor(disabled, role, QColor(TEXT_DISABLED))
+    return palette
+
+
+def stylesheet() -> str:
+    """The QSS of ``resources/theme/dark.qss`` with colours and icon paths filled in."""
+    qss = resource_path("theme", "dark.qss").read_text(encoding="utf-8")
+    icons = Path(resource_path("icons")).as_posix()
+    qss = qss.replace(_ICONS_PLACEHOLDER, icons)
+    for placeholder, colour in _QSS_COLOURS.items():
+        qss = qss.replace(placeholder, colour)
+    return qss
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion style, the dark palette and stylesheet, and pyqtgraph's global colours."""
+    # Fusion draws every control from the palette, so the theme looks the same on every
+    # platform (native styles ignore parts of a dark palette).
+    fusion = QStyleFactory.create("Fusion")
+    if fusion is not None:
+        app.setStyle(fusion)
+    app.setPalette(dark_palette())
+    app.setStyleSheet(stylesheet())
+    pg.setConfigOptions(background=BASE, foreground=TEXT_MUTED, antialias=True)

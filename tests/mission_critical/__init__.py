@@ -1,0 +1,1 @@
+"""The deployment-blocking suite: real runtime, real WebSockets."""

@@ -1,0 +1,379 @@
+"""Stream assertions of the deployment gate.
+
+Each failure message says what is missing, duplicated or out of order, for which user and
+run, with the sequence rule's id (``AEM005 [error] tool calculate (call_x) of run run_y
+never sent tool_completed (user=alice, run=run_y, seq=12)``), so whoever reads the CI log
+knows what broke without rerunning anything.
+
+Two independent checks run on every run: the findings of the ``SequenceValidator`` that
+``AgentClient`` fed as frames arrived, and a direct structural check of the run's events
+written here, so a bug in the shared validator cannot hide a broken runtime.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+
+from runtime.client import AgentClient, RunNotFinished
+from runtime.protocol import (
+    MANDATORY_EVENT_TYPES,
+    RULES_BY_ID,
+    Event,
+    EventType,
+    Finding,
+    Ping,
+    SequenceValidator,
+    Severity,
+    ValidatorConfig,
+)
+from runtime.protocol.rules import Scope, finding
+
+_E = EventType
+#: findings of these severities fail a stream; info (e.g. AEM017 joined-mid-run) does not
+FAILING = frozenset({Severity.WARNING, Severity.ERROR})
+
+
+def outline(events: Sequence[Event], limit: int = 40) -> str:
+    """``seq:type(agent)`` of up to ``limit`` events, for failure messages."""
+    shown = [f"{e.seq}:{e.type.value}({e.agent_name})" for e in events[:limit]]
+    more = f" … and {len(events) - limit} more" if len(events) > limit else ""
+    return ", ".join(shown) + more if shown else "(no events)"
+
+
+def _report(title: str, problems: Iterable[str], events: Sequence[Event] = ()) -> str:
+    unique = list(dict.fromkeys(problems))
+    lines = [title, *(f"  - {p}" for p in unique)]
+    if events:
+        lines.append(f"  events received: {outline(events)}")
+    return "\n".join(lines)
+
+
+def failing(findings: Iterable[Finding], allow: Iterable[str] = ()) -> list[Finding]:
+    """Findings that fail a stream: warnings and errors whose rule is not in ``allow``."""
+    allowed = set(allow)
+    return [f for f in findings if f.severity in FAILING and f.rule_id not in allowed]
+
+
+# --- waiting for what the runtime owes ---------------------------------------------------
+
+
+async def flush(client: AgentClient, timeout: float) -> None:
+    """Round-trip a ``ping``: everything queued for this connection before it has arrived.
+
+    The pong is queued behind every frame already emitted to the connection, so after it a
+    duplicate or late event of a finished run is in ``client.events`` if the runtime sent one.
+    """
+    pongs = client.pongs
+    await client.send(Ping())
+    try:
+        await client.wait_until(lambda: client.pongs > pongs or client.closed, timeout)
+    except TimeoutError:
+        raise AssertionError(
+            f"{_who(client)}: no pong within {timeout:g}s (the connection stopped answering)"
+        ) from None
+    if client.pongs <= pongs:
+        raise AssertionError(f"{_who(client)}: connection closed while flushing: {client.closed}")
+    # Frames on one connection arrive in order, so a seq still missing now was never sent
+    # before the pong: report it as lost (AEM009) instead of waiting for the gap grace.
+    grace = client.validator.config.gap_grace
+    client.findings.extend(client.validator.tick(time.time() + grace))
+
+
+async def finish_run(client: AgentClient, run_id: str, timeout: float) -> list[Event]:
+    """Wait for ``run_id``'s ``agent_completed``, flush, and return the run's events.
+
+    A run that never completes fails with AEM016 naming the run, its user and what it sent.
+    """
+    try:
+        await client.wait_run(run_id, timeout)
+    except RunNotFinished:
+        events = client.run_events(run_id)
+        open_tools = _open_tools(events)
+        suffix = f"; tools still open: {', '.join(open_tools)}" if open_tools else ""
+        problem = finding(
+            "AEM016",
+            f"run {run_id} of {_user(client)} never sent agent_completed "
+            f"(waited {timeout:g}s){suffix}",
+            user_id=_user(client),
+            run_id=run_id,
+        )
+        raise AssertionError(
+            _report(f"run {run_id} of user {_user(client)} did not finish:", [str(problem)], events)
+        ) from None
+    await flush(client, timeout)
+    return client.run_events(run_id)
+
+
+async def run_started(client: AgentClient, timeout: float) -> str:
+    """The run id of the first event to arrive (for runs started with a raw frame)."""
+
+    def first_run() -> str | None:
+        return client.events[0].run_id if client.events else None
+
+    run_id = await client.wait_until(first_run, timeout)
+    assert run_id is not None
+    return run_id
+
+
+# --- runs -----------------------------------------------------------------------------
+
+
+def assert_run_conforms(
+    client: AgentClient,
+    run_id: str,
+    *,
+    status: str = "completed",
+    mandatory: Sequence[EventType] = MANDATORY_EVENT_TYPES,
+) -> list[Event]:
+    """The run's events on this connection obey every run rule; returns them.
+
+    Also fails on stream findings (gaps, duplicates, reordering) of the run's user seen so
+    far on this connection, since those lose or repeat the run's events.
+    """
+    user_id = _user(client)
+    events = client.run_events(run_id)
+    validator_problems = [
+        str(f)
+        for f in failing(client.findings)
+        if f.run_id == run_id or (f.run_id is None and f.user_id == user_id)
+    ]
+    problems = validator_problems + run_problems(
+        events, user_id=user_id, run_id=run_id, status=status, mandatory=mandatory
+    )
+    if problems:
+        raise AssertionError(
+            _report(f"run {run_id} of user {user_id} broke the event contract:", problems, events)
+        )
+    return events
+
+
+def assert_event_count(client: AgentClient, run_id: str, expected: int) -> list[Event]:
+    """The run delivered exactly ``expected`` events to this connection; returns them.
+
+    A shortfall names the seqs missing from the user's stream here (lost or sent elsewhere).
+    """
+    events = client.run_events(run_id)
+    if len(events) != expected:
+        user_id = _user(client)
+        seqs = sorted({e.seq for e in client.events if e.user_id == user_id})
+        missing = sorted(set(range(seqs[0], seqs[-1] + 1)) - set(seqs)) if seqs else []
+        shown = ", ".join(map(str, missing[:20])) + (" …" if len(missing) > 20 else "")
+        gap = f"; AEM009 seq {shown} of {user_id} never arrived here" if missing else ""
+        raise AssertionError(
+            _report(
+                f"run {run_id} of user {user_id}: received {len(events)} of {expected} events{gap}",
+                [],
+                events,
+            )
+        )
+    return events
+
+
+def assert_events_conform(
+    events: Sequence[Event],
+    *,
+    user_id: str,
+    run_id: str,
+    status: str = "completed",
+    mandatory: Sequence[EventType] = MANDATORY_EVENT_TYPES,
+) -> None:
+    """``events`` (one run, in arrival order, e.g. gathered over a reconnect) obey the rules."""
+    problems = run_problems(
+        events, user_id=user_id, run_id=run_id, status=status, mandatory=mandatory
+    )
+    if problems:
+        raise AssertionError(
+            _report(f"run {run_id} of user {user_id} broke the event contract:", problems, events)
+        )
+
+
+def run_problems(
+    events: Sequence[Event],
+    *,
+    user_id: str,
+    run_id: str,
+    status: str | None = "completed",
+    mandatory: Sequence[EventType] = MANDATORY_EVENT_TYPES,
+) -> list[str]:
+    """Every way ``events`` break the run rules, each naming its rule id (empty: none)."""
+    if not events:
+        return [f"run {run_id} of {user_id}: no events received at all"]
+    at = _RunLocation(user_id, run_id)
+    out: list[str] = []
+
+    # The shared validator, run afresh over just this run (run-scope rules only: a run's
+    # seqs are not contiguous when other runs of the user interleave with it).
+    validator = SequenceValidator(ValidatorConfig(late_join=True))
+    found = [f for e in events for f in validator.feed(e)] + validator.close()
+    out += [str(f) for f in failing(found) if RULES_BY_ID[f.rule_id].scope is Scope.RUN]
+
+    # The same rules, checked directly.
+    types = [e.type for e in events]
+    missing = [t.value for t in mandatory if t not in types]
+    if missing:
+        got = ", ".join(dict.fromkeys(t.value for t in types))
+        out.append(
+            f"missing mandatory events: {', '.join(missing)} "
+            f"(user={user_id}, run={run_id}, got {got})"
+        )
+    for e in [e for e in events if e.user_id != user_id or e.run_id != run_id][:5]:
+        out.append(
+            f"event seq {e.seq} {e.type.value} belongs to user={e.user_id} run={e.run_id}, "
+            f"not to user={user_id} run={run_id} (cross-delivery)"
+        )
+    if events[0].type is not _E.AGENT_STARTED:
+        out.append(at.flag("AEM001", f"run began with {events[0].type.value}", events[0].seq))
+    counts = Counter(types)
+    if counts[_E.AGENT_STARTED] > 1:
+        out.append(at.flag("AEM002", f"agent_started sent {counts[_E.AGENT_STARTED]} times"))
+    completions = [e for e in events if e.type is _E.AGENT_COMPLETED]
+    if not completions:
+        out.append(at.flag("AEM016", "no agent_completed"))
+    elif len(completions) > 1:
+        seqs = ", ".join(str(e.seq) for e in completions)
+        out.append(
+            at.flag(
+                "AEM003",
+                f"agent_completed sent {len(completions)} times (seq {seqs})",
+                completions[1].seq,
+            )
+        )
+    elif events[-1] is not completions[0]:
+        late = events[events.index(completions[0]) + 1]
+        out.append(at.flag("AEM004", f"{late.type.value} arrived after agent_completed", late.seq))
+    if counts[_E.AGENT_THINKING] == 0:
+        out.append(at.flag("AEM007", "no agent_thinking"))
+    out += _tool_problems(events, completions[0] if completions else None, at)
+    for earlier, later in pairwise(events):
+        if later.seq <= earlier.seq:
+            rule = "AEM010" if later.seq == earlier.seq else "AEM011"
+            message = f"seq {later.seq} ({later.type.value}) arrived after seq {earlier.seq}"
+            out.append(at.flag(rule, message, later.seq))
+    correlation = {e.data.get("correlation_id") for e in events}
+    if len(correlation) != 1 or None in correlation:
+        out.append(
+            f"run {run_id} of {user_id}: events carry correlation ids "
+            f"{sorted(map(str, correlation))}, expected one request id on every event"
+        )
+    if status is not None and len(completions) == 1:
+        got_status = completions[0].data.get("status")
+        if got_status != status:
+            detail = completions[0].data.get("error") or completions[0].data.get("result")
+            out.append(
+                f"run {run_id} of {user_id} ended with status {got_status!r}, expected "
+                f"{status!r} ({str(detail)[:200]})"
+            )
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _RunLocation:
+    """Where a problem was found, so its message names the user and the run."""
+
+    user_id: str
+    run_id: str
+
+    def flag(self, rule_id: str, message: str, seq: int | None = None) -> str:
+        return str(
+            finding(
+                rule_id,
+                f"run {self.run_id}: {message}",
+                user_id=self.user_id,
+                run_id=self.run_id,
+                seq=seq,
+            )
+        )
+
+
+def _tool_problems(
+    events: Sequence[Event], completion: Event | None, at: _RunLocation
+) -> list[str]:
+    out: list[str] = []
+    executing: dict[str, Event] = {}
+    completed: dict[str, Event] = {}
+    for e in events:
+        call_id = e.tool_call_id
+        if call_id is None:
+            continue
+        if e.type is _E.TOOL_EXECUTING:
+            if call_id in executing:
+                out.append(at.flag("AEM014", f"tool call {call_id} announced twice", e.seq))
+            executing.setdefault(call_id, e)
+        elif e.type is _E.TOOL_COMPLETED:
+            if call_id not in executing:
+                message = (
+                    f"tool_completed for {e.data.get('tool_name')} ({call_id}) has no "
+                    "tool_executing before it"
+                )
+                out.append(at.flag("AEM006", message, e.seq))
+            elif call_id in completed:
+                out.append(at.flag("AEM006", f"tool call {call_id} completed twice", e.seq))
+            completed.setdefault(call_id, e)
+    for call_id, start in executing.items():
+        done = completed.get(call_id)
+        if done is None or (completion is not None and done.seq > completion.seq):
+            message = (
+                f"tool {start.data.get('tool_name')} ({call_id}) never sent tool_completed "
+                "before agent_completed"
+            )
+            out.append(at.flag("AEM005", message, start.seq))
+    return out
+
+
+def _open_tools(events: Sequence[Event]) -> list[str]:
+    opened = {
+        e.tool_call_id: e.data.get("tool_name") for e in events if e.type is _E.TOOL_EXECUTING
+    }
+    for e in events:
+        if e.type is _E.TOOL_COMPLETED:
+            opened.pop(e.tool_call_id, None)
+    return [f"{name} ({call_id})" for call_id, name in opened.items()]
+
+
+# --- streams --------------------------------------------------------------------------
+
+
+def assert_stream_clean(client: AgentClient, *, allow: Iterable[str] = ()) -> None:
+    """Everything this connection received obeys every rule; call when done with it.
+
+    Runs the validator's end-of-stream checks (unrecovered seq gaps, runs that never
+    completed), so it belongs at the end of a test, after ``finish_run``/``flush``.
+    """
+    client.close_findings()
+    problems = [str(f) for f in failing(client.findings, allow)]
+    problems += [
+        f"AEM018 [error] malformed frame: {m} (user={_user(client)})" for m in client.malformed
+    ]
+    if problems:
+        raise AssertionError(
+            _report(f"stream of user {_user(client)} is not clean:", problems, client.events)
+        )
+
+
+def assert_only_own_events(client: AgentClient, user_id: str, run_ids: Iterable[str]) -> None:
+    """Every event on this connection is ``user_id``'s and of one of ``run_ids``."""
+    runs = set(run_ids)
+    foreign = [e for e in client.events if e.user_id != user_id or e.run_id not in runs]
+    if foreign:
+        lines = [
+            f"seq {e.seq} {e.type.value} of user={e.user_id} run={e.run_id}" for e in foreign[:10]
+        ]
+        raise AssertionError(
+            _report(
+                f"connection of user {user_id} received {len(foreign)} event(s) that are not "
+                f"its own (cross-delivery between users or runs):",
+                lines,
+            )
+        )
+
+
+def _user(client: AgentClient) -> str:
+    return client.ack.user_id if client.ack is not None else "?"
+
+
+def _who(client: AgentClient) -> str:
+    return f"connection of user {_user(client)}"

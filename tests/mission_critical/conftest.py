@@ -1,0 +1,213 @@
+"""Fixtures of the deployment gate.
+
+The default target is an in-process runtime (``EmbeddedRuntime``: its own thread and event
+loop, 127.0.0.1 port 0, a fresh secret, client faults allowed). ``--runtime-url`` points
+the same tests at a running runtime instead, e.g. staging. Every test reaches the target
+over real WebSockets; the fixture names (``target``, ``open_client``) differ from the root
+conftest's (``runtime``, ``connect``), which start a runtime inside the test's own loop.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+
+from runtime.client import AgentClient
+from runtime.embedded import EmbeddedRuntime
+from tests.conftest import seconds, test_config
+from tests.mission_critical.target import RuntimeTarget, User, parse_tokens
+
+HERE = Path(__file__).resolve().parent
+
+#: option -> environment variable it falls back to
+ENVIRONMENT = {
+    "runtime_url": "AEM_RUNTIME_URL",
+    "runtime_secret": "AEM_RUNTIME_SECRET",
+    "runtime_token": "AEM_RUNTIME_TOKENS",
+    "runtime_monitor_token": "AEM_RUNTIME_MONITOR_TOKEN",
+    "runtime_clock_synced": "AEM_RUNTIME_CLOCK_SYNCED",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mission_critical", "mission-critical suite: which runtime to test")
+    group.addoption(
+        "--runtime-url",
+        help="test a running runtime at ws://HOST:PORT instead of an in-process one "
+        "(env AEM_RUNTIME_URL)",
+    )
+    group.addoption(
+        "--runtime-secret",
+        help="the target's token secret, to mint a fresh user per test (env AEM_RUNTIME_SECRET)",
+    )
+    group.addoption(
+        "--runtime-token",
+        action="append",
+        default=[],
+        help="a user token, as user=TOKEN or a bare TOKEN; repeatable "
+        "(env AEM_RUNTIME_TOKENS, comma-separated)",
+    )
+    group.addoption(
+        "--runtime-monitor-token",
+        help="a token with role monitor for /monitor (env AEM_RUNTIME_MONITOR_TOKEN)",
+    )
+    group.addoption(
+        "--runtime-clock-synced",
+        action="store_true",
+        default=None,
+        help="the target's clock is synchronised with this machine's, so emit->receive "
+        "latency can be asserted (env AEM_RUNTIME_CLOCK_SYNCED=1)",
+    )
+    group.addoption(
+        "--progress-log",
+        metavar="PATH",
+        help="write one JSON line per test report as it happens (pytest-reportlog format), "
+        "for a GUI showing live progress",
+    )
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    """A suite option, else its environment variable.
+
+    ``default=None``: when only tests/conftest.py is an initial conftest (``python -m pytest``
+    from the root), these options were never registered and only the environment applies.
+    """
+    value = config.getoption(name, default=None)
+    if value in (None, []):
+        value = os.environ.get(ENVIRONMENT[name]) or None
+        if value is not None and name == "runtime_token":
+            value = [value]
+        if value is not None and name == "runtime_clock_synced":
+            value = value.strip().lower() in {"1", "true", "yes", "on"}
+    return value
+
+
+# --- every test here is part of the gate ---------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse to run a gate that contains tests not marked ``mission_critical``."""
+    unmarked = [
+        item.nodeid
+        for item in items
+        if HERE in item.path.parents and item.get_closest_marker("mission_critical") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "every test under tests/mission_critical/ must carry the mission_critical marker "
+            "(pytestmark = [pytest.mark.mission_critical, pytest.mark.critical]); unmarked: "
+            + ", ".join(unmarked)
+        )
+
+
+# --- live progress for a GUI ---------------------------------------------------------
+
+
+class ProgressLog:
+    """Writes each test report as one JSON line, flushed at once (pytest-reportlog format)."""
+
+    def __init__(self, config: pytest.Config, path: Path) -> None:
+        self.config = config
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = path.open("w", encoding="utf-8", buffering=1)
+
+    def _write(self, data: dict[str, Any]) -> None:
+        self._file.write(json.dumps(data, default=str) + "\n")
+
+    def pytest_sessionstart(self) -> None:
+        self._write({"pytest_version": pytest.__version__, "$report_type": "SessionStart"})
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self._write(
+                self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+            )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self._write(
+            self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        )
+
+    def pytest_sessionfinish(self, exitstatus: int) -> None:
+        self._write({"exitstatus": int(exitstatus), "$report_type": "SessionFinish"})
+        self._file.close()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    path = config.getoption("progress_log", default=None)
+    if path:
+        config.pluginmanager.register(ProgressLog(config, Path(path)), "mission-critical-progress")
+
+
+# --- the target ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def target(request: pytest.FixtureRequest) -> Iterator[RuntimeTarget]:
+    """The runtime under test, for the whole session."""
+    config = request.config
+    url = _option(config, "runtime_url")
+    if url:
+        yield RuntimeTarget(
+            url,
+            secret=_option(config, "runtime_secret"),
+            tokens=parse_tokens(_option(config, "runtime_token") or []),
+            monitor_token=_option(config, "runtime_monitor_token"),
+            clock_synced=bool(_option(config, "runtime_clock_synced")),
+        )
+        return
+    runtime_config = test_config()  # port 0, fresh secret, pace 0.02, client faults on
+    with EmbeddedRuntime(runtime_config) as embedded:
+        yield RuntimeTarget(embedded.url, secret=runtime_config.secret, embedded=embedded)
+
+
+ClientOpener = Callable[..., Awaitable[AgentClient]]
+
+
+@pytest.fixture
+async def open_client(target: RuntimeTarget) -> AsyncIterator[ClientOpener]:
+    """Open real connections to the target; all are closed after the test.
+
+    ``await open_client(user)`` for a user's ``/ws`` connection (``after_seq=``,
+    ``token_in_query=`` … go to ``AgentClient.connect``); ``await open_client(monitor=True)``
+    for the observer stream.
+    """
+    opened: list[AgentClient] = []
+
+    async def open_one(
+        user: User | None = None, *, monitor: bool = False, **kwargs: Any
+    ) -> AgentClient:
+        if monitor:
+            token, endpoint = target.monitor_token(), "/monitor"
+            kwargs.setdefault("max_queue", None)  # the observer stream is busy; never stall it
+        elif user is not None:
+            token, endpoint = user.token, "/ws"
+        else:
+            raise TypeError("open_client needs a user or monitor=True")
+        kwargs.setdefault("ack_timeout", seconds(10))
+        client = await AgentClient.connect(target.url, token, endpoint=endpoint, **kwargs)
+        opened.append(client)
+        return client
+
+    yield open_one
+    for client in opened:
+        await client.close()
+
+
+@pytest.fixture
+def record_measurement(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """Attach a measured value (events/s, latency, memory …) to the test's report.
+
+    It lands in the JUnit XML as a property and in ``--progress-log`` as a user property,
+    like pytest's ``record_property`` but without its warning under the xunit2 format.
+    """
+
+    def record(name: str, value: object) -> None:
+        request.node.user_properties.append((name, value))
+
+    return record
