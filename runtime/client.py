@@ -26,6 +26,7 @@ from .protocol import (
     Finding,
     Pong,
     ProtocolError,
+    Resume,
     SequenceValidator,
     UserMessage,
     ValidatorConfig,
@@ -198,6 +199,12 @@ class AgentClient:
 
     async def send(self, message: ClientMessage) -> None:
         await self.ws.send(encode_client_message(message), text=True)
+
+    async def resume(self, after_seq: int) -> None:
+        """Ask for the buffered events after ``after_seq``; the stream is checked from there."""
+        if self.ack is not None:
+            self.validator.expect_next(self.ack.user_id, after_seq + 1)
+        await self.send(Resume(after_seq))
 
     async def send_raw(self, frame: str | bytes) -> None:
         await self.ws.send(frame)

@@ -171,7 +171,7 @@ class ExecutionEngineFactory:
             self.registry.get(context.agent_name),
             self.registry,
             self.notifier,
-            FaultPlan(faults or self.config.faults, context.run_id),
+            FaultPlan(faults or self.config.faults),
             run_timeout=self.config.run_timeout,
             pace=float(pace),
             options=options,

@@ -97,9 +97,11 @@ NO_FAULTS = FaultConfig()
 class FaultPlan:
     """The fault decisions of one run."""
 
-    def __init__(self, config: FaultConfig, run_id: str) -> None:
+    def __init__(self, config: FaultConfig) -> None:
         self.config = config
-        self._rng = random.Random(f"{config.seed}:{run_id}" if config.seed is not None else None)
+        # A seed makes the run's decisions repeat exactly (run ids are random, so they are
+        # not part of it); without one every run draws its own.
+        self._rng = random.Random(config.seed) if config.seed is not None else random.Random()
         self.crash = self._roll(config.agent_crash_rate)
         self.omit_terminal = self._roll(config.chaos_omit_terminal)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.auth import Role
 from runtime.client import AgentClient
@@ -64,17 +66,25 @@ async def runtime(make_runtime: RuntimeFactory) -> RuntimeServer:
     return await make_runtime()
 
 
+DialFactory = Callable[..., Awaitable[AgentClient]]
+
+
 @pytest.fixture
-async def connect(runtime: RuntimeServer) -> AsyncIterator[ClientFactory]:
-    """Connect clients to ``runtime``: ``await connect("alice")``; closed after the test."""
+async def dial() -> AsyncIterator[DialFactory]:
+    """Connect clients to any runtime: ``await dial(server, "alice")``; closed after the test."""
     clients: list[AgentClient] = []
 
     async def open_client(
-        user: str = "alice", *, role: Role = Role.USER, **kwargs: Any
+        server: RuntimeServer,
+        user: str = "alice",
+        *,
+        role: Role = Role.USER,
+        client_class: type[AgentClient] = AgentClient,
+        **kwargs: Any,
     ) -> AgentClient:
         endpoint = "/monitor" if role is Role.MONITOR else "/ws"
-        client = await AgentClient.connect(
-            runtime.url, runtime.issue_token(user, role), endpoint=endpoint, **kwargs
+        client = await client_class.connect(
+            server.url, server.issue_token(user, role), endpoint=endpoint, **kwargs
         )
         clients.append(client)
         return client
@@ -82,3 +92,33 @@ async def connect(runtime: RuntimeServer) -> AsyncIterator[ClientFactory]:
     yield open_client
     for client in clients:
         await client.close()
+
+
+@pytest.fixture
+async def connect(runtime: RuntimeServer, dial: DialFactory) -> ClientFactory:
+    """Connect clients to ``runtime``: ``await connect("alice")``; closed after the test."""
+
+    async def open_client(user: str = "alice", **kwargs: Any) -> AgentClient:
+        return await dial(runtime, user, **kwargs)
+
+    return open_client
+
+
+def metric_value(runtime: RuntimeServer, name: str, **labels: str) -> float:
+    """Sum of the samples called ``name`` in ``GET /metrics`` output (matching ``labels``)."""
+    total = 0.0
+    for family in text_string_to_metric_families(runtime.metrics.render().decode()):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return total
+
+
+async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:
+    """Poll a server-side condition (the runtime shares this event loop) until it holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        await asyncio.sleep(0.005)

@@ -62,6 +62,14 @@ from .session import TICK_INTERVAL, ConnectionState, ObservationSession
 log = logging.getLogger(__name__)
 
 MONITOR_PATH = "/monitor"
+
+
+def base_url(url: str) -> str:
+    """``ws://host:port`` from either that or the stream's own ``ws://host:port/monitor``."""
+    url = url.rstrip("/")
+    return url.removesuffix(MONITOR_PATH) if url.endswith(MONITOR_PATH) else url
+
+
 HEALTH_PATH = "/healthz"
 #: TCP connect + HTTP upgrade; then the same again for the ``connection_ack``
 OPEN_TIMEOUT = 10.0
@@ -185,7 +193,7 @@ class MonitorIngest(LoopThread):
         """
         super().__init__(name)
         self.session = session
-        self.url = url.rstrip("/")
+        self.url = base_url(url)
         parse_uri(self.url + MONITOR_PATH)  # a bad URL is the caller's to hear about, now
         self.from_start = from_start
         self.probe_health = probe_health

@@ -8,38 +8,17 @@ enough that each knob certainly fires.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.client import AgentClient
 from runtime.protocol import EventType, Finding, Ping, UserMessage
 from runtime.server import RuntimeServer
-from tests.conftest import ClientFactory, seconds
+from tests.conftest import ClientFactory, metric_value, seconds, until
 
 RUN = {"steps": 60, "tools": 5, "pace": 0}
 EVENTS = 60 + 2 * 5 + 2
-
-
-def metric_value(runtime: RuntimeServer, name: str, **labels: str) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(runtime.metrics.render().decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
-
-
-async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:
-    """Poll a server-side condition (the runtime shares this event loop) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 async def run_to_the_end(

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 
@@ -22,7 +21,7 @@ from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.protocol import Cancel, Event, EventType, Finding, Severity
 from runtime.server import RuntimeServer
-from tests.conftest import ClientFactory, RuntimeFactory, seconds
+from tests.conftest import ClientFactory, RuntimeFactory, metric_value, seconds, until
 
 FAST = {"pace": 0}
 #: A run that keeps going for ~10 s unless something stops it (100 thinking steps per second).
@@ -63,46 +62,6 @@ def assert_well_formed(events: list[Event]) -> Event:
     seqs = [e.seq for e in events]
     assert seqs == sorted(seqs)
     return completion
-
-
-def metric_value(runtime: RuntimeServer, name: str, **labels: str) -> float:
-    """Sum of the samples called ``name`` in ``GET /metrics`` output (matching ``labels``)."""
-    total = 0.0
-    for family in text_string_to_metric_families(runtime.metrics.render().decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
-
-
-async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:
-    """Poll a server-side condition (the runtime shares this event loop) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-@pytest.fixture
-async def dial(make_runtime: RuntimeFactory) -> AsyncIterator[Callable[..., Any]]:
-    """Connect AgentClients to runtimes made by ``make_runtime``; closed after the test."""
-    opened: list[AgentClient] = []
-
-    async def open_client(
-        server: RuntimeServer, user: str = "alice", *, role: Role = Role.USER, **kwargs: Any
-    ) -> AgentClient:
-        endpoint = "/monitor" if role is Role.MONITOR else "/ws"
-        client = await AgentClient.connect(
-            server.url, server.issue_token(user, role), endpoint=endpoint, **kwargs
-        )
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        await client.close()
 
 
 # --- tools that fail --------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +16,6 @@ from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.load_generator import events_per_run
 from runtime.protocol import Event, EventType
-from runtime.server import RuntimeServer
 from tests.conftest import RuntimeFactory, seconds
 
 USERS = 150
@@ -24,24 +23,6 @@ USERS = 150
 OPTIONS = {"steps": 26, "tools": 1, "pace": 0}
 EVENTS_PER_RUN = 30
 assert events_per_run(OPTIONS["steps"], OPTIONS["tools"]) == EVENTS_PER_RUN
-
-
-@pytest.fixture
-async def dial(make_runtime: RuntimeFactory) -> AsyncIterator[Callable[..., Any]]:
-    opened: list[AgentClient] = []
-
-    async def open_client(
-        server: RuntimeServer, user: str, *, role: Role = Role.USER, **kwargs: Any
-    ) -> AgentClient:
-        endpoint = "/monitor" if role is Role.MONITOR else "/ws"
-        client = await AgentClient.connect(
-            server.url, server.issue_token(user, role), endpoint=endpoint, **kwargs
-        )
-        opened.append(client)
-        return client
-
-    yield open_client
-    await asyncio.gather(*(client.close() for client in opened))
 
 
 def foreign(client: AgentClient, user: str) -> list[Event]:

@@ -6,9 +6,9 @@ told precisely what fell out of the replay buffer, and the observer stream resum
 
 from __future__ import annotations
 
-import asyncio
+import functools
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from runtime.protocol import (
     Severity,
 )
 from runtime.server import RuntimeServer
-from tests.conftest import RuntimeFactory, seconds
+from tests.conftest import DialFactory, RuntimeFactory, seconds, until
 
 #: About 0.8 s of events at 100 thinking steps per second: long enough to drop off mid-run.
 SLOW_RUN = {"steps": 80, "tools": 5, "rate": 100, "pace": 0}
@@ -51,34 +51,9 @@ class RecordingClient(AgentClient):
 
 
 @pytest.fixture
-async def dial(make_runtime: RuntimeFactory) -> AsyncIterator[Callable[..., Any]]:
-    """Connect RecordingClients to runtimes made by ``make_runtime``; closed after the test."""
-    opened: list[AgentClient] = []
-
-    async def open_client(
-        server: RuntimeServer, user: str = "alice", *, role: Role = Role.USER, **kwargs: Any
-    ) -> RecordingClient:
-        endpoint = "/monitor" if role is Role.MONITOR else "/ws"
-        client = await RecordingClient.connect(
-            server.url, server.issue_token(user, role), endpoint=endpoint, **kwargs
-        )
-        assert isinstance(client, RecordingClient)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        await client.close()
-
-
-async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:
-    """Poll a server-side condition (the runtime shares this event loop) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.005)
+def dial(dial: DialFactory) -> DialFactory:
+    """The shared ``dial``, connecting ``RecordingClient``s."""
+    return functools.partial(dial, client_class=RecordingClient)
 
 
 def errors_only(findings: Iterable[Finding]) -> list[Finding]:
@@ -154,6 +129,20 @@ async def test_resume_message_after_reconnect_delivers_every_missed_event_once(
     assert sorted(seqs_of(combined)) == list(range(1, total + 1))
     assert validate_fresh(combined) == []
     assert seqs_of(monitor.events) == list(range(1, total + 1))
+
+
+async def test_client_resume_checks_the_replay_as_the_continuation(
+    make_runtime: RuntimeFactory, dial: Callable[..., Any]
+) -> None:
+    server = await make_runtime()
+    _, run_id, last = await drop_mid_run(server, dial)
+    await until(lambda: server.manager.last_seq("alice") >= last + 5, seconds(5), "progress")
+    second = await dial(server, "alice")
+    await second.resume(last)
+    await second.wait_run(run_id, seconds(15))
+    # Its own validator saw the replay as the stream continuing after ``last``: no findings.
+    assert errors_only(second.findings) == []
+    assert seqs_of(second.events)[0] == last + 1
 
 
 async def test_resume_after_live_events_does_not_resend_them(

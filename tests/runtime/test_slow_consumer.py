@@ -17,55 +17,20 @@ from typing import Any
 
 import orjson
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from runtime.agents.load import MAX_STEPS
-from runtime.client import AgentClient
 from runtime.connections import CLOSE_SLOW_CONSUMER
 from runtime.protocol import Cancel
 from runtime.server import RuntimeServer
-from tests.conftest import RuntimeFactory, seconds
+from tests.conftest import RuntimeFactory, metric_value, seconds, until
 
 QUEUE_LIMIT = 200
 #: As many events as the load agent will make: far more than the kernel's socket buffers
 #: (several MB on loopback) hold. Once the slow consumer is closed, the flood is cancelled.
 FLOOD = {"steps": MAX_STEPS, "tools": 1, "pace": 0}
-
-
-def metric_value(runtime: RuntimeServer, name: str, **labels: str) -> float:
-    total = 0.0
-    for family in text_string_to_metric_families(runtime.metrics.render().decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
-
-
-async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:
-    """Poll a server-side condition (the runtime shares this event loop) until it holds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.005)
-
-
-@pytest.fixture
-async def dial(make_runtime: RuntimeFactory) -> AsyncIterator[Callable[..., Any]]:
-    opened: list[AgentClient] = []
-
-    async def open_client(server: RuntimeServer, user: str, **kwargs: Any) -> AgentClient:
-        client = await AgentClient.connect(server.url, server.issue_token(user), **kwargs)
-        opened.append(client)
-        return client
-
-    yield open_client
-    for client in opened:
-        await client.close()
 
 
 @pytest.fixture

@@ -170,7 +170,7 @@ async def test_injected_tool_failure(dispatcher: ToolDispatcher) -> None:
     manager = WebSocketManager()
     enhance_tool_dispatcher_with_notifications(dispatcher, manager)
     ctx = _ctx()
-    plan = FaultPlan(FaultConfig(tool_failure_rate=1.0), ctx.run_id)
+    plan = FaultPlan(FaultConfig(tool_failure_rate=1.0))
     result = await dispatcher.dispatch(ToolCall(ctx, "add", {"a": 1, "b": 2}, faults=plan))
     assert result.status == "error" and "injected failure" in (result.error or "")
     assert _events(manager)[-1].data["status"] == "error"

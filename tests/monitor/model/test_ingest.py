@@ -276,3 +276,11 @@ def test_watchdogs_fire_while_no_frames_arrive(
 def test_a_url_that_is_not_websocket_is_refused_at_once() -> None:
     with pytest.raises(InvalidURI):
         MonitorIngest(ObservationSession(), "http://127.0.0.1:8765", "token")
+
+
+def test_base_url_accepts_the_stream_url_too() -> None:
+    from monitor.model.ingest import base_url
+
+    assert base_url("ws://staging:8765/monitor") == "ws://staging:8765"
+    assert base_url("ws://staging:8765/") == "ws://staging:8765"
+    assert base_url("wss://staging.example") == "wss://staging.example"

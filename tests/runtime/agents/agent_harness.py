@@ -117,7 +117,7 @@ async def run_agent(
         text,
         notifier=notifier,
         dispatcher=dispatcher,
-        plan=FaultPlan(faults, context.run_id),
+        plan=FaultPlan(faults),
         pace=0,
     )
     started = time.perf_counter()
