@@ -45,12 +45,20 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="seconds to run before taking the --screenshot (default 5)",
     )
+    from monitor.model.predeploy.headless import add_check_parser  # light: no Qt, no I/O
+
+    commands = parser.add_subparsers(dest="command")
+    add_check_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "check":  # headless: never starts Qt
+        from monitor.model.predeploy.headless import run_check
+
+        return run_check(args)
     if args.connect and not args.token:
         parser.error("--connect needs --token (a token with the monitor role)")
     if args.token and not args.connect:

@@ -132,3 +132,50 @@ def test_importing_protocol_loads_no_io_or_qt_modules() -> None:
     loaded = [m for m in result.stdout.strip().split(",") if m]
     for name in ("asyncio", "websockets", "PySide6"):
         assert name not in loaded, f"import runtime.protocol loaded {name}: {loaded}"
+
+
+# --- the monitor's model is Qt-free (DESIGN §2: runtime.protocol ← monitor model ← widgets) ---
+
+MONITOR_MODEL = ROOT / "monitor" / "model"
+#: Qt, and the monitor's own widget package, are out of bounds for the model
+FORBIDDEN_IN_MONITOR_MODEL = {"PySide6", "pyqtgraph", "qasync", "shiboken6"}
+#: Qt-free entry points outside monitor/model (headless commands)
+QT_FREE_MONITOR_MODULES = ("monitor.replay_cli",)
+
+
+@pytest.mark.parametrize(
+    "path", _python_files(MONITOR_MODEL), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_monitor_model_imports_no_qt(path: Path) -> None:
+    bad = [
+        (line, name)
+        for line, name in _imports(path)
+        if _top(name) in FORBIDDEN_IN_MONITOR_MODEL or name.startswith("monitor._qt")
+    ]
+    assert not bad, f"{path.relative_to(ROOT)} imports {bad} (the monitor model is Qt-free)"
+
+
+def test_importing_the_monitor_model_loads_no_qt() -> None:
+    modules = [
+        "monitor.model.recording",
+        "monitor.model.workspace",
+        "monitor.model.ingest",
+        *QT_FREE_MONITOR_MODULES,
+    ]
+    code = (
+        "import sys, importlib\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(','.join(sorted(m for m in sys.modules if m.partition('.')[0] in "
+        f"{sorted(FORBIDDEN_IN_MONITOR_MODEL)!r})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"the monitor model loaded Qt: {result.stdout}"

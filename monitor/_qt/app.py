@@ -58,6 +58,8 @@ def run_app(args: argparse.Namespace) -> int:
     app = _application()
     workspace = _workspace(args)
     window = MainWindow(workspace)
+    if args.connect:
+        window.predeploy.set_monitor_token(args.token)  # the check's /monitor tests use it
     window.resize(*DEFAULT_SIZE)
     window.show()
 

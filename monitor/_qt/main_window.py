@@ -21,8 +21,10 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
+    QDockWidget,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSplitter,
     QTabWidget,
@@ -32,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from monitor import __version__
+from monitor.model.predeploy.runner import CheckSettings
 from monitor.model.session import ConnectionState, ObservationSession
 from monitor.model.store import FindingRecord
 
@@ -41,6 +44,7 @@ from .findings_panel import FindingsPanel
 from .icons import icon
 from .inspector import InspectorPanel
 from .latency import LatencyView
+from .predeploy_panel import PredeployPanel
 from .sessions_panel import SessionsPanel
 from .throughput import ThroughputView
 from .timeline import TimelineView
@@ -107,7 +111,9 @@ class MainWindow(QMainWindow):
 
     ``remote_factory(url, token)`` builds the workspace that File › Connect… switches to
     (``Workspace.remote`` by default); ``settings`` is where the connect dialog remembers
-    recent targets (the app's ``QSettings`` by default).
+    recent targets (the app's ``QSettings`` by default); ``check_settings`` says what the
+    pre-deploy check buttons run and where runs are kept (the real suite and the user data
+    directory by default).
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class MainWindow(QMainWindow):
         *,
         remote_factory: RemoteFactory | None = None,
         settings: QSettings | None = None,
+        check_settings: CheckSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self.workspace = workspace
@@ -133,6 +140,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._build_status_bar()
+        self._build_check(check_settings)
         self._build_views()
 
         self.timer = QTimer(self)
@@ -213,6 +221,44 @@ class MainWindow(QMainWindow):
         for label in (self.events_label, self.rate_label, self.findings_label, self.memory_label):
             bar.addPermanentWidget(label)
 
+    def _build_check(self, check_settings: CheckSettings | None) -> None:
+        """The pre-deploy check: a dock on the right, toolbar buttons and a Check menu."""
+        self.predeploy = PredeployPanel(check_settings, self)
+        dock = QDockWidget("Pre-deploy check", self)
+        dock.setObjectName("predeployDock")
+        dock.setWidget(self.predeploy)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        dock.hide()  # until the first check, or View it from the Check menu
+        self.predeploy_dock = dock
+        self.predeploy.check_started.connect(self._on_check_started)
+
+        self.toolbar.addSeparator()
+        for action in (self.predeploy.run_action, self.predeploy.quick_action):
+            self.toolbar.addAction(action)
+        self.toolbar.addAction(self.predeploy.cancel_action)
+
+        check_menu = QMenu("&Check", self)
+        check_menu.addAction(self.predeploy.run_action)
+        check_menu.addAction(self.predeploy.quick_action)
+        check_menu.addAction(self.predeploy.cancel_action)
+        check_menu.addSeparator()
+        results_action = dock.toggleViewAction()
+        results_action.setText("Show check results and history")
+        check_menu.addAction(results_action)
+        menus = self.menuBar()
+        help_action = next(a for a in menus.actions() if a.text() == "&Help")
+        menus.insertMenu(help_action, check_menu)
+        self.check_menu = check_menu
+
+    def _on_check_started(self, _key: str) -> None:
+        if not self.predeploy_dock.isVisible():
+            self.predeploy_dock.show()
+            self.resizeDocks([self.predeploy_dock], [500], Qt.Orientation.Horizontal)
+            # the centre lost the dock's width: keep the timeline the widest view
+            width = sum(self.top_splitter.sizes())
+            self.top_splitter.setSizes([int(width * 0.4), width - int(width * 0.4)])
+        self.predeploy_dock.raise_()
+
     def _build_views(self) -> None:
         """Create every view over the current workspace's store (again after a switch)."""
         store = self.workspace.session.store
@@ -275,6 +321,7 @@ class MainWindow(QMainWindow):
         self.timeline.follow_live_changed.connect(self._on_follow_live_changed)
         self.timeline.set_follow_live(self.follow_action.isChecked())
         self.throughput.set_follow_live(self.follow_action.isChecked())
+        self.predeploy.set_workspace(self.workspace, self.timeline)
         self._set_paused(False)
         self._rate_samples.clear()
         self.setWindowTitle(f"Agent Event Monitor — {self.workspace.target}")
@@ -298,6 +345,7 @@ class MainWindow(QMainWindow):
         self.findings.refresh(now)
         if self.bottom_tabs.currentWidget() is self.inspector:
             self.inspector.refresh(now)
+        self.predeploy.refresh(now)
         if self.paused:
             self.pause_banner.setText(self.paused_text())
         if now - self._last_status >= STATUS_INTERVAL:
@@ -418,6 +466,7 @@ class MainWindow(QMainWindow):
             QMessageBox.critical(self, "Cannot connect", f"Could not watch {url}:\n{exc}")
             return False
         self.switch_workspace(workspace)
+        self.predeploy.set_monitor_token(token)
         return True
 
     def switch_workspace(self, workspace: WorkspaceLike) -> None:
@@ -438,5 +487,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
+        self.predeploy.shutdown()
         self.workspace.stop()
         super().closeEvent(event)

@@ -228,6 +228,22 @@ class _Bars(pg.BarGraphItem):  # type: ignore[misc]
         return path
 
 
+@dataclass(eq=False, slots=True)
+class TimeBand:
+    """A shaded stretch of receive time (unix seconds), e.g. a pre-deploy check's window.
+
+    ``t1`` None: still open, the band reaches the newest time the timeline has drawn.
+    """
+
+    t0: float
+    t1: float | None
+    label: str
+    color: str
+    region: Any  # pg.LinearRegionItem
+    text: Any  # pg.TextItem
+    placed: tuple[float, float] | None = None
+
+
 class TimelineView(QWidget):
     """Lanes of runs with their events and tool calls over receive time."""
 
@@ -258,6 +274,7 @@ class TimelineView(QWidget):
         self._last_key: tuple[Any, ...] | None = None
         self._dense = False
         self._last_now: float | None = None
+        self._time_bands: list[TimeBand] = []
 
         # per-run cache, grown as runs appear: read by numpy every refresh
         self._n_runs = 0
@@ -465,6 +482,7 @@ class TimelineView(QWidget):
     def refresh(self, now: float) -> None:
         """Redraw from the store as of ``now`` (unix seconds); the main window's timer calls it."""
         self._last_now = now
+        self._place_time_bands(now)
         if self._paused:
             assert self._frozen is not None
             frozen_now, frozen_total = self._frozen
@@ -476,6 +494,76 @@ class TimelineView(QWidget):
             right = max(now - epoch, self.follow_window) + 0.5
             self._apply_x_range(right - self.follow_window - 1.0, right)
         self._render(now, None)
+
+    # --- time bands -------------------------------------------------------------------
+
+    def add_time_band(
+        self, t0: float, t1: float | None, label: str, color: str = theme.ACCENT
+    ) -> TimeBand:
+        """Shade receive time ``t0``..``t1`` (unix seconds; ``t1`` None: up to now)."""
+        region = pg.LinearRegionItem(
+            values=(0.0, 0.0),
+            movable=False,
+            brush=_alpha(color, 34),
+            hoverBrush=_alpha(color, 34),
+            pen=pg.mkPen(_alpha(color, 170), width=1),
+        )
+        region.setZValue(-40)  # behind the user bands and every lane
+        text = pg.TextItem(label, color=color, anchor=(0, 0))
+        text.setZValue(25)
+        self.plot.addItem(region, ignoreBounds=True)
+        self.plot.addItem(text, ignoreBounds=True)
+        band = TimeBand(t0, t1, label, color, region, text)
+        self._time_bands.append(band)
+        self._place_time_bands(self._last_now)
+        return band
+
+    def set_time_band(
+        self, band: TimeBand, t1: float | None, label: str | None = None, color: str | None = None
+    ) -> None:
+        """Close (or reopen) ``band`` at ``t1``; optionally relabel and recolour it."""
+        band.t1 = t1
+        if label is not None:
+            band.label = label
+            band.text.setText(label)
+        if color is not None and color != band.color:
+            band.color = color
+            band.region.setBrush(_alpha(color, 34))
+            band.region.setHoverBrush(_alpha(color, 34))
+            for line in band.region.lines:
+                line.setPen(pg.mkPen(_alpha(color, 170), width=1))
+            band.text.setColor(color)
+        band.placed = None
+        self._place_time_bands(self._last_now)
+
+    def clear_time_bands(self) -> None:
+        """Remove every time band."""
+        for band in self._time_bands:
+            self.plot.removeItem(band.region)
+            self.plot.removeItem(band.text)
+        self._time_bands.clear()
+
+    @property
+    def time_bands(self) -> tuple[TimeBand, ...]:
+        return tuple(self._time_bands)
+
+    def _place_time_bands(self, now: float | None) -> None:
+        epoch = self._store.epoch
+        (view_x0, _view_x1), y_range = self._vb.viewRange()
+        top = min(y_range)
+        for band in self._time_bands:
+            visible = epoch is not None
+            band.region.setVisible(visible)
+            band.text.setVisible(visible)
+            if epoch is None:
+                continue
+            end = band.t1 if band.t1 is not None else max(now or band.t0, band.t0)
+            placed = (band.t0 - epoch, end - epoch)
+            if placed != band.placed:
+                band.region.setRegion(placed)
+                band.placed = placed
+            # the label stays in sight while any of the band is
+            band.text.setPos(max(placed[0], min(view_x0, placed[1])), top)
 
     # --- what is shown (read by tests and by the main window) ---------------------------
 

@@ -160,6 +160,17 @@ class ObservationSession:
             self._gap_reported_before = 0
             return self._record(found, now)
 
+    def end_of_stream(self, now: float | None = None) -> list[Finding]:
+        """The stream has ended for good (e.g. a replayed recording was played to its end):
+        report the gaps still pending and every run that never completed (AEM009, AEM016).
+
+        A live session never calls this: a run still open when the monitor closes is only
+        unfinished as far as we saw.
+        """
+        now = self.clock() if now is None else now
+        with self.store.lock:
+            return self._record(self.validator.close(now), now)
+
     def tick(self, now: float | None = None) -> list[Finding]:
         """Run the watchdogs (stalled runs and tools, overdue seq gaps)."""
         now = self.clock() if now is None else now

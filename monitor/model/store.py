@@ -135,6 +135,15 @@ class EventStore:
         return max(0, self.total - self.capacity)
 
     @property
+    def oldest_time(self) -> float | None:
+        """Receive time of the oldest row still held (None when empty). Anything received
+        before it was evicted here but is still in the recording (``recording.paging``)."""
+        with self.lock:
+            if self.total == 0:
+                return None
+            return float(self._rows.t[self.oldest_row % self._rows.capacity])
+
+    @property
     def nbytes(self) -> int:
         """Bytes held for display (columns, spans, per-second counts; not raw frames)."""
         spans = sum(

@@ -20,4 +20,5 @@ BENCHMARKS: tuple[str, ...] = (
     "monitor_ingest",
     "monitor_memory",
     "monitor_startup",
+    "recording",
 )

@@ -1,0 +1,100 @@
+"""``agent-monitor check`` as CI runs it: a real subprocess, real targets, exit codes
+0 (GO), 1 (NO-GO), 2 (ERROR), and no Qt anywhere on this path."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import seconds
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _check(*args: str, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AEM_RUNTIME_", "QT_"))}
+    env["AEM_CHECK_DIR"] = str(tmp_path / "checks")
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "check", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds(timeout),
+        check=False,
+    )
+
+
+def dead_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"ws://127.0.0.1:{port}"
+
+
+@pytest.mark.slow
+def test_quick_check_of_an_embedded_runtime_is_a_go(tmp_path: Path) -> None:
+    junit = tmp_path / "ci" / "quick.xml"
+    result = _check("--embedded", "--quick", "--junit", str(junit), tmp_path=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("started an embedded runtime at ws://127.0.0.1:")
+    assert lines[-1].startswith("GO: 6 passed in ")
+    progress = [line for line in lines if line.startswith("[")]
+    assert len(progress) == 6 and progress[0].startswith("[  1/6] PASSED  tests/mission_critical/")
+    assert ET.parse(junit).getroot().find(".//testsuite").get("tests") == "6"  # type: ignore[union-attr]
+    assert (tmp_path / "checks" / "history.jsonl").exists()
+    assert "Traceback" not in result.stderr
+    # the runtime's own log (it logs the faults the suite injects) went to the run folder
+    (folder,) = (p for p in (tmp_path / "checks").iterdir() if p.is_dir())
+    assert (folder / "runtime.log").exists() and (folder / "report.md").exists()
+
+
+def test_a_dead_url_is_an_error_with_exit_code_2(tmp_path: Path) -> None:
+    url = dead_url()
+    junit = tmp_path / "dead.xml"
+    result = _check("--url", url, "--junit", str(junit), tmp_path=tmp_path, timeout=60)
+    assert result.returncode == 2, result.stdout + result.stderr
+    last = result.stdout.splitlines()[-1]
+    assert (
+        last == f"ERROR: target unreachable: {url}: connection refused (nothing is listening there)"
+    )
+    error = ET.parse(junit).getroot().find(".//testcase/error")
+    assert error is not None and "target unreachable" in (error.get("message") or "")
+
+
+def test_a_garbage_url_and_misplaced_credentials_are_usage_errors(tmp_path: Path) -> None:
+    result = _check("--url", "http://not-a-websocket", tmp_path=tmp_path, timeout=60)
+    assert result.returncode == 2 and "ws://host:port" in result.stderr
+    result = _check("--secret", "S", tmp_path=tmp_path, timeout=60)
+    assert result.returncode == 2 and "go with --url" in result.stderr
+    result = _check("--url", "ws://h:1", "--embedded", tmp_path=tmp_path, timeout=60)
+    assert result.returncode == 2 and "not allowed with" in result.stderr
+
+
+def test_the_check_path_never_imports_qt(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from monitor.cli import main\n"
+        f"code = main(['check', '--url', {dead_url()!r}, '--report-dir', {str(tmp_path)!r}])\n"
+        "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'qasync')))\n"
+        "print('QT', qt, 'CODE', code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "QT [] CODE 2"
