@@ -49,12 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands = parser.add_subparsers(dest="command")
     add_check_parser(commands)
+    # Listed for --help only: main() hands ``replay …`` to monitor.replay_cli, whose parser
+    # owns its arguments (``agent-monitor replay --help``).
+    commands.add_parser(
+        "replay",
+        help="replay a recording (or JSON Lines frames) headless and print its findings; "
+        "--check exits 1 on error findings",
+        add_help=False,
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["replay"]:  # headless: never starts Qt
+        from monitor.replay_cli import main as replay
+
+        return replay(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     if args.command == "check":  # headless: never starts Qt
         from monitor.model.predeploy.headless import run_check
 

@@ -11,17 +11,20 @@ import argparse
 import asyncio
 import logging
 import sys
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from monitor import __version__
 
-from .connect_dialog import APPLICATION, ORGANIZATION
+from .connect_dialog import APPLICATION, ORGANIZATION, monitor_settings
 from .icons import icon
-from .main_window import MainWindow, WorkspaceLike
+from .main_window import MainWindow, RemoteFactory, WorkspaceLike
+from .recordings_dialog import load_retention
 from .theme import apply_theme
 
 log = logging.getLogger("monitor")
@@ -44,20 +47,53 @@ def _application() -> QApplication:
     return app
 
 
-def _workspace(args: argparse.Namespace) -> WorkspaceLike:
+@dataclass(frozen=True, slots=True)
+class RecordingPlan:
+    """Where the app records its sessions, and the cap on each recording's size."""
+
+    folder: Path
+    max_bytes: int | None
+
+
+def recording_plan(settings: QSettings) -> RecordingPlan:
+    """The recordings folder with the user's retention applied (the oldest recordings beyond
+    the limits are deleted now, before a new one starts)."""
+    from monitor.model.recording import apply_retention, recordings_dir
+
+    folder = recordings_dir()
+    policy = load_retention(settings)
+    report = apply_retention(folder, policy)
+    if report.deleted:
+        log.info(
+            "retention (%s): deleted %d old recording(s)", policy.describe(), len(report.deleted)
+        )
+    return RecordingPlan(folder, policy.max_total_bytes)
+
+
+def remote_factory(plan: RecordingPlan) -> RemoteFactory:
+    """``Workspace.remote`` recording like the app's first workspace (File › Connect…)."""
+    from monitor.model.workspace import Workspace
+
+    return partial(Workspace.remote, record_to=plan.folder, max_recording_bytes=plan.max_bytes)
+
+
+def create_workspace(args: argparse.Namespace, plan: RecordingPlan) -> WorkspaceLike:
+    """The workspace the app starts with, recording to ``plan.folder``."""
     from monitor.model.workspace import Workspace
 
     if args.connect:
-        return Workspace.remote(args.connect, args.token or "")
-    return Workspace.embedded(demo=True)
+        return remote_factory(plan)(args.connect, args.token or "")
+    return Workspace.embedded(demo=True, record_to=plan.folder, max_recording_bytes=plan.max_bytes)
 
 
 def run_app(args: argparse.Namespace) -> int:
     """Run the monitor until its window closes (or, with ``--screenshot``, until the
     screenshot is saved); returns the process exit code."""
     app = _application()
-    workspace = _workspace(args)
-    window = MainWindow(workspace)
+    settings = monitor_settings()
+    plan = recording_plan(settings)
+    workspace = create_workspace(args, plan)
+    window = MainWindow(workspace, remote_factory=remote_factory(plan), settings=settings)
     if args.connect:
         window.predeploy.set_monitor_token(args.token)  # the check's /monitor tests use it
     window.resize(*DEFAULT_SIZE)

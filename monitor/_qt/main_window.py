@@ -3,18 +3,22 @@ events below, the connection and counters in the status bar.
 
 One ``QTimer`` (``REFRESH_MS``, ~30 Hz) drives every view: each ``refresh(now)`` pulls what
 changed from the Qt-free store, so the redraw rate is bounded however fast events arrive
-(DESIGN §4) and no view runs a timer of its own. Pausing stops the plots and freezes the
+(DESIGN §4) and no view runs a timer of its own. ``now`` is the session's clock: wall time
+live, the replay position in a replay (``ReplayWorkspace``, driven by the ``ReplayBar``
+shown above the views). Pausing stops the plots and freezes the
 inspector; the sessions and findings lists keep updating (they keep the selection stable)
 and the banner counts what arrived meanwhile.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QSettings, Qt, QTimer
@@ -22,10 +26,12 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
+    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
+    QSizePolicy,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -35,16 +41,28 @@ from PySide6.QtWidgets import (
 
 from monitor import __version__
 from monitor.model.predeploy.runner import CheckSettings
+from monitor.model.recording import (
+    Recorder,
+    RecordingError,
+    ReplayWorkspace,
+    export_findings_csv,
+    recordings_dir,
+    sample_recordings,
+)
 from monitor.model.session import ConnectionState, ObservationSession
 from monitor.model.store import FindingRecord
 
 from . import theme
 from .connect_dialog import ConnectDialog
+from .export_dialog import ExportEventsDialog
 from .findings_panel import FindingsPanel
 from .icons import icon
 from .inspector import InspectorPanel
 from .latency import LatencyView
+from .plot_export import PLOT_FILTER, PlotExportError, export_plot
 from .predeploy_panel import PredeployPanel
+from .recordings_dialog import RecordingsDialog
+from .replay_bar import ReplayBar
 from .sessions_panel import SessionsPanel
 from .throughput import ThroughputView
 from .timeline import TimelineView
@@ -131,7 +149,7 @@ class MainWindow(QMainWindow):
         self._settings = settings
         self.paused = False
         self._paused_at = 0
-        self._last_status = 0.0
+        self._last_status = -math.inf
         self._rate_samples: deque[tuple[float, int]] = deque()
         self.setWindowIcon(icon("agent-event-monitor"))
         self.resize(1400, 900)
@@ -141,7 +159,11 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._build_check(check_settings)
+        # one bar for the window's life: each _build_views puts it above the new views
+        self.replay_bar = ReplayBar()
+        self.replay_bar.session_replaced.connect(self._on_session_replaced)
         self._build_views()
+        self._show_replay_bar()
 
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -174,6 +196,26 @@ class MainWindow(QMainWindow):
         self.clear_action.setToolTip("Show every session again")
         self.clear_action.triggered.connect(self._on_clear_selection)
 
+        self.open_recording_action = QAction("Open recording…", self)
+        self.open_recording_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.open_recording_action.setToolTip(
+            "Replay a recording, or JSON Lines frames captured elsewhere"
+        )
+        self.open_recording_action.triggered.connect(self._on_open_recording_requested)
+
+        self.recordings_action = QAction(icon("history"), "Recordings…", self)
+        self.recordings_action.setToolTip("Recordings on disk: open, import, delete, retention")
+        self.recordings_action.triggered.connect(self._on_recordings_requested)
+
+        self.export_events_action = QAction("Export events…", self)
+        self.export_events_action.setToolTip(
+            "Write the selected session, the visible time range or everything recorded "
+            "as JSON Lines or CSV"
+        )
+        self.export_events_action.triggered.connect(self._on_export_events_requested)
+        self.export_findings_action = QAction("Export findings…", self)
+        self.export_findings_action.triggered.connect(self._on_export_findings_requested)
+
         self.quit_action = QAction("Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
@@ -185,6 +227,17 @@ class MainWindow(QMainWindow):
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         file_menu.addAction(self.connect_action)
+        file_menu.addAction(self.open_recording_action)
+        file_menu.addAction(self.recordings_action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.export_events_action)
+        file_menu.addAction(self.export_findings_action)
+        plot_menu = file_menu.addMenu("Export plot")
+        for name in ("Timeline", "Throughput", "Latency"):
+            action = plot_menu.addAction(f"{name}…")
+            action.triggered.connect(
+                lambda _checked=False, n=name: self._on_export_plot_requested(n)
+            )
         file_menu.addSeparator()
         file_menu.addAction(self.quit_action)
         view_menu = menus.addMenu("&View")
@@ -192,6 +245,11 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.pause_action)
         view_menu.addAction(self.clear_action)
         help_menu = menus.addMenu("&Help")
+        samples = help_menu.addMenu("Open sample recording")
+        for path in sample_recordings():
+            action = samples.addAction(path.name)
+            action.triggered.connect(lambda _checked=False, p=path: self.open_recording(p))
+        samples.setEnabled(bool(samples.actions()))
         help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
@@ -212,13 +270,24 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         bar.setSizeGripEnabled(False)
         self.connection_label = QLabel()
+        # a long target is cut, not the counters beside it
+        self.connection_label.setSizePolicy(
+            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
+        )
         self.events_label = QLabel()
         self.rate_label = QLabel()
         self.findings_label = QLabel()
         self.memory_label = QLabel()
         self.memory_label.setToolTip("resident memory of this process")
+        self.recording_label = QLabel()
         bar.addWidget(self.connection_label, 1)
-        for label in (self.events_label, self.rate_label, self.findings_label, self.memory_label):
+        for label in (
+            self.recording_label,
+            self.events_label,
+            self.rate_label,
+            self.findings_label,
+            self.memory_label,
+        ):
             bar.addPermanentWidget(label)
 
     def _build_check(self, check_settings: CheckSettings | None) -> None:
@@ -311,6 +380,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
+        layout.addWidget(self.replay_bar)
         layout.addWidget(self.pause_banner)
         layout.addWidget(self.main_splitter, 1)
         self.setCentralWidget(central)  # deletes the previous views after a switch
@@ -324,6 +394,7 @@ class MainWindow(QMainWindow):
         self.predeploy.set_workspace(self.workspace, self.timeline)
         self._set_paused(False)
         self._rate_samples.clear()
+        self._last_status = -math.inf  # the status bar shows the new workspace at once
         self.setWindowTitle(f"Agent Event Monitor — {self.workspace.target}")
         self._on_tick()
 
@@ -331,8 +402,9 @@ class MainWindow(QMainWindow):
 
     def _on_tick(self) -> None:
         # Watchdogs are not ticked here: the ingest ticks them only while connected and
-        # caught up, since during an outage every run would look stalled.
-        now = time.time()
+        # caught up, since during an outage every run would look stalled (a replay ticks
+        # them on recorded time).
+        now = self.workspace.session.clock()  # the replay position in a replay
         # Paused plots are still refreshed: they froze their data in set_paused and only
         # redraw a pan or zoom. A hidden plot tab catches up when it is shown.
         self.timeline.refresh(now)
@@ -348,26 +420,31 @@ class MainWindow(QMainWindow):
         self.predeploy.refresh(now)
         if self.paused:
             self.pause_banner.setText(self.paused_text())
-        if now - self._last_status >= STATUS_INTERVAL:
-            self._last_status = now
-            self._update_status(now)
+        # wall time: a paused replay's clock stands still, the status line must not
+        wall = time.monotonic()
+        if wall - self._last_status >= STATUS_INTERVAL:
+            self._last_status = wall
+            self._update_status(wall)
 
     def paused_text(self) -> str:
         new = self.workspace.session.store.total - self._paused_at
         return f"Paused — {new:,} new while paused"
 
-    def _update_status(self, now: float) -> None:
+    def _update_status(self, wall: float) -> None:
         session = self.workspace.session
         store = session.store
         status = session.status
         colour = CONNECTION_COLOURS.get(status.state, theme.NEUTRAL)
-        parts = [
-            f"● {status.state.value}",
-            self.workspace.kind,
-            status.target or self.workspace.target,
-        ]
-        if status.detail:
-            parts.append(status.detail)
+        if self.replay_workspace is not None:  # its status says "connected … replay"
+            parts = ["● replay", status.target or self.workspace.target]
+        else:
+            parts = [
+                f"● {status.state.value}",
+                self.workspace.kind,
+                status.target or self.workspace.target,
+            ]
+            if status.detail:
+                parts.append(status.detail)
         self.connection_label.setText("  ·  ".join(p for p in parts if p))
         self.connection_label.setStyleSheet(f"color: {colour};")
         self.connection_label.setToolTip(
@@ -376,7 +453,7 @@ class MainWindow(QMainWindow):
         )
         total = store.total
         self.events_label.setText(f"{total:,} events")
-        self.rate_label.setText(f"{self._events_per_second(now, total):,.0f} ev/s")
+        self.rate_label.setText(f"{self._events_per_second(wall, total):,.0f} ev/s")
         errors = store.findings_by_severity.get("error", 0)
         warnings = store.findings_by_severity.get("warning", 0)
         self.findings_label.setText(f"{errors:,} errors · {warnings:,} warnings")
@@ -389,6 +466,33 @@ class MainWindow(QMainWindow):
         )
         memory = resident_mb()
         self.memory_label.setText("– MB" if memory is None else f"{memory:,.0f} MB")
+        self._update_recording_status()
+
+    def _update_recording_status(self) -> None:
+        recorder = self.recorder
+        if recorder is None:
+            self.recording_label.setText("not recording")
+            self.recording_label.setToolTip(
+                "replaying a recording" if self.replay_workspace else "this session is not recorded"
+            )
+            self.recording_label.setStyleSheet(f"color: {theme.TEXT_MUTED};")
+            return
+        status = recorder.status()
+        self.recording_label.setText(status.describe())
+        self.recording_label.setToolTip(f"recording to {status.path}")
+        colour = theme.DANGER if status.loud else theme.TEXT_MUTED
+        self.recording_label.setStyleSheet(f"color: {colour};")
+
+    @property
+    def recorder(self) -> Recorder | None:
+        """What records the current workspace (None: not recorded, or a replay)."""
+        recorder = getattr(self.workspace, "recorder", None)
+        return recorder if isinstance(recorder, Recorder) else None
+
+    @property
+    def replay_workspace(self) -> ReplayWorkspace | None:
+        """The current workspace if it replays a recording."""
+        return self.workspace if isinstance(self.workspace, ReplayWorkspace) else None
 
     def _events_per_second(self, now: float, total: int) -> float:
         """Events/s over the last ``RATE_WINDOW`` seconds of status updates."""
@@ -474,7 +578,148 @@ class MainWindow(QMainWindow):
         old = self.workspace
         self.workspace = workspace
         self._build_views()
+        self._show_replay_bar()  # lets go of the old replay before it is closed
         old.stop()
+
+    def rebuild_views(self) -> None:
+        """Rebuild every view over the workspace's current session (a replay's backward
+        seek starts a fresh one)."""
+        self._build_views()
+
+    def _show_replay_bar(self) -> None:
+        replay = self.replay_workspace
+        if replay is None:
+            self.replay_bar.set_replay(None)
+        else:
+            self.replay_bar.set_replay(replay.replay, replay.problems)
+        self.replay_bar.setVisible(replay is not None)
+
+    def _on_session_replaced(self, _session: ObservationSession) -> None:
+        self.rebuild_views()
+
+    # --- recordings ---------------------------------------------------------------------
+
+    def open_recording(self, path: Path) -> bool:
+        """Replay ``path`` (a recording, or JSON Lines imported into the recordings folder)
+        in this window; on failure keep the current workspace and say why."""
+        try:
+            workspace = ReplayWorkspace.open(path, import_dir=recordings_dir())
+        except RecordingError as exc:
+            QMessageBox.critical(self, "Cannot open recording", str(exc))
+            return False
+        self.switch_workspace(workspace)
+        problems = workspace.problems
+        if problems:
+            shown = "\n".join(f"• {p}" for p in problems[:20])
+            more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
+            QMessageBox.warning(
+                self,
+                "Parts of the recording could not be read",
+                f"{path.name} opened, but {len(problems)} part(s) could not be read and are "
+                f"left out of the replay:\n\n{shown}{more}",
+            )
+        return True
+
+    def recordings_dialog(self) -> RecordingsDialog:
+        """The list of recordings on disk; opening one replays it here."""
+        recorder = self.recorder
+        dialog = RecordingsDialog(
+            recordings_dir(),
+            active=recorder.path if recorder is not None else None,
+            settings=self._settings,
+            parent=self,
+        )
+        dialog.open_requested.connect(self.open_recording)
+        return dialog
+
+    def events_export_dialog(self) -> ExportEventsDialog | None:
+        """The export dialog over the current recording (the live one is flushed first, so
+        it holds every frame received), offering the selected session and the visible time
+        range; None (and a message) when there is no recording to export from."""
+        replay = self.replay_workspace
+        recorder = self.recorder
+        if replay is not None:
+            source = replay.opened.recording.path
+        elif recorder is not None:
+            recorder.flush()
+            source = recorder.path
+        else:
+            QMessageBox.information(
+                self, "Export events", "This session is not recorded: there is nothing to export."
+            )
+            return None
+        store = self.workspace.session.store
+        runs: list[tuple[str, str]] = []
+        selected = self.sessions.selected_run()
+        if selected is not None:
+            with store.lock:
+                run = store.runs[selected]
+                runs.append((run.user_id, run.run_id))
+        return ExportEventsDialog(
+            source, runs=runs, time_range=self.timeline.visible_time_range(), parent=self
+        )
+
+    def export_findings(self, path: Path) -> int:
+        """Write every finding shown as CSV to ``path``; returns how many."""
+        store = self.workspace.session.store
+        with store.lock:
+            records = list(store.findings)
+        return export_findings_csv(records, path)
+
+    def plot_view(self, name: str) -> QWidget:
+        """The plot called ``name``: Timeline, Throughput or Latency."""
+        views: dict[str, QWidget] = {
+            "Timeline": self.timeline,
+            "Throughput": self.throughput,
+            "Latency": self.latency,
+        }
+        return views[name]
+
+    def _on_open_recording_requested(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open recording",
+            str(recordings_dir()),
+            "Recordings and JSON Lines (*.sqlite *.jsonl);;All files (*)",
+        )
+        if name:
+            self.open_recording(Path(name))
+
+    def _on_recordings_requested(self) -> None:
+        self.recordings_dialog().exec()
+
+    def _on_export_events_requested(self) -> None:
+        dialog = self.events_export_dialog()
+        if dialog is not None:
+            dialog.exec()
+
+    def _on_export_findings_requested(self) -> None:
+        name, _ = QFileDialog.getSaveFileName(
+            self, "Export findings", str(Path.home() / "findings.csv"), "CSV (*.csv)"
+        )
+        if not name:
+            return
+        try:
+            self.export_findings(Path(name))
+        except RecordingError as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
+
+    def _on_export_plot_requested(self, name: str) -> None:
+        view = self.plot_view(name)
+        if name != "Timeline":
+            self.plot_tabs.setCurrentWidget(view)  # a hidden tab has not drawn lately
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            f"Export {name.lower()} plot",
+            str(Path.home() / f"{name.lower()}.png"),
+            PLOT_FILTER,
+        )
+        if not path:
+            return
+        try:
+            export_plot(view, Path(path))
+        except PlotExportError as exc:
+            QMessageBox.critical(self, "Export failed", str(exc))
 
     def _on_about(self) -> None:
         QMessageBox.about(

@@ -479,6 +479,15 @@ class TimelineView(QWidget):
         self._apply_x_range(t - half, t + half)
         self._dirty = True
 
+    def visible_time_range(self) -> tuple[float, float] | None:
+        """The receive times (Unix seconds) at the view's left and right edges; None before
+        the first event."""
+        epoch = self._store.epoch
+        if epoch is None:
+            return None
+        x0, x1 = (float(v) for v in self._vb.viewRange()[0])
+        return epoch + x0, epoch + x1
+
     def refresh(self, now: float) -> None:
         """Redraw from the store as of ``now`` (unix seconds); the main window's timer calls it."""
         self._last_now = now

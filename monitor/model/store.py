@@ -324,38 +324,29 @@ class EventStore:
     def columns(self, first_row: int | None = None) -> dict[str, npt.NDArray[np.generic]]:
         """Copies of the held rows from ``first_row`` on, oldest first (for plots/tests)."""
         with self.lock:
-            start = max(self.oldest_row, first_row or 0)
-            rows = np.arange(start, self.total, dtype=np.int64)
-            slots = rows % self._rows.capacity
-            r = self._rows
-            return {
-                "row": rows,
-                "t": r.t[slots],
-                "ts": r.ts[slots],
-                "etype": r.etype[slots],
-                "run": r.run[slots],
-                "seq": r.seq[slots],
-                "flag": r.flag[slots],
-            }
+            return self._gather(max(self.oldest_row, first_row or 0), self.total)
 
     def window(self, t0: float, t1: float) -> dict[str, npt.NDArray[np.generic]]:
         """Held rows received in ``[t0, t1]`` (absolute times), oldest first."""
         with self.lock:
             if self.total == 0:
-                return self.columns(0)
-            start, stop = self._time_bounds(t0, t1)
-            rows = np.arange(start, stop, dtype=np.int64)
-            slots = rows % self._rows.capacity
-            r = self._rows
-            return {
-                "row": rows,
-                "t": r.t[slots],
-                "ts": r.ts[slots],
-                "etype": r.etype[slots],
-                "run": r.run[slots],
-                "seq": r.seq[slots],
-                "flag": r.flag[slots],
-            }
+                return self._gather(0, 0)
+            return self._gather(*self._time_bounds(t0, t1))
+
+    def _gather(self, start: int, stop: int) -> dict[str, npt.NDArray[np.generic]]:
+        """Copies of rows ``start..stop-1`` as columns (``lock`` held by the caller)."""
+        rows = np.arange(start, stop, dtype=np.int64)
+        slots = rows % self._rows.capacity
+        r = self._rows
+        return {
+            "row": rows,
+            "t": r.t[slots],
+            "ts": r.ts[slots],
+            "etype": r.etype[slots],
+            "run": r.run[slots],
+            "seq": r.seq[slots],
+            "flag": r.flag[slots],
+        }
 
     def _time_bounds(self, t0: float, t1: float) -> tuple[int, int]:
         """Row range received within [t0, t1]; receive times are non-decreasing."""

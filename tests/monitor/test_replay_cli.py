@@ -94,3 +94,43 @@ def test_python_dash_m_on_the_shipped_samples() -> None:
     chaos = replay(str(SAMPLES / "sample-chaos.jsonl"), "--check")
     assert chaos.returncode == 1
     assert "AEM009 seq-gap" in chaos.stdout and "check FAILED" in chaos.stdout
+
+
+def test_agent_monitor_routes_replay_without_qt_and_lists_it_in_help() -> None:
+    def monitor(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "monitor", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=seconds(60),
+            check=False,
+        )
+
+    clean = monitor("replay", str(SAMPLES / "sample-clean.jsonl"), "--check")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "check passed" in clean.stdout
+    chaos = monitor("replay", str(SAMPLES / "sample-chaos.jsonl"), "--check")
+    assert chaos.returncode == 1 and "check FAILED" in chaos.stdout
+    assert monitor("replay", str(SAMPLES / "no-such.jsonl")).returncode == 2
+    usage = monitor("--help")
+    assert usage.returncode == 0 and "replay" in usage.stdout and "check" in usage.stdout
+
+    code = (
+        "import io, sys\n"
+        "from contextlib import redirect_stdout\n"
+        "from monitor.cli import main\n"
+        "with redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['replay', {str(SAMPLES / 'sample-clean.jsonl')!r}, '--check'])\n"
+        "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'qasync')))\n"
+        "print('QT', qt, 'CODE', code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds(60),
+        check=False,
+    )
+    assert result.stdout.splitlines()[-1] == "QT [] CODE 0", result.stderr

@@ -1,5 +1,6 @@
-"""Fixtures for the monitor's widget tests: offscreen Qt, isolated settings, a themed app,
-a leak check for top-level windows, and a qasync event loop for GUI-thread coroutines."""
+"""Fixtures for the monitor's widget tests: offscreen Qt, isolated settings and recordings
+folder, a themed app, a leak check for top-level windows, and a qasync event loop for
+GUI-thread coroutines."""
 
 from __future__ import annotations
 
@@ -35,6 +36,16 @@ def isolated_settings(tmp_path: Path) -> Iterator[Path]:
         for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
             QSettings.setPath(fmt, scope, str(folder))
     yield folder
+
+
+@pytest.fixture(autouse=True)
+def isolated_recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point ``recordings_dir()`` at a fresh folder: tests never write the user's data dir."""
+    from monitor.model.recording.storage import ENV_DIR
+
+    folder = tmp_path / "recordings"
+    monkeypatch.setenv(ENV_DIR, str(folder))
+    return folder
 
 
 @pytest.fixture(autouse=True)

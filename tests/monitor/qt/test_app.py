@@ -41,8 +41,12 @@ def _headless_env() -> dict[str, str]:
 @pytest.mark.slow
 def test_screenshot_runs_the_demo_and_writes_a_png(tmp_path: Path) -> None:
     out = tmp_path / "out.png"
-    result = _monitor("--screenshot", str(out), "--after", "3", env=_headless_env())
+    recordings = tmp_path / "recordings"
+    env = {**_headless_env(), "AGENT_MONITOR_RECORDINGS_DIR": str(recordings)}
+    result = _monitor("--screenshot", str(out), "--after", "3", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    (recording,) = recordings.glob("recording-*.sqlite")  # the app records by default
+    assert recording.stat().st_size > 0
     assert out.stat().st_size > 10_000
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     image = QImage(str(out))
