@@ -44,13 +44,14 @@ from monitor.model.predeploy.runner import CheckSettings
 from monitor.model.recording import (
     Recorder,
     RecordingError,
+    RecordingPager,
     ReplayWorkspace,
     export_findings_csv,
     recordings_dir,
     sample_recordings,
 )
 from monitor.model.session import ConnectionState, ObservationSession
-from monitor.model.store import FindingRecord
+from monitor.model.store import EventStore, FindingRecord
 
 from . import theme
 from .connect_dialog import ConnectDialog
@@ -71,6 +72,9 @@ from .timeline import TimelineView
 REFRESH_MS = 33
 #: the status bar changes at most this often (s): faster is unreadable
 STATUS_INTERVAL = 0.25
+#: the sessions and findings tables refresh at most this often (s, ~4 Hz): a table repaint
+#: calls ``model.data`` in Python per visible cell, too costly for every 33 ms tick
+TABLE_INTERVAL = 0.25
 #: events/s in the status bar is averaged over this many seconds
 RATE_WINDOW = 2.0
 
@@ -150,6 +154,8 @@ class MainWindow(QMainWindow):
         self.paused = False
         self._paused_at = 0
         self._last_status = -math.inf
+        self._last_tables = -math.inf
+        self._tables_refreshed: tuple[SessionsPanel, FindingsPanel] | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
         self.setWindowIcon(icon("agent-event-monitor"))
         self.resize(1400, 900)
@@ -162,6 +168,7 @@ class MainWindow(QMainWindow):
         # one bar for the window's life: each _build_views puts it above the new views
         self.replay_bar = ReplayBar()
         self.replay_bar.session_replaced.connect(self._on_session_replaced)
+        self._pager: RecordingPager | None = None
         self._build_views()
         self._show_replay_bar()
 
@@ -331,8 +338,11 @@ class MainWindow(QMainWindow):
     def _build_views(self) -> None:
         """Create every view over the current workspace's store (again after a switch)."""
         store = self.workspace.session.store
+        self._close_pager()
         self.sessions = SessionsPanel(store)
         self.timeline = TimelineView(store)
+        self._pager = self._open_pager(store)
+        self.timeline.set_pager(self._pager)
         self.throughput = ThroughputView(store)
         self.latency = LatencyView(store)
         self.findings = FindingsPanel(store)
@@ -398,6 +408,30 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"Agent Event Monitor — {self.workspace.target}")
         self._on_tick()
 
+    def _open_pager(self, store: EventStore) -> RecordingPager | None:
+        """A pager over the recording of this workspace (the replayed file, or the one being
+        recorded), so the timeline shows events the store evicted; None without one."""
+        try:
+            replay = self.replay_workspace
+            if replay is not None:
+                return RecordingPager(store, replay.opened.recording)
+            recorder = self.recorder
+            if recorder is not None:
+                # the pager reads committed frames only: what was received so far goes to
+                # disk first (later frames are committed by the recorder as they come)
+                recorder.flush(timeout=1.0)
+                return RecordingPager(store, recorder.path)
+        except RecordingError:
+            pass  # nothing readable (yet): the timeline shows the store's rows only
+        return None
+
+    def _close_pager(self) -> None:
+        pager, self._pager = self._pager, None
+        if pager is not None:
+            if getattr(self, "timeline", None) is not None:
+                self.timeline.set_pager(None)
+            pager.close()
+
     # --- the one timer ------------------------------------------------------------------
 
     def _on_tick(self) -> None:
@@ -413,8 +447,7 @@ class MainWindow(QMainWindow):
             self.throughput.refresh(now)
         elif current_plot is self.latency:
             self.latency.refresh(now)
-        self.sessions.refresh(now)
-        self.findings.refresh(now)
+        self._refresh_tables(now)
         if self.bottom_tabs.currentWidget() is self.inspector:
             self.inspector.refresh(now)
         self.predeploy.refresh(now)
@@ -425,6 +458,18 @@ class MainWindow(QMainWindow):
         if wall - self._last_status >= STATUS_INTERVAL:
             self._last_status = wall
             self._update_status(wall)
+
+    def _refresh_tables(self, now: float) -> None:
+        """Refresh the sessions and findings tables every ``TABLE_INTERVAL`` (wall time),
+        and at once on the first tick after the views were (re)built."""
+        wall = time.monotonic()
+        tables = (self.sessions, self.findings)
+        if self._tables_refreshed == tables and wall - self._last_tables < TABLE_INTERVAL:
+            return
+        self._tables_refreshed = tables
+        self._last_tables = wall
+        self.sessions.refresh(now)
+        self.findings.refresh(now)
 
     def paused_text(self) -> str:
         new = self.workspace.session.store.total - self._paused_at
@@ -733,5 +778,6 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.timer.stop()
         self.predeploy.shutdown()
+        self._close_pager()
         self.workspace.stop()
         super().closeEvent(event)

@@ -14,9 +14,10 @@ zoomed-out view of a million events costs about as much to paint as a live 30 s 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +48,9 @@ from .event_style import (
 )
 from .sessions_panel import short_id  # one short form: a lane reads like its session row
 
+if TYPE_CHECKING:
+    from monitor.model.recording.paging import RecordingPager
+
 #: above this many visible events, markers give way to the density image
 MAX_MARKERS = 8_000
 #: at most this many finding rings are drawn (thinned with a stride beyond); a quarter of
@@ -56,6 +60,9 @@ MAX_FINDING_RINGS = 2_000
 MAX_TOOL_BARS = 20_000
 #: seconds shown while following live
 FOLLOW_WINDOW = 30.0
+#: while following live, the density image is recomputed at most this often (s, ~5 Hz);
+#: in between the last image stays where it was drawn and scrolls with the view
+DENSITY_INTERVAL = 0.2
 #: a lane is never taller than this (pixels): a few runs sit at the top, not stretched
 MAX_LANE_PX = 40.0
 #: lane labels need this many pixels each; denser lanes get every n-th label
@@ -249,6 +256,10 @@ class TimelineView(QWidget):
 
     #: the index (into ``store.runs``) of a run whose lane or marker was clicked
     run_clicked = Signal(int)
+    #: when (monotonic) and for what layout (lanes, width, height) the density image was
+    #: last computed while following live
+    _density_at: float = -math.inf
+    _density_layout: tuple[int, int, int] | None = None
     #: follow-live was switched on or off (by the user panning, or ``set_follow_live``)
     follow_live_changed = Signal(bool)
 
@@ -275,6 +286,7 @@ class TimelineView(QWidget):
         self._dense = False
         self._last_now: float | None = None
         self._time_bands: list[TimeBand] = []
+        self._pager: RecordingPager | None = None
 
         # per-run cache, grown as runs appear: read by numpy every refresh
         self._n_runs = 0
@@ -297,6 +309,8 @@ class TimelineView(QWidget):
         self._vis_ts: FloatArray = np.zeros(0)
         self._vis_type: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
         self._vis_flag: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
+        self._vis_seq: IntArray = np.zeros(0, dtype=np.int64)
+        self._vis_frame_id: IntArray = np.zeros(0, dtype=np.int64)  # -1: a store row
         self._vis_span_x0: FloatArray = np.zeros(0)
         self._vis_span_x1: FloatArray = np.zeros(0)
         self._vis_span_lane: FloatArray = np.zeros(0)
@@ -478,6 +492,16 @@ class TimelineView(QWidget):
         half = (x1 - x0) / 2
         self._apply_x_range(t - half, t + half)
         self._dirty = True
+
+    def set_pager(self, pager: RecordingPager | None) -> None:
+        """Page events the store evicted back in from a recording when the view reaches
+        before ``store.oldest_time`` (None: show only the store's rows)."""
+        self._pager = pager
+        self._dirty = True
+
+    @property
+    def pager(self) -> RecordingPager | None:
+        return self._pager
 
     def visible_time_range(self) -> tuple[float, float] | None:
         """The receive times (Unix seconds) at the view's left and right edges; None before
@@ -725,8 +749,14 @@ class TimelineView(QWidget):
                 self._empty.setPos((x0 + x1) / 2, 2)
                 return
             self._sync_runs()
-            cols = store.window(epoch + x0, epoch + x1)
+            oldest = store.oldest_time
+            paging = self._pager is not None and oldest is not None and epoch + x0 < oldest
+            cols = {} if paging else store.window(epoch + x0, epoch + x1)
             spans = store.spans()
+        if paging:
+            # evicted rows come back from the recording (off the lock: it reads the disk)
+            assert self._pager is not None
+            cols = self._pager.window(epoch + x0, epoch + x1)
         self._empty.setVisible(False)
         if row_limit is not None:
             keep = int(np.searchsorted(cols["row"], row_limit))
@@ -744,6 +774,13 @@ class TimelineView(QWidget):
         self._vis_ts = np.asarray(cols["ts"], dtype=np.float64)
         self._vis_type = np.asarray(cols["etype"], dtype=np.uint8)
         self._vis_flag = np.asarray(cols["flag"], dtype=np.uint8)
+        self._vis_seq = np.asarray(cols["seq"], dtype=np.int64)
+        frame_ids = cols.get("frame_id")
+        self._vis_frame_id = (
+            np.full(x.size, -1, dtype=np.int64)
+            if frame_ids is None
+            else np.asarray(frame_ids, dtype=np.int64)
+        )
         if x.size > MAX_MARKERS:
             self._draw_density(x, lane, lanes, frame)
         else:
@@ -880,7 +917,24 @@ class TimelineView(QWidget):
         self.finding_rings.setData(x=fx, y=fy, size=15)
 
     def _draw_density(self, x: FloatArray, y: LaneArray, lanes: int, frame: _Frame) -> None:
-        """Per lane and 2-pixel bucket: the dominant type's colour, opacity by count."""
+        """Per lane and 2-pixel bucket: the dominant type's colour, opacity by count.
+
+        While following live the image is recomputed at most every ``DENSITY_INTERVAL``
+        (unless the lanes or the plot's size changed): the last one stays in place.
+        """
+        wall = time.monotonic()
+        layout = (lanes, frame.width_px, frame.height_px)
+        if self._follow and not frame.frozen:
+            if (
+                self._dense
+                and layout == self._density_layout
+                and wall - self._density_at < DENSITY_INTERVAL
+            ):
+                return
+            self._density_at = wall
+            self._density_layout = layout
+        else:
+            self._density_layout = None  # the next live image is drawn at once
         self._dense = True
         for item in self.markers.values():
             item.setData(x=[], y=[])
@@ -980,10 +1034,16 @@ class TimelineView(QWidget):
         run_index = int(self._lane_runs[int(self._vis_lane[i])])
         with store.lock:
             run = store.runs[run_index]
-            columns = store.row(row)
-            raw = store.raw(row)
+            columns = store.row(row) if row >= 0 else None
+            raw = store.raw(row) if row >= 0 else None
             epoch = store.epoch or 0.0
-        seq = "?" if columns is None else int(columns["seq"])
+        if row < 0:  # paged in from the recording: its frame, when still readable
+            seq: int | str = int(self._vis_seq[i])
+            frame_id = int(self._vis_frame_id[i])
+            if self._pager is not None and frame_id >= 0:
+                raw = self._pager.raw(frame_id)
+        else:
+            seq = "?" if columns is None else int(columns["seq"])
         t = float(self._vis_x[i])
         latency = (t + epoch - float(self._vis_ts[i])) * 1000.0
         colour = EVENT_COLORS[event_type]
