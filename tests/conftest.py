@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.config import RuntimeConfig
 from runtime.server import RuntimeServer
+from tests.mission_critical.target import metric_total
 
 #: Every timeout in the tests scales with this, so a slow machine can stretch them all.
 TIMEOUT_FACTOR = float(os.environ.get("AEM_TEST_TIMEOUT_FACTOR", "1"))
@@ -106,12 +106,7 @@ async def connect(runtime: RuntimeServer, dial: DialFactory) -> ClientFactory:
 
 def metric_value(runtime: RuntimeServer, name: str, **labels: str) -> float:
     """Sum of the samples called ``name`` in ``GET /metrics`` output (matching ``labels``)."""
-    total = 0.0
-    for family in text_string_to_metric_families(runtime.metrics.render().decode()):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return total
+    return metric_total(runtime.metrics.render().decode(), name, **labels)
 
 
 async def until(condition: Callable[[], Any], timeout: float, what: str) -> None:

@@ -40,7 +40,7 @@ from runtime.tools import (
     ToolExecutor,
     enhance_tool_dispatcher_with_notifications,
 )
-from tests.conftest import seconds
+from tests.conftest import seconds, until
 from tests.mission_critical import faulty_agents
 from tests.mission_critical.assertions import (
     assert_event_count,
@@ -143,16 +143,6 @@ def component_registry() -> tuple[AgentRegistry, WebSocketManager]:
     manager = WebSocketManager()
     registry.set_websocket_manager(manager)
     return registry, manager
-
-
-async def until(condition: Any, timeout: float, what: str) -> None:
-    """Wait for an in-memory condition of components running on this loop."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        await asyncio.sleep(0.001)
 
 
 class TestUnitWebSocketComponents:
