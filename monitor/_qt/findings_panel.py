@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,8 +30,7 @@ from . import theme
 from .event_style import SEVERITY_COLORS
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock, short_id
-
-ModelIndex = QModelIndex | QPersistentModelIndex
+from .table_model import ColumnTableModel, ModelIndex
 
 #: role that returns the row's ``FindingRecord``
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -44,7 +43,7 @@ def severity_colour(severity: str) -> str:
     return SEVERITY_COLORS.get(severity, theme.NEUTRAL)
 
 
-class FindingTableModel(QAbstractTableModel):
+class FindingTableModel(ColumnTableModel):
     """Findings that pass the filter; row 0 is the newest."""
 
     COLUMNS = ("Time", "Severity", "Rule", "User", "Run", "Seq", "Message")
@@ -61,18 +60,8 @@ class FindingTableModel(QAbstractTableModel):
 
     # --- Qt model API -------------------------------------------------------------------
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._records)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def __len__(self) -> int:
+        return len(self._records)
 
     def record(self, row: int) -> FindingRecord:
         return self._records[len(self._records) - 1 - row]

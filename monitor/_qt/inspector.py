@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import orjson
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -37,8 +37,7 @@ from . import theme
 from .event_style import EVENT_COLORS
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock, short_id
-
-ModelIndex = QModelIndex | QPersistentModelIndex
+from .table_model import ColumnTableModel, ModelIndex
 
 #: role that returns the store row id of a table row
 STORE_ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -89,7 +88,7 @@ class _EventRow:
     summary: str
 
 
-class EventTableModel(QAbstractTableModel):
+class EventTableModel(ColumnTableModel):
     """Store rows that pass the filter, newest first, at most ``limit`` of them."""
 
     COLUMNS = ("Time", "Type", "User", "Run", "Seq", "Summary")
@@ -106,18 +105,8 @@ class EventTableModel(QAbstractTableModel):
 
     # --- Qt model API -------------------------------------------------------------------
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.COLUMNS[section]
-        return None
+    def __len__(self) -> int:
+        return len(self._rows)
 
     def store_row(self, table_row: int) -> int:
         return self._rows[len(self._rows) - 1 - table_row]

@@ -18,11 +18,9 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import (
-    QAbstractTableModel,
     QItemSelection,
     QItemSelectionModel,
     QModelIndex,
-    QPersistentModelIndex,
     QPoint,
     QSortFilterProxyModel,
     Qt,
@@ -39,13 +37,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.store import EventStore, RunInfo
+from monitor.model.store import RATE_WINDOW, EventStore, RunInfo
 
 from . import theme
 from .event_style import STATUS_COLORS
 from .icons import icon
-
-ModelIndex = QModelIndex | QPersistentModelIndex
+from .table_model import ColumnTableModel, ModelIndex
 
 #: how often (s) rows that received nothing are re-read (their events/s decays)
 LIVE_SWEEP_INTERVAL = 0.5
@@ -122,7 +119,7 @@ class _RunRow:
         return self.status in ("running", "stalled")
 
 
-class SessionTableModel(QAbstractTableModel):
+class SessionTableModel(ColumnTableModel):
     """Source model: row i is ``store.runs[i]``; rows are only ever appended."""
 
     COLUMNS = (
@@ -136,6 +133,18 @@ class SessionTableModel(QAbstractTableModel):
         "Findings",
         "Ev/s",
         "Started",
+    )
+    HEADER_TIPS = (
+        "user id",
+        "conversation (thread) id",
+        "agent run id",
+        "agent that handles the run",
+        "running, completed, failed, cancelled, or stalled (silent past the watchdog threshold)",
+        "events received for this run",
+        "tools executing right now",
+        "rule findings about this run",
+        f"events per second over the last {RATE_WINDOW:g} s",
+        "when the first event of the run arrived",
     )
     USER, THREAD, RUN, AGENT, STATUS, EVENTS, TOOLS, FINDINGS, RATE, STARTED = range(10)
     _NUMERIC = frozenset({EVENTS, TOOLS, FINDINGS, RATE})
@@ -153,21 +162,8 @@ class SessionTableModel(QAbstractTableModel):
 
     # --- Qt model API -------------------------------------------------------------------
 
-    def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
-
-    def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.COLUMNS)
-
-    def headerData(
-        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
-    ) -> Any:
-        if orientation == Qt.Orientation.Horizontal:
-            if role == Qt.ItemDataRole.DisplayRole:
-                return self.COLUMNS[section]
-            if role == Qt.ItemDataRole.ToolTipRole:
-                return _HEADER_TIPS[section]
-        return None
+    def __len__(self) -> int:
+        return len(self._rows)
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -293,20 +289,6 @@ class SessionTableModel(QAbstractTableModel):
     def active_count(self) -> int:
         """Runs shown as running or stalled."""
         return len(self._active)
-
-
-_HEADER_TIPS = (
-    "user id",
-    "conversation (thread) id",
-    "agent run id",
-    "agent that handles the run",
-    "running, completed, failed, cancelled, or stalled (silent past the watchdog threshold)",
-    "events received for this run",
-    "tools executing right now",
-    "rule findings about this run",
-    f"events per second over the last {5:g} s",
-    "when the first event of the run arrived",
-)
 
 
 #: the widest usual value per column: ``fit_columns`` sizes the columns to these, and all
