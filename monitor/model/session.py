@@ -80,10 +80,6 @@ class ObservationSession:
         self.errors: list[ErrorFrame] = []
         #: called with every raw frame as received (the recorder hooks in here)
         self.frame_sinks: list[FrameSink] = []
-        self._last_tick = 0.0
-        #: the ``before`` of the last gap reported by ``report_unrecoverable_gap``: the
-        #: validator's own AEM019 for that gap (seen at frame ``before``) is not recorded again
-        self._gap_reported_before = 0
 
     # --- connection state -------------------------------------------------------------
 
@@ -109,7 +105,7 @@ class ObservationSession:
                     [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)], now
                 )
             if isinstance(frame, Event):
-                found = self._not_yet_reported(self.validator.feed(frame, received_at=now))
+                found = self.validator.feed(frame, received_at=now)
                 self.store.add_event(frame, now, data)
                 if frame.monitor_seq is not None:
                     self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
@@ -120,7 +116,7 @@ class ObservationSession:
                 self.undelivered += frame.connections == 0
                 if frame.monitor_seq is not None:
                     self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
-                found = self._not_yet_reported(self.validator.feed_delivery(frame, now))
+                found = self.validator.feed_delivery(frame, now)
                 return self._record(found, now)
             if isinstance(frame, ConnectionAck):
                 self.server_version = frame.server_version
@@ -132,13 +128,11 @@ class ObservationSession:
     def report_unrecoverable_gap(self, after: int, before: int) -> Finding:
         """The observer stream lost frames ``after+1 .. before-1``; resume can't bring them back.
 
-        The validator notices the same jump in ``monitor_seq`` at frame ``before``; that
-        second report of one loss is dropped.
+        The validator then continues at ``before``, so the jump is reported once.
         """
         now = self.clock()
         with self.store.lock:
             gap = self.validator.report_gap_in_observer_stream(after, before, now)
-            self._gap_reported_before = max(self._gap_reported_before, before)
             self._record([gap], now)
         return gap
 
@@ -157,7 +151,6 @@ class ObservationSession:
             found += self.validator.close(now)
             self.validator = SequenceValidator(self.validator.config)
             self.last_monitor_seq = 0
-            self._gap_reported_before = 0
             return self._record(found, now)
 
     def end_of_stream(self, now: float | None = None) -> list[Finding]:
@@ -175,19 +168,7 @@ class ObservationSession:
         """Run the watchdogs (stalled runs and tools, overdue seq gaps)."""
         now = self.clock() if now is None else now
         with self.store.lock:
-            self._last_tick = now
             return self._record(self.validator.tick(now), now)
-
-    def _not_yet_reported(self, found: list[Finding]) -> list[Finding]:
-        if not self._gap_reported_before:
-            return found
-        return [
-            f
-            for f in found
-            if not (
-                f.rule_id == "AEM019" and f.seq is not None and f.seq <= self._gap_reported_before
-            )
-        ]
 
     def _record(self, found: list[Finding], now: float) -> list[Finding]:
         for f in found:
