@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
+from monitor.model.relay import RELAY_ARGUMENT
+from monitor.model.relay import main as relay_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == [RELAY_ARGUMENT]:  # the ingest's relay process, in a frozen app
+        return relay_main()
     if arguments[:1] == ["replay"]:  # headless: never starts Qt
         from monitor.replay_cli import main as replay
 

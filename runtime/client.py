@@ -67,6 +67,10 @@ class AgentClient:
         self.closed: ConnectionClosed | None = None
         #: the ``after_seq`` this connection resumed from at the handshake, if any
         self.resumed_after: int | None = None
+        #: the endpoint connected to; on ``/ws`` every event must be of the ack's user
+        self.endpoint = "/ws"
+        #: events of another user received on a ``/ws`` connection (an isolation breach)
+        self.foreign = 0
         self._changed = asyncio.Event()
         self._claimed_runs: set[str] = set()
         self._started: list[tuple[str, str]] = []  # (run_id, input) in arrival order
@@ -109,6 +113,7 @@ class AgentClient:
             keep_events=keep_events,
         )
         client.resumed_after = after_seq
+        client.endpoint = endpoint
         client._reader = asyncio.get_running_loop().create_task(client._read())
         await client.wait_until(
             lambda: client.ack is not None or client.closed is not None, ack_timeout
@@ -132,14 +137,11 @@ class AgentClient:
 
     async def _read(self) -> None:
         try:
-            async for raw in self.ws:
-                self._on_frame(raw)
+            while True:
+                # bytes, not str: the codec parses UTF-8 JSON itself, a decode per frame less
+                self._on_frame(await self.ws.recv(decode=False))
         except ConnectionClosed as exc:
             self.closed = exc
-        else:
-            # close_exc builds ConnectionClosedOK/Error with close_rcvd_then_sent; building
-            # ConnectionClosed(rcvd, sent) by hand fails its assertion when both are set.
-            self.closed = self.ws.protocol.close_exc
         finally:
             self._changed.set()
 
@@ -153,6 +155,14 @@ class AgentClient:
             return
         if isinstance(frame, Event):
             self.received += 1
+            # The validator tracks each user's stream apart, so it would take another
+            # user's events as a second valid stream: the connection's owner is checked here.
+            if (
+                self.endpoint == "/ws"
+                and self.ack is not None
+                and frame.user_id != self.ack.user_id
+            ):
+                self.foreign += 1
             if self.keep_events:
                 self.events.append(frame)
             if frame.type is EventType.AGENT_STARTED:
@@ -181,19 +191,27 @@ class AgentClient:
 
     async def wait_until(self, condition: Callable[[], T], timeout: float = 10.0) -> T:
         """Wait until ``condition()`` is truthy (re-checked on every frame); return it."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
+        value = condition()
+        if value:
+            return value
+        # One timeout for the whole wait: wait_for per frame made a task and a timer each
+        # time, which cost as much as decoding the frame.
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                while True:
+                    self._changed.clear()
+                    await self._changed.wait()
+                    value = condition()
+                    if value:
+                        return value
+        except TimeoutError:
+            if not deadline.expired():
+                raise
             value = condition()
             if value:
                 return value
-            remaining = deadline - asyncio.get_running_loop().time()
-            if remaining <= 0:
-                raise TimeoutError(f"condition not met within {timeout:g}s")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), remaining)
-            except TimeoutError:
-                continue
+            raise TimeoutError(f"condition not met within {timeout:g}s") from None
 
     # --- sending ----------------------------------------------------------------------
 

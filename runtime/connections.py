@@ -1,9 +1,12 @@
 """``WebSocketManager``: per-user connections, per-user ``seq``, replay buffers and fan-out.
 
 Every event is routed by the user id of the context that emitted it, never broadcast. Each
-connection has a bounded outbox drained by its own writer task, so one slow client never
-delays another. Every emitted event goes into its user's replay buffer, so a run keeps
-going while its user is disconnected and the events wait there for ``resume``.
+connection has a bounded outbox. Once per loop turn the manager writes every outbox that has
+frames, each in one socket write (a busy connection at most every ``COALESCE_S``); a
+connection whose client reads slowly is handed to its own writer task, which waits for it,
+so one slow client never delays another. Every emitted event goes into its user's replay
+buffer, so a run keeps going while its user is disconnected and the events wait there for
+``resume``.
 
 The observer stream (``/monitor``) gets every event with a ``monitor_seq`` and, once each
 event's sends have finished, a ``delivery`` report.
@@ -13,15 +16,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import math
+import secrets
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from .context import UserExecutionContext
 from .faults import ChaosAction, FaultPlan
@@ -44,6 +52,17 @@ log = logging.getLogger(__name__)
 CLOSE_SLOW_CONSUMER = 4008
 USER_ENDPOINT = "ws"
 MONITOR_ENDPOINT = "monitor"
+#: most bytes of frames a writer takes from its queues for one write (bounds the transport
+#: buffer beyond websockets' write limit when a client reads slowly)
+MAX_WRITE_BYTES = 64 * 1024
+#: a busy connection written to less than this long ago gets its next frames this long after
+#: that write, all in one: a socket write (and the client's read) then carries several frames
+#: instead of one, which takes a good part of the CPU both ends spend per frame
+COALESCE_S = 0.002
+#: a connection is busy while its last window of at least this long averaged more than one
+#: frame per ``COALESCE_S`` (waiting then gathers company); any other connection is written
+#: to on the next loop turn, undelayed
+BUSY_WINDOW_S = 0.01
 
 
 class UnencodableEventError(ValueError):
@@ -56,6 +75,28 @@ class Transport(Protocol):
     async def send(self, message: bytes, *, text: bool | None = None) -> None: ...
 
     async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+
+def _can_write_batch(connection: Connection) -> bool:
+    """Whether frames can go straight to the socket without waiting (``_write_batch``): the
+    connection is open and its write buffer below websockets' limit (else ``send`` waits)."""
+    return (
+        connection.protocol.state is State.OPEN
+        and not connection.paused
+        and not connection.transport.is_closing()
+    )
+
+
+def _write_batch(connection: Connection, frames: Sequence[bytes]) -> None:
+    """Frame every payload as a text message and hand them to the socket in one write.
+
+    websockets' ``send`` writes each message on its own, one syscall per frame on an idle
+    socket; its Sans-I/O protocol frames them, and one write sends them all.
+    """
+    protocol = connection.protocol
+    for frame in frames:
+        protocol.send_text(frame)
+    connection.transport.writelines(protocol.data_to_send())
 
 
 class _Ticket:
@@ -92,6 +133,16 @@ class Subscriber:
     _ahead: deque[bytes] = field(default_factory=deque)
     _wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _writer: asyncio.Task[None] | None = None
+    #: waiting in the manager's flush list
+    _flush_pending: bool = False
+    #: loop time of the last write by ``_flush``
+    _last_write: float = -math.inf
+    #: whether frames came faster than one per ``COALESCE_S`` in the last window
+    _busy: bool = False
+    _window_start: float = -math.inf
+    _window_frames: int = 0
+    #: the writer task has the connection (the client reads slowly, or it is closing)
+    _writer_busy: bool = False
 
     def start(self) -> None:
         self._writer = asyncio.get_running_loop().create_task(
@@ -112,13 +163,17 @@ class Subscriber:
             self._overflow()
             return
         self._queue.append((payload, ticket))
-        self._wakeup.set()
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.manager._flush_later(self)
 
     def put_ahead(self, payloads: Iterable[bytes]) -> None:
         """Queue frames to be written before the outbox (see ``_ahead``)."""
         if not self.closed:
             self._ahead.extend(payloads)
-            self._wakeup.set()
+            if not self._flush_pending:
+                self._flush_pending = True
+                self.manager._flush_later(self)
 
     def _overflow(self) -> None:
         log.warning(
@@ -136,8 +191,24 @@ class Subscriber:
         )
 
     async def _close(self, code: int, reason: str) -> None:
+        transport = self.transport
+        # websockets drains the socket before it writes the close frame, and a client that
+        # stopped reading never lets it drain: unbounded, the connection (and a failed send
+        # for each of its user's events) stayed until the next keepalive ping, or forever
+        # with keepalive off. After the close timeout the TCP connection is dropped instead.
+        timeout = transport.close_timeout if isinstance(transport, Connection) else None
         try:
-            await self.transport.close(code, reason)
+            async with asyncio.timeout(timeout):
+                await transport.close(code, reason)
+        except TimeoutError:
+            assert isinstance(transport, Connection)  # no timeout is set otherwise
+            log.warning(
+                "connection %s of %s took no close frame within %gs (not reading): dropped",
+                self.id,
+                self.user_id,
+                timeout,
+            )
+            transport.transport.abort()
         except (ConnectionClosed, OSError) as exc:
             log.warning("closing connection %s failed: %s", self.id, exc)
 
@@ -160,30 +231,99 @@ class Subscriber:
             self.manager._send_failed(None, reason)
         self._wakeup.set()
 
+    def _take(self) -> tuple[list[bytes], list[_Ticket | None]]:
+        """The next frames to write, in order: ``_ahead`` first, up to ``MAX_WRITE_BYTES``."""
+        frames: list[bytes] = []
+        tickets: list[_Ticket | None] = []
+        size = 0
+        ahead, queue = self._ahead, self._queue
+        while ahead and size < MAX_WRITE_BYTES:
+            frame = ahead.popleft()
+            frames.append(frame)
+            tickets.append(None)
+            size += len(frame)
+        while queue and size < MAX_WRITE_BYTES:
+            frame, ticket = queue.popleft()
+            frames.append(frame)
+            tickets.append(ticket)
+            size += len(frame)
+        return frames, tickets
+
+    def _flush(self, now: float) -> None:
+        """Write everything queued, in as few socket writes as possible (the manager calls
+        this for every connection with frames queued: on the next loop turn, or
+        ``COALESCE_S`` after the connection's last write)."""
+        self._flush_pending = False
+        if self.closed or self._writer_busy:
+            return  # nothing to write, or the writer task is writing in order
+        transport = self.transport
+        while self._queue or self._ahead:
+            if not isinstance(transport, Connection) or not _can_write_batch(transport):
+                # The client reads slowly or the connection is closing: the writer task
+                # waits for websockets' flow control or reports the failure.
+                self._writer_busy = True
+                self._wakeup.set()
+                return
+            frames, tickets = self._take()
+            _write_batch(transport, frames)
+            self.manager._socket_writes[self.endpoint] += 1
+            self._last_write = now
+            elapsed = now - self._window_start
+            if elapsed >= BUSY_WINDOW_S:
+                self._busy = self._window_frames * COALESCE_S > elapsed
+                self._window_start, self._window_frames = now, 0
+            self._window_frames += len(frames)
+            self.manager._frames_sent[self.endpoint] += len(frames)
+            self._settle(tickets)
+
     async def _drain(self) -> None:
-        metric = self.manager.metrics.frames_sent.labels(self.endpoint)
+        """The writer task: takes over from ``_flush`` while frames must wait, one send at a
+        time (websockets' ``send`` waits for the write buffer to drain, or raises
+        ``ConnectionClosed``), until nothing is queued or the connection is writable again."""
+        manager = self.manager
         while True:
-            while not self._queue and not self._ahead:
+            while not self._writer_busy or not (self._queue or self._ahead):
+                self._writer_busy = False
                 if self.closed:
                     return
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            if self._ahead:
-                payload, ticket = self._ahead.popleft(), None
-            else:
-                payload, ticket = self._queue.popleft()
+            frames, tickets = self._take()
+            written = 0
             try:
-                await self.transport.send(payload, text=True)
+                for frame in frames:
+                    await self.transport.send(frame, text=True)
+                    written += 1
             except ConnectionClosed:
-                self.manager._send_failed(ticket, "connection_closed")
+                self._settle(tickets[:written])
+                for ticket in tickets[written:]:
+                    manager._send_failed(ticket, "connection_closed")
+                manager._frames_sent[self.endpoint] += written
+                manager._socket_writes[self.endpoint] += written
                 self._fail_queued("connection_closed")
                 return
             except asyncio.CancelledError:
-                # stop() cancelled the write in flight: it failed like the frames still queued
-                # (otherwise its failure would go uncounted and its delivery never reported).
-                self.manager._send_failed(ticket, "disconnected")
+                # stop() cancelled a write in flight: the frames not written failed like the
+                # ones still queued (otherwise their delivery would never be reported).
+                self._settle(tickets[:written])
+                for ticket in tickets[written:]:
+                    manager._send_failed(ticket, "disconnected")
+                manager._frames_sent[self.endpoint] += written
+                manager._socket_writes[self.endpoint] += written
                 raise
-            metric.inc()
+            manager._frames_sent[self.endpoint] += written
+            manager._socket_writes[self.endpoint] += written
+            self._settle(tickets)
+            if isinstance(self.transport, Connection) and _can_write_batch(self.transport):
+                # Writable again: back to one write per flush for whatever is queued.
+                self._writer_busy = False
+                if (self._queue or self._ahead) and not self._flush_pending:
+                    self._flush_pending = True
+                    manager._flush_later(self)
+
+    def _settle(self, tickets: Iterable[_Ticket | None]) -> None:
+        """Count the written frames' events as sent to this connection."""
+        for ticket in tickets:
             if ticket is not None:
                 self.manager._send_done(ticket)
 
@@ -197,9 +337,35 @@ class Subscriber:
                 await self._writer
 
 
+def _event_id_prefix() -> str:
+    return secrets.token_hex(8)
+
+
+#: a delivery report's fields (event_id, user_id, seq, connections, failed, latency_ms),
+#: kept unencoded in the observer replay buffer until an observer needs the frame
+_DeliveryFields = tuple[str, str, int, int, int, float]
+
+
+def _monitor_frame(monitor_seq: int, entry: bytes | _DeliveryFields) -> bytes:
+    """The observer stream's frame for a replay buffer entry (an event's frame or a report)."""
+    if isinstance(entry, bytes):
+        # The user's frame plus its place in the observer stream.
+        return entry[:-1] + b',"monitor_seq":%d}' % monitor_seq
+    event_id, user_id, seq, connections, failed, latency_ms = entry
+    latency_ms = round(latency_ms, 3)
+    return dumps(
+        delivery_to_dict(
+            Delivery(event_id, user_id, seq, connections, failed, latency_ms, monitor_seq)
+        )
+    )
+
+
 @dataclass
 class _UserStream:
     last_seq: int = 0
+    #: event ids are this stream's random prefix + its seq in hex (32 hex digits): unique
+    #: without uuid4's cost per event, and they reveal nothing about other users' streams
+    id_prefix: str = field(default_factory=_event_id_prefix)
     replay: deque[tuple[int, bytes]] = field(default_factory=deque)
     connections: set[Subscriber] = field(default_factory=set)
     held: list[tuple[Event, bytes]] = field(default_factory=list)  # chaos reorder
@@ -221,13 +387,77 @@ class WebSocketManager:
         self.send_queue_limit = send_queue_limit
         self.replay_buffer = replay_buffer
         self.server_version = server_version
+        #: names this manager's numbering of seq and monitor_seq: both start again at 1 in a
+        #: new instance (a restarted runtime), which a reconnecting client can only tell by
+        #: this id, sent in every connection_ack
+        self.instance_id = uuid.uuid4().hex
         self._users: dict[str, _UserStream] = {}
         self._monitors: set[Subscriber] = set()
         self._monitor_seq = 0
-        self._monitor_replay: deque[tuple[int, bytes]] = deque(maxlen=monitor_replay_buffer)
+        # Observer frames are encoded when an observer needs them (live or on resume), so a
+        # runtime that nobody observes pays only for keeping the entries. Their monitor_seq
+        # are contiguous up to _monitor_seq, so none is stored.
+        self._monitor_replay: deque[bytes | _DeliveryFields] = deque(maxlen=monitor_replay_buffer)
         self._plans: dict[str, FaultPlan] = {}
-        # Resolved once: a labels() lookup per event is measurable at 20k events/s.
-        self._emitted = {t: self.metrics.events_emitted.labels(t.value) for t in EventType}
+        # Counted as plain numbers and folded into the Prometheus counters when they are
+        # rendered: an increment there takes a lock (see runtime.metrics).
+        self._emitted: dict[EventType, int] = dict.fromkeys(EventType, 0)
+        self._frames_sent: dict[str, int] = {USER_ENDPOINT: 0, MONITOR_ENDPOINT: 0}
+        self._socket_writes: dict[str, int] = {USER_ENDPOINT: 0, MONITOR_ENDPOINT: 0}
+        self.metrics.before_render(self._fold_counts)
+        #: connections with frames queued, written on the next loop turn (``_flush_queued``)
+        #: or, if busy, ``COALESCE_S`` after their last write (``_flush_deferred``)
+        self._to_flush: list[Subscriber] = []
+        self._flush_handle: asyncio.Handle | None = None
+        self._deferred: list[Subscriber] = []
+        self._deferred_handle: asyncio.TimerHandle | None = None
+
+    def _fold_counts(self) -> None:
+        for event_type, count in self._emitted.items():
+            if count:
+                self.metrics.events_emitted.labels(event_type.value).inc(count)
+                self._emitted[event_type] = 0
+        for endpoint, count in self._frames_sent.items():
+            if count:
+                self.metrics.frames_sent.labels(endpoint).inc(count)
+                self._frames_sent[endpoint] = 0
+        for endpoint, count in self._socket_writes.items():
+            if count:
+                self.metrics.socket_writes.labels(endpoint).inc(count)
+                self._socket_writes[endpoint] = 0
+
+    # --- writing ----------------------------------------------------------------------
+
+    def _flush_later(self, sub: Subscriber) -> None:
+        """Have ``sub``'s queued frames written on the next loop turn, together with
+        whatever else is queued for it by then (every event emitted in this turn)."""
+        self._to_flush.append(sub)
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_soon(self._flush_queued)
+
+    def _flush_queued(self) -> None:
+        self._flush_handle = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        subs, self._to_flush = self._to_flush, []
+        for sub in subs:
+            if sub._busy and now - sub._last_write < COALESCE_S:
+                # Busy and written moments ago: wait for more frames to share the next write.
+                self._deferred.append(sub)
+                if self._deferred_handle is None:
+                    self._deferred_handle = loop.call_at(
+                        sub._last_write + COALESCE_S, self._flush_deferred
+                    )
+            else:
+                sub._flush(now)
+
+    def _flush_deferred(self) -> None:
+        # Connections deferred after the first one are written a little early: never late.
+        self._deferred_handle = None
+        now = asyncio.get_running_loop().time()
+        subs, self._deferred = self._deferred, []
+        for sub in subs:
+            sub._flush(now)
 
     # --- connections ------------------------------------------------------------------
 
@@ -250,7 +480,10 @@ class WebSocketManager:
             [
                 encode_ack(
                     ConnectionAck(
-                        user_id, stream.last_seq, self.server_version, dict(extra_ack or {})
+                        user_id,
+                        stream.last_seq,
+                        self.server_version,
+                        {"instance_id": self.instance_id, **(extra_ack or {})},
                     )
                 )
             ]
@@ -268,7 +501,10 @@ class WebSocketManager:
             [
                 encode_ack(
                     ConnectionAck(
-                        observer_id, self._monitor_seq, self.server_version, {"stream": "monitor"}
+                        observer_id,
+                        self._monitor_seq,
+                        self.server_version,
+                        {"stream": "monitor", "instance_id": self.instance_id},
                     )
                 )
             ]
@@ -331,18 +567,24 @@ class WebSocketManager:
         Returns how many were queued. When some requested frames are no longer buffered the
         client is told with a ``replay_gap`` error frame first, naming the lost range.
         """
-        if sub.endpoint == MONITOR_ENDPOINT:
-            buffer: Iterable[tuple[int, bytes]] = self._monitor_replay
-            newest = self._monitor_seq
-        else:
-            stream = self._stream(sub.user_id)
-            buffer = stream.replay
-            newest = stream.last_seq
-        self.metrics.replays.labels(sub.endpoint).inc()
         # Events after sent_through reached this connection live: they are not sent twice.
         upper = sub.sent_through
-        items = [payload for seq, payload in buffer if after_seq < seq <= upper]
-        oldest = next(iter(buffer))[0] if buffer else newest + 1
+        if sub.endpoint == MONITOR_ENDPOINT:
+            monitor = self._monitor_replay
+            newest = self._monitor_seq
+            oldest = newest - len(monitor) + 1
+            first = max(after_seq + 1, oldest)
+            entries = itertools.islice(monitor, first - oldest, None)
+            items = [
+                _monitor_frame(seq, entry)
+                for seq, entry in zip(range(first, upper + 1), entries, strict=False)
+            ]
+        else:
+            stream = self._stream(sub.user_id)
+            items = [payload for seq, payload in stream.replay if after_seq < seq <= upper]
+            newest = stream.last_seq
+            oldest = stream.replay[0][0] if stream.replay else newest + 1
+        self.metrics.replays.labels(sub.endpoint).inc()
         frames: list[bytes] = []
         if after_seq + 1 < oldest and after_seq < upper:
             lost_last = min(oldest - 1, upper)
@@ -390,10 +632,11 @@ class WebSocketManager:
             self.metrics.chaos_actions.labels(action.value).inc()
             return None
         stream = self._stream(context.user_id)
+        seq = stream.last_seq + 1
         event = Event(
             type=event_type,
-            event_id=uuid.uuid4().hex,
-            seq=stream.last_seq + 1,
+            event_id=f"{stream.id_prefix}{seq:016x}",
+            seq=seq,
             user_id=context.user_id,
             thread_id=context.thread_id,
             run_id=context.run_id,
@@ -406,7 +649,7 @@ class WebSocketManager:
         except TypeError as exc:  # orjson.JSONEncodeError: the seq is not consumed
             raise UnencodableEventError(f"{event_type} cannot be encoded: {exc}") from exc
         stream.last_seq = event.seq
-        self._emitted[event_type].inc()
+        self._emitted[event_type] += 1
         if action is not ChaosAction.DELIVER:
             self.metrics.chaos_actions.labels(action.value).inc()
         if action is ChaosAction.DROP:
@@ -426,7 +669,8 @@ class WebSocketManager:
         self._deliver(stream, event, payload)
         if action is ChaosAction.DUPLICATE:
             self._deliver(stream, event, payload)
-        self._release_held(stream)
+        if stream.held:
+            self._release_held(stream)
         return event
 
     def _release_held(self, stream: _UserStream) -> None:
@@ -439,17 +683,19 @@ class WebSocketManager:
         ticket = _Ticket(event, len(connections)) if connections else None
         for sub in connections:
             sub.put(payload, ticket)
-        # The observer stream carries the same bytes plus its own sequence number.
-        self._monitor_seq += 1
-        self._publish_monitor(payload[:-1] + b',"monitor_seq":%d}' % self._monitor_seq)
+        self._publish_monitor(payload)
         if ticket is None:
             self.metrics.undelivered_events.inc()
             self._report(event, 0, 0, 0.0)
 
-    def _publish_monitor(self, frame: bytes) -> None:
-        self._monitor_replay.append((self._monitor_seq, frame))
-        for sub in self._monitors:
-            sub.put(frame)
+    def _publish_monitor(self, entry: bytes | _DeliveryFields) -> None:
+        """Number an event's frame or a delivery report on the observer stream and send it."""
+        self._monitor_seq += 1
+        self._monitor_replay.append(entry)
+        if self._monitors:
+            frame = _monitor_frame(self._monitor_seq, entry)
+            for sub in self._monitors:
+                sub.put(frame)
 
     def _send_done(self, ticket: _Ticket) -> None:
         ticket.ok += 1
@@ -472,14 +718,6 @@ class WebSocketManager:
         self._report(ticket.event, ticket.ok + ticket.failed, ticket.failed, latency * 1000)
 
     def _report(self, event: Event, connections: int, failed: int, latency_ms: float) -> None:
-        self._monitor_seq += 1
-        delivery = Delivery(
-            event_id=event.event_id,
-            user_id=event.user_id,
-            seq=event.seq,
-            connections=connections,
-            failed=failed,
-            latency_ms=round(latency_ms, 3),
-            monitor_seq=self._monitor_seq,
+        self._publish_monitor(
+            (event.event_id, event.user_id, event.seq, connections, failed, latency_ms)
         )
-        self._publish_monitor(dumps(delivery_to_dict(delivery)))

@@ -54,6 +54,8 @@ class LoadReport:
     lost: int = 0
     duplicated: int = 0
     out_of_order: int = 0
+    #: events of another user received on a user's connection
+    cross_delivered: int = 0
     other_findings: int = 0
     errors: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
@@ -63,7 +65,9 @@ class LoadReport:
 
     @property
     def ok(self) -> bool:
-        return not (self.lost or self.duplicated or self.out_of_order or self.errors)
+        return not (
+            self.lost or self.duplicated or self.out_of_order or self.cross_delivered or self.errors
+        )
 
     def table(self) -> str:
         lat = self.latency_ms
@@ -75,6 +79,7 @@ class LoadReport:
             ("lost", f"{self.lost}"),
             ("duplicated", f"{self.duplicated}"),
             ("out of order", f"{self.out_of_order}"),
+            ("other users' events", f"{self.cross_delivered}"),
             ("other findings", f"{self.other_findings}"),
             ("elapsed", f"{self.elapsed_s:.2f} s"),
             ("throughput", f"{self.throughput_eps:,.0f} events/s"),
@@ -179,6 +184,7 @@ async def run_load(spec: LoadSpec) -> LoadReport:
             client.close_findings()
             findings.update(f.rule_id for f in client.findings)
             report.events_received += client.received
+            report.cross_delivered += client.foreign
             latencies.extend(client.latencies_ms)
             report.errors.extend(f"{user}: {e.code}: {e.message}" for e in client.errors)
     report.findings_by_rule = dict(findings)

@@ -2,14 +2,57 @@
 
 Each runtime owns its own ``CollectorRegistry`` so several runtimes in one process (tests,
 the monitor's embedded runtime) never share or clash over counters.
+
+prometheus_client takes a lock on every increment (0.7 µs a counter, 1.5 µs a histogram
+observation), which is measurable per event at tens of thousands of events per second. The
+counts made per event or per frame are therefore kept as plain numbers on the event loop and
+folded in when the metrics are rendered (``before_render``), and the delivery latency is a
+``LatencyHistogram``.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+import math
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 
-__all__ = ["CONTENT_TYPE_LATEST", "RuntimeMetrics"]
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+
+__all__ = ["CONTENT_TYPE_LATEST", "LatencyHistogram", "RuntimeMetrics"]
+
+
+class LatencyHistogram(Collector):
+    """A Prometheus histogram observed only from the event loop: ``observe`` is a bisect and
+    two additions, without prometheus_client's lock per bucket and sum."""
+
+    def __init__(
+        self, name: str, documentation: str, buckets: Sequence[float], registry: CollectorRegistry
+    ) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = tuple(sorted(float(b) for b in buckets))
+        #: observations per bucket (not cumulative); the last one is +Inf
+        self.counts = [0] * (len(self.bounds) + 1)
+        self.sum = 0.0
+        registry.register(self)
+
+    def observe(self, amount: float) -> None:
+        # bisect_left finds the first bound >= amount: Prometheus buckets are "<= bound".
+        self.counts[bisect_left(self.bounds, amount)] += 1
+        self.sum += amount
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        cumulative: list[tuple[str, float]] = []
+        total = 0
+        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
+            total += count
+            cumulative.append(("+Inf" if bound == math.inf else repr(bound), total))
+        yield HistogramMetricFamily(
+            self.name, self.documentation, buckets=cumulative, sum_value=self.sum
+        )
 
 
 class RuntimeMetrics:
@@ -24,6 +67,12 @@ class RuntimeMetrics:
         self.frames_sent = Counter(
             "aem_frames_sent",
             "Frames written to connections, by endpoint",
+            ["endpoint"],
+            registry=r,
+        )
+        self.socket_writes = Counter(
+            "aem_socket_writes",
+            "Socket writes to connections, by endpoint (frames sent / writes = frames per write)",
             ["endpoint"],
             registry=r,
         )
@@ -74,13 +123,20 @@ class RuntimeMetrics:
         self.tool_calls = Counter(
             "aem_tool_calls", "Tool calls, by tool and status", ["tool", "status"], registry=r
         )
-        self.delivery_latency = Histogram(
+        self.delivery_latency = LatencyHistogram(
             "aem_delivery_latency_seconds",
             "Emit to last write of an event to its user's connections",
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        self._before_render: list[Callable[[], None]] = []
+
+    def before_render(self, fold: Callable[[], None]) -> None:
+        """Call ``fold`` before each rendering (it adds counts kept elsewhere as numbers)."""
+        self._before_render.append(fold)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
+        for fold in self._before_render:
+            fold()
         return generate_latest(self.registry)

@@ -189,6 +189,7 @@ class RuntimeServer:
             "status": "ok",
             "version": __version__,
             "protocol": 1,
+            "instance_id": self.manager.instance_id,
             "uptime_s": round(time.time() - self._started_at, 3),
             "connections": self.manager.connection_count(),
             "monitors": self.manager.monitor_count,

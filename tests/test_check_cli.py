@@ -98,3 +98,16 @@ def test_the_check_path_never_imports_qt(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "QT [] CODE 2"
+
+
+def test_a_bundled_app_says_it_cannot_check_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from monitor.cli import main
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as in a PyInstaller bundle
+    monkeypatch.delenv("AEM_CHECK_PYTHON", raising=False)
+    assert main(["check", "--quick"]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("ERROR: this standalone build of the monitor includes neither pytest")
+    assert "embedded runtime" not in out  # nothing was started for a check that cannot run

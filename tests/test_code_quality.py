@@ -21,12 +21,14 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_lint() -> None:
-    result = _run("ruff", "check", "runtime", "monitor", "tests", "--output-format", "concise")
+    result = _run(
+        "ruff", "check", "runtime", "monitor", "tests", "packaging", "--output-format", "concise"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format() -> None:
-    result = _run("ruff", "format", "--check", "runtime", "monitor", "tests")
+    result = _run("ruff", "format", "--check", "runtime", "monitor", "tests", "packaging")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

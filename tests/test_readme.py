@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from monitor.model.user_guide import HELP_TOPICS, headings
 from runtime.faults import FaultConfig
 from runtime.protocol.rules import RULES
 
@@ -25,3 +26,12 @@ def test_install_and_test_commands_match_ci() -> None:
     ci = (Path(__file__).resolve().parent.parent / ".ci" / "run").read_text()
     assert "pip install -e '.[test]'" in README and "install --quiet -e '.[test]'" in ci
     assert "\npython -m pytest\n" in README and "\npython -m pytest\n" in ci
+
+
+def test_every_help_link_opens_an_existing_readme_section() -> None:
+    sections = [h.text for h in headings(README)]
+    for topic in HELP_TOPICS:
+        assert sections.count(topic.heading) == 1, (
+            f"Help › {topic.title} opens the README at '{topic.heading}': "
+            "that heading must exist exactly once"
+        )

@@ -1,7 +1,7 @@
 """``ConnectDialog``: pick a runtime to watch (URL + monitor token), with recent targets.
 
-Only URLs are remembered (``QSettings``, organization "AgentEventMonitor", application
-"monitor"); tokens are credentials and are never written to disk.
+Only URLs are remembered (``monitor._qt.settings``); tokens are credentials and are never
+written to disk.
 """
 
 from __future__ import annotations
@@ -20,37 +20,13 @@ from PySide6.QtWidgets import (
 )
 
 from .icons import icon
-
-ORGANIZATION = "AgentEventMonitor"
-APPLICATION = "monitor"
-RECENT_KEY = "connect/recent_urls"
-MAX_RECENT = 8
-
-
-def monitor_settings() -> QSettings:
-    """The app's settings store (tests redirect it with ``QSettings.setPath``)."""
-    return QSettings(ORGANIZATION, APPLICATION)
+from .settings import monitor_settings, recent_urls, remember_url
 
 
 def valid_url(url: str) -> bool:
     """A runtime address the ingest client can dial: ``ws://host[:port]`` or ``wss://…``."""
     scheme, sep, rest = url.partition("://")
     return bool(sep) and scheme in ("ws", "wss") and bool(rest.strip("/"))
-
-
-def recent_urls(settings: QSettings) -> list[str]:
-    value = settings.value(RECENT_KEY, [])
-    if isinstance(value, str):  # INI files hand a one-element list back as a plain string
-        value = [value]
-    if not isinstance(value, list):
-        return []
-    return [str(v) for v in value if str(v)]
-
-
-def remember_url(settings: QSettings, url: str) -> None:
-    urls = [url, *(u for u in recent_urls(settings) if u != url)][:MAX_RECENT]
-    settings.setValue(RECENT_KEY, urls)
-    settings.sync()
 
 
 class ConnectDialog(QDialog):

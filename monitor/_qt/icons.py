@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from PySide6.QtCore import QByteArray, QRectF, Qt
+from PySide6.QtCore import QByteArray, QRectF, QSize, Qt
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
@@ -39,7 +39,15 @@ ICON_NAMES = (
     "status-ring",
     "chevron-down",
     "check",
+    "chat",
+    "send",
+    "presentation",
+    "stop",
 )
+
+
+#: the application icon's pre-rendered sizes (``packaging/render_icons.py`` writes them)
+APP_ICON_SIZES = (16, 32, 48, 64, 128, 256, 512)
 
 
 @lru_cache(maxsize=256)
@@ -68,4 +76,18 @@ def icon(name: str, color: str | None = None) -> QIcon:
         renderer.render(painter, QRectF(0, 0, size, size))
         painter.end()
         result.addPixmap(pixmap)
+    return result
+
+
+@lru_cache(maxsize=1)
+def app_icon() -> QIcon:
+    """The application icon in every size of ``resources/icons/hicolor`` (window, taskbar,
+    alt-tab): window managers pick the nearest size, and the small sizes are drawn for the
+    pixel grid rather than scaled down from the large drawing."""
+    result = QIcon()
+    for size in APP_ICON_SIZES:
+        path = resource_path(
+            "icons", "hicolor", f"{size}x{size}", "apps", "agent-event-monitor.png"
+        )
+        result.addFile(str(path), QSize(size, size))
     return result

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDockWidget,
@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor import __version__
+from monitor.model.clock import steady_time
 from monitor.model.predeploy.runner import CheckSettings
 from monitor.model.recording import (
     Recorder,
@@ -50,21 +50,35 @@ from monitor.model.recording import (
     recordings_dir,
     sample_recordings,
 )
-from monitor.model.session import ConnectionState, ObservationSession
+from monitor.model.session import ObservationSession
 from monitor.model.store import EventStore, FindingRecord
+from monitor.model.user_guide import HELP_TOPICS
 
 from . import theme
+from .about_dialog import AboutDialog
+from .chat_panel import ChatPanel
 from .connect_dialog import ConnectDialog
 from .export_dialog import ExportEventsDialog
 from .findings_panel import FindingsPanel
-from .icons import icon
+from .help_viewer import HelpViewer
+from .icons import app_icon, icon
 from .inspector import InspectorPanel
 from .latency import LatencyView
 from .plot_export import PLOT_FILTER, PlotExportError, export_plot
 from .predeploy_panel import PredeployPanel
+from .presentation import PresentationView, presentation_screen
 from .recordings_dialog import RecordingsDialog
 from .replay_bar import ReplayBar
 from .sessions_panel import SessionsPanel
+from .settings import (
+    LayoutWidgets,
+    load_theme,
+    monitor_settings,
+    restore_window_layout,
+    save_theme,
+    save_window_layout,
+)
+from .shortcuts_dialog import ShortcutsDialog
 from .throughput import ThroughputView
 from .timeline import TimelineView
 
@@ -77,14 +91,8 @@ STATUS_INTERVAL = 0.25
 TABLE_INTERVAL = 0.25
 #: events/s in the status bar is averaged over this many seconds
 RATE_WINDOW = 2.0
-
-CONNECTION_COLOURS = {
-    ConnectionState.CONNECTED: theme.OK,
-    ConnectionState.CONNECTING: theme.WARN,
-    ConnectionState.RECONNECTING: theme.WARN,
-    ConnectionState.FAILED: theme.DANGER,
-    ConnectionState.DISCONNECTED: theme.NEUTRAL,
-}
+#: the chat dock's width when it opens (px): room for a readable transcript
+CHAT_WIDTH = 430
 
 
 class WorkspaceLike(Protocol):
@@ -132,8 +140,10 @@ class MainWindow(QMainWindow):
     """The monitor's window over one workspace (embedded runtime or remote target).
 
     ``remote_factory(url, token)`` builds the workspace that File › Connect… switches to
-    (``Workspace.remote`` by default); ``settings`` is where the connect dialog remembers
-    recent targets (the app's ``QSettings`` by default); ``check_settings`` says what the
+    (``Workspace.remote`` by default); ``settings`` is where the window keeps its layout
+    (restored now, saved on close) and the dialogs their choices — without it the window
+    starts with the default layout and saves none (tests, benchmarks, ``--screenshot``), and
+    the dialogs use the app's settings store; ``check_settings`` says what the
     pre-deploy check buttons run and where runs are kept (the real suite and the user data
     directory by default).
     """
@@ -157,7 +167,7 @@ class MainWindow(QMainWindow):
         self._last_tables = -math.inf
         self._tables_refreshed: tuple[SessionsPanel, FindingsPanel] | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
-        self.setWindowIcon(icon("agent-event-monitor"))
+        self.setWindowIcon(app_icon())
         self.resize(1400, 900)
 
         self._build_actions()
@@ -165,12 +175,18 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_status_bar()
         self._build_check(check_settings)
+        self._build_demo_mode()
         # one bar for the window's life: each _build_views puts it above the new views
         self.replay_bar = ReplayBar()
         self.replay_bar.session_replaced.connect(self._on_session_replaced)
         self._pager: RecordingPager | None = None
         self._build_views()
         self._show_replay_bar()
+        self._help: HelpViewer | None = None
+        #: whether the size and place the user left the window at were restored
+        self.geometry_restored = settings is not None and restore_window_layout(
+            settings, self, self._layout_widgets()
+        )
 
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
@@ -227,8 +243,31 @@ class MainWindow(QMainWindow):
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
 
-        self.about_action = QAction(icon("info"), "About", self)
+        self.about_action = QAction(icon("info"), "About Agent Event Monitor", self)
         self.about_action.triggered.connect(self._on_about)
+
+        # Help › <topic>: the README, rendered in the help viewer at the topic's section
+        self.help_actions: list[QAction] = []
+        for topic in HELP_TOPICS:
+            action = QAction(topic.title, self)
+            if topic.shortcut:
+                action.setShortcut(QKeySequence(topic.shortcut))
+            action.setToolTip(f"README: {topic.heading}")
+            action.triggered.connect(lambda _checked=False, h=topic.heading: self.show_help(h))
+            self.help_actions.append(action)
+        self.shortcuts_action = QAction("Keyboard shortcuts", self)
+        self.shortcuts_action.triggered.connect(self._on_shortcuts_requested)
+
+        # View › Theme: the themes there are (theme.THEMES); the choice applies at start
+        self.theme_actions = QActionGroup(self)
+        self.theme_actions.setExclusive(True)
+        current = load_theme(self._settings or monitor_settings())
+        for name, title in theme.THEMES.items():
+            action = self.theme_actions.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(name == current)
+            action.setData(name)
+        self.theme_actions.triggered.connect(self._on_theme_chosen)
 
     def _build_menus(self) -> None:
         menus = self.menuBar()
@@ -251,12 +290,19 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.follow_action)
         view_menu.addAction(self.pause_action)
         view_menu.addAction(self.clear_action)
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("Theme")
+        theme_menu.addActions(self.theme_actions.actions())
         help_menu = menus.addMenu("&Help")
+        help_menu.addActions(self.help_actions)
+        help_menu.addAction(self.shortcuts_action)
+        help_menu.addSeparator()
         samples = help_menu.addMenu("Open sample recording")
         for path in sample_recordings():
             action = samples.addAction(path.name)
             action.triggered.connect(lambda _checked=False, p=path: self.open_recording(p))
         samples.setEnabled(bool(samples.actions()))
+        help_menu.addSeparator()
         help_menu.addAction(self.about_action)
 
     def _build_toolbar(self) -> None:
@@ -330,14 +376,85 @@ class MainWindow(QMainWindow):
         if not self.predeploy_dock.isVisible():
             self.predeploy_dock.show()
             self.resizeDocks([self.predeploy_dock], [500], Qt.Orientation.Horizontal)
-            # the centre lost the dock's width: keep the timeline the widest view
-            width = sum(self.top_splitter.sizes())
-            self.top_splitter.setSizes([int(width * 0.4), width - int(width * 0.4)])
+            self._keep_timeline_widest()
         self.predeploy_dock.raise_()
+
+    def _keep_timeline_widest(self) -> None:
+        """After a dock opened on the right, the centre lost its width: give the timeline
+        the larger share of what is left."""
+        width = sum(self.top_splitter.sizes())
+        self.top_splitter.setSizes([int(width * 0.4), width - int(width * 0.4)])
+
+    def _build_demo_mode(self) -> None:
+        """Demo mode: the Chat dock and the full-screen Presentation view, with a toolbar
+        button and a View menu entry each."""
+        self.chat = ChatPanel(self)
+        self._chat_opened = False
+        dock = QDockWidget("Chat", self)
+        dock.setObjectName("chatDock")
+        dock.setWidget(self.chat)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        # a tab beside the check results: side by side, the two would squeeze the plots
+        self.tabifyDockWidget(self.predeploy_dock, dock)
+        dock.hide()  # the plots keep the room until someone opens the chat
+        dock.visibilityChanged.connect(self._on_chat_visibility_changed)
+        self.chat_dock = dock
+        self.chat_action = dock.toggleViewAction()
+        self.chat_action.setText("Chat")
+        self.chat_action.setIcon(icon("chat"))
+        self.chat_action.setShortcut(QKeySequence("Ctrl+Shift+C"))
+        self.chat_action.setToolTip(
+            "Chat with the runtime as a user and watch each step of the run live"
+        )
+
+        self.presentation = PresentationView(featured=self.chat.run_keys)
+        self.presentation.closed.connect(self._on_presentation_closed)
+        self.presentation_action = QAction(icon("presentation"), "Presentation", self)
+        self.presentation_action.setCheckable(True)
+        self.presentation_action.setShortcuts([QKeySequence("F11"), QKeySequence("Ctrl+Shift+P")])
+        self.presentation_action.setToolTip(
+            "Full-screen run cards in large type, for an audience (F11; Esc leaves)"
+        )
+        self.presentation_action.toggled.connect(self._on_presentation_toggled)
+
+        self.toolbar.addSeparator()
+        self.toolbar.addAction(self.chat_action)
+        self.toolbar.addAction(self.presentation_action)
+        view_action = next(a for a in self.menuBar().actions() if a.text() == "&View")
+        view_menu = view_action.menu()
+        if isinstance(view_menu, QMenu):
+            # after Clear selection, ahead of the Theme submenu
+            anchor = view_menu.actions()[view_menu.actions().index(self.clear_action) + 1]
+            view_menu.insertSeparator(anchor)
+            view_menu.insertAction(anchor, self.chat_action)
+            view_menu.insertAction(anchor, self.presentation_action)
+
+    def _on_chat_visibility_changed(self, visible: bool) -> None:
+        if not visible:
+            return
+        if not self._chat_opened:
+            # the first time only: after that the dock keeps the width the user gave it
+            self._chat_opened = True
+            self.resizeDocks([self.chat_dock], [CHAT_WIDTH], Qt.Orientation.Horizontal)
+            self._keep_timeline_widest()
+        self.chat.input.setFocus()  # opening the chat means typing into it
+
+    def _on_presentation_toggled(self, on: bool) -> None:
+        if on:
+            self.presentation.show_on(presentation_screen(self))
+        else:
+            self.presentation.close()
+
+    def _on_presentation_closed(self) -> None:
+        """Esc in the view (or its window closed): keep the action's check honest."""
+        self.presentation_action.setChecked(False)
 
     def _build_views(self) -> None:
         """Create every view over the current workspace's store (again after a switch)."""
         store = self.workspace.session.store
+        # a rebuild keeps the splitter sizes and tabs the user has now
+        rebuilt = getattr(self, "main_splitter", None) is not None
+        carried = self._layout_widgets().capture() if rebuilt else None
         self._close_pager()
         self.sessions = SessionsPanel(store)
         self.timeline = TimelineView(store)
@@ -381,6 +498,8 @@ class MainWindow(QMainWindow):
         self.top_splitter.setSizes([640, 760])
         self.centre_splitter.setSizes([355, 205])
         self.main_splitter.setSizes([560, 250])
+        if carried is not None:
+            self._layout_widgets().apply(carried)
 
         self.pause_banner = QLabel()
         self.pause_banner.setObjectName("pauseBanner")
@@ -402,11 +521,25 @@ class MainWindow(QMainWindow):
         self.timeline.set_follow_live(self.follow_action.isChecked())
         self.throughput.set_follow_live(self.follow_action.isChecked())
         self.predeploy.set_workspace(self.workspace, self.timeline)
+        self.chat.set_workspace(self.workspace)
+        self.presentation.set_session(self.workspace.session)
         self._set_paused(False)
         self._rate_samples.clear()
         self._last_status = -math.inf  # the status bar shows the new workspace at once
         self.setWindowTitle(f"Agent Event Monitor — {self.workspace.target}")
         self._on_tick()
+
+    def _layout_widgets(self) -> LayoutWidgets:
+        """The splitters and tab widgets whose sizes and selection the saved layout keeps
+        (the names are settings keys: renaming one drops that part of users' layouts)."""
+        return LayoutWidgets(
+            splitters={
+                "main": self.main_splitter,
+                "top": self.top_splitter,
+                "centre": self.centre_splitter,
+            },
+            tabs={"bottom": self.bottom_tabs, "plot": self.plot_tabs},
+        )
 
     def _open_pager(self, store: EventStore) -> RecordingPager | None:
         """A pager over the recording of this workspace (the replayed file, or the one being
@@ -435,10 +568,19 @@ class MainWindow(QMainWindow):
     # --- the one timer ------------------------------------------------------------------
 
     def _on_tick(self) -> None:
+        """One frame: every view pulls from the store, then the window repaints at once,
+        while the ingest waits (``FrameGate``) instead of competing for the interpreter."""
+        session = self.workspace.session
+        with session.frame_gate.frame():
+            self._refresh_views(session.clock())  # the replay position in a replay
+            # Paint now, inside the frame: UpdateRequest makes the window flush every dirty
+            # widget (what Qt does on its own a turn or two of the event loop later).
+            QCoreApplication.sendEvent(self, QEvent(QEvent.Type.UpdateRequest))
+
+    def _refresh_views(self, now: float) -> None:
         # Watchdogs are not ticked here: the ingest ticks them only while connected and
         # caught up, since during an outage every run would look stalled (a replay ticks
         # them on recorded time).
-        now = self.workspace.session.clock()  # the replay position in a replay
         # Paused plots are still refreshed: they froze their data in set_paused and only
         # redraw a pan or zoom. A hidden plot tab catches up when it is shown.
         self.timeline.refresh(now)
@@ -451,6 +593,8 @@ class MainWindow(QMainWindow):
         if self.bottom_tabs.currentWidget() is self.inspector:
             self.inspector.refresh(now)
         self.predeploy.refresh(now)
+        self.chat.refresh(steady_time())  # the chat is live-only: wall time, even in a replay
+        self.presentation.refresh(now)
         if self.paused:
             self.pause_banner.setText(self.paused_text())
         # wall time: a paused replay's clock stands still, the status line must not
@@ -479,7 +623,7 @@ class MainWindow(QMainWindow):
         session = self.workspace.session
         store = session.store
         status = session.status
-        colour = CONNECTION_COLOURS.get(status.state, theme.NEUTRAL)
+        colour = theme.CONNECTION_COLOURS.get(status.state, theme.NEUTRAL)
         if self.replay_workspace is not None:  # its status says "connected … replay"
             parts = ["● replay", status.target or self.workspace.target]
         else:
@@ -766,18 +910,53 @@ class MainWindow(QMainWindow):
         except PlotExportError as exc:
             QMessageBox.critical(self, "Export failed", str(exc))
 
+    # --- help, about, theme -------------------------------------------------------------
+
+    def show_help(self, heading: str) -> HelpViewer:
+        """The user guide (the README) open at ``heading``, beside the window: one viewer
+        for the window's life, raised again on every Help link."""
+        if self._help is None:
+            self._help = HelpViewer(parent=self)
+        self._help.show()
+        self._help.raise_()
+        self._help.activateWindow()
+        self._help.show_section(heading)
+        return self._help
+
+    def about_dialog(self) -> AboutDialog:
+        """The About dialog; its user-guide link opens the help viewer."""
+        dialog = AboutDialog(self)
+        dialog.guide_requested.connect(lambda: self.show_help(HELP_TOPICS[0].heading))
+        return dialog
+
     def _on_about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About Agent Event Monitor",
-            f"<b>Agent Event Monitor</b> {__version__}<p>Watches agent progress events "
-            "(agent_started … agent_completed) live and flags missing, duplicated and "
-            "out-of-order events as they happen.</p>",
-        )
+        dialog = self.about_dialog()
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exec()
+
+    def _on_shortcuts_requested(self) -> None:
+        dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.exec()
+
+    def _on_theme_chosen(self, action: QAction) -> None:
+        name = str(action.data())
+        settings = self._settings or monitor_settings()
+        if name != load_theme(settings):
+            save_theme(settings, name)
+            # the theme is applied at start, before any plot exists (pyqtgraph reads its
+            # colours when a plot is built): a switch now would leave the plots behind
+            self.statusBar().showMessage("The theme changes when the app next starts", 8000)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._settings is not None:
+            save_window_layout(self._settings, self, self._layout_widgets())
+        if self._help is not None:
+            self._help.close()
         self.timer.stop()
         self.predeploy.shutdown()
+        self.chat.shutdown()
+        self.presentation.close()
         self._close_pager()
         self.workspace.stop()
         super().closeEvent(event)

@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from monitor.model.clock import steady_time
+from monitor.model.predeploy.command import check_unavailable
 from monitor.model.predeploy.findings import findings_between
 from monitor.model.predeploy.progress import Outcome, SuiteProgress, TestResult, one_line
 from monitor.model.predeploy.report import CheckHistory, CheckRecord, load_run
@@ -185,6 +186,8 @@ class PredeployPanel(QWidget):
         self._elapsed_text = ""
         self._banner_shown: tuple[str, str, str, str] | None = None
         self._user_selected = False
+        #: why this app cannot run checks (a bundled build without pytest); None: it can
+        self.unavailable = check_unavailable()
         self._build_actions()
         self._build()
         self.secret_edit.setVisible(False)  # shown for remote targets
@@ -214,6 +217,11 @@ class PredeployPanel(QWidget):
         self.cancel_action.setToolTip("Stop the running check (kills pytest and its children)")
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.cancel)
+        if self.unavailable:
+            # disabled with the reason rather than failing on click: nothing could run
+            for action in (self.run_action, self.quick_action):
+                action.setEnabled(False)
+                action.setToolTip(f"Unavailable: {self.unavailable}")
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -422,7 +430,7 @@ class PredeployPanel(QWidget):
 
     def start_check(self, key: str = "full") -> CheckRun | None:
         """Start the ``"full"`` check or the ``"quick"`` validation; None if it cannot start."""
-        if self.running or self._workspace is None:
+        if self.running or self._workspace is None or self.unavailable:
             return None
         suite = self.settings.suite(key)
         try:
@@ -477,8 +485,8 @@ class PredeployPanel(QWidget):
             self.run.cancel("cancelled: the monitor was closed")
 
     def _set_running(self, running: bool) -> None:
-        self.run_action.setEnabled(not running)
-        self.quick_action.setEnabled(not running)
+        self.run_action.setEnabled(not running and not self.unavailable)
+        self.quick_action.setEnabled(not running and not self.unavailable)
         self.cancel_action.setEnabled(running)
         self.reopen_action.setEnabled(not running)
         self.secret_edit.setEnabled(not running)
@@ -586,6 +594,18 @@ class PredeployPanel(QWidget):
         self.banner_text.setText(html)
 
     def _show_idle(self) -> None:
+        if self.unavailable:
+            self._show_banner(
+                "UNAVAILABLE",
+                theme.NEUTRAL,
+                BANNER_BACKGROUNDS["idle"],
+                breakable(self.unavailable[:1].upper() + self.unavailable[1:] + "."),
+            )
+            self.progress_bar.setRange(0, 1)
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("no check in this build")
+            self.elapsed_label.setText("")
+            return
         self._show_banner(
             "READY",
             theme.NEUTRAL,

@@ -3,7 +3,8 @@
 Lists every recording in the recordings folder with its start, size, frame count and what
 it watched; the one being written now is marked and can't be deleted. Below, the retention
 limits (total size, age; 0 = none) with the current disk use; "Apply now" deletes what is
-beyond them (the settings are kept in ``QSettings`` and the app applies them at start).
+beyond them (the limits are kept in the app's settings, ``monitor._qt.settings``, and the app
+applies them at start).
 
 The dialog opens nothing itself: it emits ``open_requested(path)`` (a recording, or a JSON
 Lines file to import) and the window opens it.
@@ -47,30 +48,10 @@ from monitor.model.recording import (
 from monitor.model.recording.storage import RecordingFile, format_bytes
 
 from . import theme
-from .connect_dialog import monitor_settings
+from .settings import load_retention, monitor_settings, save_retention
 
-MAX_MB_KEY = "recordings/max_total_mb"
-MAX_DAYS_KEY = "recordings/max_age_days"
 #: files the Import… button offers
 IMPORT_FILTER = "JSON Lines (*.jsonl *.ndjson *.json *.txt);;Recordings (*.sqlite);;All files (*)"
-
-
-def load_retention(settings: QSettings) -> RetentionPolicy:
-    """The retention limits the user chose (defaults, then the environment, then these)."""
-    default = RetentionPolicy.from_env()
-    try:
-        return RetentionPolicy(
-            max_total_mb=float(settings.value(MAX_MB_KEY, default.max_total_mb)),  # type: ignore[arg-type]
-            max_age_days=float(settings.value(MAX_DAYS_KEY, default.max_age_days)),  # type: ignore[arg-type]
-        )
-    except (TypeError, ValueError):
-        return default
-
-
-def save_retention(settings: QSettings, policy: RetentionPolicy) -> None:
-    settings.setValue(MAX_MB_KEY, policy.max_total_mb)
-    settings.setValue(MAX_DAYS_KEY, policy.max_age_days)
-    settings.sync()
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
+from monitor.model.session import ConnectionState
 from runtime.resources import resource_path
 
 # --- colours (the only place they are defined) ---------------------------------------
@@ -39,6 +40,20 @@ OK = "#3fb950"
 WARN = "#d29922"
 DANGER = "#f85149"
 NEUTRAL = "#8b96a5"
+#: the colour a connection's state is shown in (status bar, chat header)
+CONNECTION_COLOURS = {
+    ConnectionState.CONNECTED: OK,
+    ConnectionState.CONNECTING: WARN,
+    ConnectionState.RECONNECTING: WARN,
+    ConnectionState.FAILED: DANGER,
+    ConnectionState.DISCONNECTED: NEUTRAL,
+}
+
+#: the themes the app offers, by the name settings keep, with the name menus show. Only the
+#: dark one: the colours above, the icons' stroke colour and the event colours are tuned
+#: for a dark background, and a light theme needs its own set of each.
+THEMES = {"dark": "Dark"}
+DEFAULT_THEME = "dark"
 
 #: the placeholder in dark.qss replaced by the icons folder (QSS url() needs a real path)
 _ICONS_PLACEHOLDER = "@icons@"
@@ -56,6 +71,8 @@ _QSS_COLOURS = {
     "@accent@": ACCENT,
     "@selection@": SELECTION,
     "@warn@": WARN,
+    "@ok@": OK,
+    "@danger@": DANGER,
 }
 
 
@@ -111,8 +128,10 @@ def stylesheet() -> str:
     return qss
 
 
-def apply_theme(app: QApplication) -> None:
-    """Fusion style, the dark palette and stylesheet, and pyqtgraph's global colours."""
+def apply_theme(app: QApplication, name: str = DEFAULT_THEME) -> None:
+    """Fusion style, the theme's palette and stylesheet, and pyqtgraph's global colours."""
+    if name not in THEMES:
+        raise ValueError(f"unknown theme {name!r}; known: {', '.join(THEMES)}")
     # Fusion draws every control from the palette, so the theme looks the same on every
     # platform (native styles ignore parts of a dark palette).
     fusion = QStyleFactory.create("Fusion")

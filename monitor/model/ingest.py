@@ -1,9 +1,12 @@
 """``MonitorIngest``: a runtime's ``/monitor`` stream into an ``ObservationSession``.
 
-The client runs on its own thread with a plain asyncio loop — never on the GUI thread
-(DESIGN §4, §5: on the GUI thread event latency was 50–185 ms, on its own thread ~2 ms).
-Each frame is handed to ``session.feed`` as the raw bytes received, so it is decoded once;
-the GUI reads the session's store on its own timer.
+The ingest runs on its own thread with a plain asyncio loop — never on the GUI thread
+(DESIGN §4, §5: on the GUI thread event latency was 50–185 ms, on its own thread ~2 ms) —
+and the WebSocket itself is held by a relay process (``relay.RelayTransport``) that hands
+over the frames in batches, so parsing the WebSocket protocol doesn't cost the GUI's
+process any interpreter time. Each frame is handed to ``session.feed`` as the raw bytes
+received, so it is decoded once; the GUI reads the session's store on its own timer, and
+while it draws a frame the ingest waits (``session.frame_gate``).
 
 What it does about a connection that goes away:
 
@@ -13,9 +16,11 @@ What it does about a connection that goes away:
 - **Losses are findings, never hidden.** A ``replay_gap`` error (the replay buffer no longer
   holds what was missed) is reported with ``session.report_unrecoverable_gap`` (AEM019); any
   other jump in ``monitor_seq`` is caught by the validator itself (also AEM019).
-- **Runtime restarts** (its sequences begin again at 1) are detected in two ways: its
-  ``/healthz`` uptime is shorter than the time since we lost it, or its ``connection_ack``
-  says its observer stream is behind what we already received. The restart is reported
+- **Runtime restarts** (its sequences begin again at 1) are detected in three ways: its
+  ``/healthz`` uptime is shorter than the time since we lost it, its ``connection_ack``
+  says its observer stream is behind what we already received, or the ack's
+  ``instance_id`` differs from the one we were receiving from (the only sign left when the
+  new runtime came up at once and is already ahead of us). The restart is reported
   (``session.report_runtime_restart``: AEM019 plus runs that never completed), the
   validator starts a fresh baseline so the new runtime's events aren't all flagged, and the
   ingest reconnects at once asking for the new runtime's stream from its start
@@ -45,7 +50,6 @@ from typing import Self
 from urllib.parse import urlencode, urlsplit
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
     InvalidHandshake,
@@ -57,6 +61,7 @@ from websockets.uri import parse_uri
 from runtime.protocol import ConnectionAck, ErrorFrame, ProtocolError, decode_server_frame
 
 from .backoff import Backoff
+from .relay import RelayConnection, RelayTransport
 from .session import TICK_INTERVAL, ConnectionState, ObservationSession
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,9 @@ def base_url(url: str) -> str:
 
 
 HEALTH_PATH = "/healthz"
+#: frames fed to the session at a time: one lock and one clock reading for all of them,
+#: small enough (~0.5 ms of work) that a GUI frame never waits long for the ingest to yield
+BATCH = 64
 #: TCP connect + HTTP upgrade; then the same again for the ``connection_ack``
 OPEN_TIMEOUT = 10.0
 HEALTH_TIMEOUT = 2.0
@@ -201,18 +209,26 @@ class MonitorIngest(LoopThread):
         self.open_timeout = open_timeout
         self._token = token
         self._backoff = backoff or Backoff()
+        #: the process that holds the WebSocket and hands us its frames in batches
+        self._relay = RelayTransport()
         # Where the stream continues: None until the first handshake (then we join live,
         # unless from_start); afterwards max(last monitor_seq received, _baseline).
         self._joined = from_start
         self._baseline = 0  # the ack's last_seq when we joined live (frames we never wanted)
         self._catch_up_to: int | None = None  # caught up once last_monitor_seq reaches this
         self._lost_at: float | None = None  # monotonic time the last connection ended
+        self._instance: str | None = None  # the runtime's instance_id we were receiving from
         self._frames = 0
         self._connects = 0
         self._failed_attempts = 0
         self._gaps = 0
         self._restarts = 0
         self._last_error = ""
+
+    @property
+    def relay_pid(self) -> int | None:
+        """The process holding the WebSocket (None before the first connection attempt)."""
+        return self._relay.pid
 
     def stats(self) -> IngestStats:
         return IngestStats(
@@ -242,6 +258,7 @@ class MonitorIngest(LoopThread):
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+            await self._relay.close()
 
     async def _connect_forever(self) -> None:
         while True:
@@ -277,12 +294,9 @@ class MonitorIngest(LoopThread):
     async def _connection(self, after: int | None) -> str:
         """One connection, from handshake to close; returns why it ended."""
         query = f"?{urlencode({'after_seq': after})}" if after is not None else ""
-        async with connect(
+        async with self._relay.connect(
             self.url + MONITOR_PATH + query,
             additional_headers={"Authorization": f"Bearer {self._current_token()}"},
-            compression=None,  # loopback/LAN: compression halves throughput (DESIGN §5)
-            max_size=None,  # a frame we refuse would come back on every resume: never refuse
-            max_queue=None,  # never stop reading: a stall here makes the runtime drop us
             open_timeout=self.open_timeout,
             close_timeout=CLOSE_TIMEOUT,  # bounds how long stop() waits for a dead peer
         ) as ws:
@@ -298,16 +312,18 @@ class MonitorIngest(LoopThread):
             self._set_status(
                 ConnectionState.CONNECTED, f"runtime {ack.server_version or '?'}{resumed}"
             )
+            gate = self.session.frame_gate
             try:
                 while True:
-                    self._on_frame(await ws.recv(decode=False))
+                    self._on_frames(await ws.recv_batch(BATCH))
+                    gate.yield_to_frame()
             except ConnectionClosed as exc:
                 return _describe(exc)
             finally:
                 self._catch_up_to = None
                 self._lost_at = time.monotonic()
 
-    async def _receive_ack(self, ws: ClientConnection) -> ConnectionAck:
+    async def _receive_ack(self, ws: RelayConnection) -> ConnectionAck:
         """The first frame, which must be ``connection_ack`` (then also fed to the session).
 
         This one frame is decoded here too: the restart check needs its ``last_seq``.
@@ -329,13 +345,18 @@ class MonitorIngest(LoopThread):
         return ack
 
     def _on_frame(self, raw: bytes) -> None:
+        self._on_frames([raw])
+
+    def _on_frames(self, frames: list[bytes]) -> None:
         session = self.session
-        errors_before = len(session.errors)
-        session.feed(raw, received_at=session.clock())
-        self._frames += 1
-        if len(session.errors) > errors_before:
+        now = session.clock()
+        while frames:
+            errors_before = len(session.errors)
+            taken = session.feed_many(frames, now)
+            self._frames += taken
             for error in session.errors[errors_before:]:
-                self._on_error(error)
+                self._on_error(error)  # before the frames after it are checked
+            frames = frames[taken:]
 
     def _on_error(self, error: ErrorFrame) -> None:
         if error.code != "replay_gap":
@@ -355,14 +376,26 @@ class MonitorIngest(LoopThread):
     # --- restarts ---------------------------------------------------------------------
 
     def _check_restart_by_ack(self, ack: ConnectionAck, after: int | None) -> None:
-        if after is None or ack.last_seq >= after:
+        known = self._instance
+        instance = ack.extra.get("instance_id")
+        self._instance = instance if isinstance(instance, str) else None
+        if after is None:
             return
-        self._restart(
-            f"its observer stream is at monitor_seq {ack.last_seq}, but {after} had been "
-            "received before; frames it emitted before the restart that were not received "
-            "are lost"
-        )
-        raise _RuntimeRestarted
+        if ack.last_seq < after:
+            self._restart(
+                f"its observer stream is at monitor_seq {ack.last_seq}, but {after} had been "
+                "received before; frames it emitted before the restart that were not received "
+                "are lost"
+            )
+            raise _RuntimeRestarted
+        if known is not None and self._instance is not None and self._instance != known:
+            # Its stream is past ours, so resuming at ``after`` would skip its first frames.
+            self._restart(
+                f"it is a new instance ({self._instance[:12]}, was {known[:12]}) whose "
+                f"observer stream is already at monitor_seq {ack.last_seq}; frames the old "
+                f"one emitted after monitor_seq {after} that were not received are lost"
+            )
+            raise _RuntimeRestarted
 
     async def _check_restart_by_uptime(self) -> None:
         assert self._lost_at is not None
@@ -381,6 +414,7 @@ class MonitorIngest(LoopThread):
         self._baseline = 0
         self._joined = True  # ask for the new runtime's stream from its first frame
         self._lost_at = None
+        self._instance = None  # the next ack names the new runtime: nothing to compare
 
     async def _uptime(self) -> float | None:
         """The runtime's ``uptime_s`` from ``GET /healthz``; None if it can't be had."""

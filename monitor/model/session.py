@@ -26,6 +26,7 @@ from runtime.protocol import (
 from runtime.protocol.rules import finding
 
 from .clock import steady_time
+from .frame_gate import FrameGate
 from .store import EventStore
 
 #: how often (s) the watchdogs run; the GUI or ingest loop calls ``tick`` at least this often
@@ -80,6 +81,8 @@ class ObservationSession:
         self.errors: list[ErrorFrame] = []
         #: called with every raw frame as received (the recorder hooks in here)
         self.frame_sinks: list[FrameSink] = []
+        #: the GUI marks the frames it draws; whatever feeds this session yields to them
+        self.frame_gate = FrameGate()
 
     # --- connection state -------------------------------------------------------------
 
@@ -95,35 +98,58 @@ class ObservationSession:
         for sink in self.frame_sinks:
             sink(data, now)
         with self.store.lock:
-            self.frames += 1
-            try:
-                frame = decode_server_frame(data)
-            except ProtocolError as exc:
-                self.malformed += 1
-                snippet = data[:120].decode("utf-8", "replace")
-                return self._record(
-                    [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)], now
-                )
-            if isinstance(frame, Event):
-                found = self.validator.feed(frame, received_at=now)
-                self.store.add_event(frame, now, data)
-                if frame.monitor_seq is not None:
-                    self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
-                return self._record(found, now)
-            if isinstance(frame, Delivery):
-                self.deliveries += 1
-                self.failed_sends += frame.failed
-                self.undelivered += frame.connections == 0
-                if frame.monitor_seq is not None:
-                    self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
-                found = self.validator.feed_delivery(frame, now)
-                return self._record(found, now)
-            if isinstance(frame, ConnectionAck):
-                self.server_version = frame.server_version
-                return []
-            if isinstance(frame, ErrorFrame):
-                self.errors.append(frame)
+            return self._feed(data, now)
+
+    def feed_many(self, frames: list[bytes], received_at: float) -> int:
+        """Take frames received together, with the store locked once for all of them.
+
+        Stops after the first ``error`` frame, whose handling (a ``replay_gap`` is reported
+        before the frames after it are checked) is the caller's; returns how many frames
+        it took. Each is taken as by ``feed``.
+        """
+        errors = len(self.errors)
+        taken = 0
+        feed = self._feed
+        with self.store.lock:
+            for data in frames:
+                for sink in self.frame_sinks:
+                    sink(data, received_at)
+                feed(data, received_at)
+                taken += 1
+                if len(self.errors) > errors:
+                    break
+        return taken
+
+    def _feed(self, data: bytes, now: float) -> list[Finding]:
+        self.frames += 1
+        try:
+            frame = decode_server_frame(data)
+        except ProtocolError as exc:
+            self.malformed += 1
+            snippet = data[:120].decode("utf-8", "replace")
+            return self._record(
+                [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)], now
+            )
+        if isinstance(frame, Event):
+            found = self.validator.feed(frame, received_at=now)
+            self.store.add_event(frame, now, data)
+            if frame.monitor_seq is not None and frame.monitor_seq > self.last_monitor_seq:
+                self.last_monitor_seq = frame.monitor_seq
+            return self._record(found, now) if found else found
+        if isinstance(frame, Delivery):
+            self.deliveries += 1
+            self.failed_sends += frame.failed
+            self.undelivered += frame.connections == 0
+            if frame.monitor_seq is not None and frame.monitor_seq > self.last_monitor_seq:
+                self.last_monitor_seq = frame.monitor_seq
+            found = self.validator.feed_delivery(frame, now)
+            return self._record(found, now) if found else found
+        if isinstance(frame, ConnectionAck):
+            self.server_version = frame.server_version
             return []
+        if isinstance(frame, ErrorFrame):
+            self.errors.append(frame)
+        return []
 
     def report_unrecoverable_gap(self, after: int, before: int) -> Finding:
         """The observer stream lost frames ``after+1 .. before-1``; resume can't bring them back.

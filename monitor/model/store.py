@@ -27,6 +27,8 @@ TOOL_OPEN, TOOL_OK, TOOL_ERROR = 0, 1, 2
 
 #: how long a run's recent events count toward its live events/s
 RATE_WINDOW = 5.0
+#: every this many events, quiet runs' receive times older than RATE_WINDOW are dropped
+TRIM_EVERY = 20_000
 
 
 @dataclass(eq=False)
@@ -173,7 +175,17 @@ class EventStore:
             self.total = row + 1
             self._count_second(received_at)
             self._update_run(run, event, received_at, row)
+            if row % TRIM_EVERY == 0:
+                self._trim_rates(received_at)
             return row
+
+    def _trim_rates(self, now: float) -> None:
+        """Runs that went quiet still hold their last window of receive times (trimmed
+        only when their rate is read, and the sessions panel reads only what it shows):
+        drop them, so memory per run stays small however many runs go by."""
+        for run in self.runs:
+            if run.recent:
+                run.rate(now)
 
     def _run_for(self, event: Event, received_at: float, row: int) -> RunInfo:
         key = (event.user_id, event.run_id)
@@ -201,7 +213,10 @@ class EventStore:
         run.events += 1
         run.last_at = received_at
         run.last_row = row
-        run.recent.append(received_at)
+        recent = run.recent
+        recent.append(received_at)
+        while received_at - recent[0] > RATE_WINDOW:  # bounded by the window, not the run
+            recent.popleft()
         name = event.type.value
         run.counts[name] = run.counts.get(name, 0) + 1
         if run.status == "stalled":

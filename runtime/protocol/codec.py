@@ -37,7 +37,7 @@ def dumps(obj: Mapping[str, Any]) -> bytes:
 
 def decode_object(raw: str | bytes) -> dict[str, Any]:
     """Decode one frame into a JSON object, or raise ``ProtocolError``."""
-    if isinstance(raw, bytes | bytearray | memoryview):
+    if type(raw) is not bytes and isinstance(raw, bytearray | memoryview):
         raw = bytes(raw)
     try:
         obj = orjson.loads(raw)
@@ -174,9 +174,19 @@ def _require(obj: Mapping[str, Any], name: str, types: type | tuple[type, ...]) 
     return value
 
 
+_EVENT_TYPE_VALUES = frozenset(t.value for t in EventType)
+
+
 def server_frame_from_dict(obj: Mapping[str, Any]) -> ServerFrame:
     """Classify and validate a decoded server frame (used by clients and the monitor)."""
     kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("unknown_type", f"unknown frame type {kind!r}")
+    # events and delivery reports are nearly every frame: test for them first
+    if kind in _EVENT_TYPE_VALUES:
+        return event_from_dict(obj)
+    if kind == ControlType.DELIVERY:
+        return _delivery_from_dict(obj)
     if kind == ControlType.CONNECTION_ACK:
         extra = {
             k: v
@@ -198,24 +208,24 @@ def server_frame_from_dict(obj: Mapping[str, Any]) -> ServerFrame:
         )
     if kind == ControlType.PONG:
         return Pong()
-    if kind == ControlType.DELIVERY:
-        monitor_seq = obj.get("monitor_seq")
-        if monitor_seq is not None and (
-            not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
-        ):
-            raise ProtocolError("invalid_field", "delivery 'monitor_seq' must be an integer >= 1")
-        return Delivery(
-            event_id=_require(obj, "event_id", str),
-            user_id=_require(obj, "user_id", str),
-            seq=_require(obj, "seq", int),
-            connections=_require(obj, "connections", int),
-            failed=_require(obj, "failed", int),
-            latency_ms=float(_require(obj, "latency_ms", (int, float))),
-            monitor_seq=monitor_seq,
-        )
-    if kind in EventType.__members__.values():
-        return event_from_dict(obj)
     raise ProtocolError("unknown_type", f"unknown frame type {kind!r}")
+
+
+def _delivery_from_dict(obj: Mapping[str, Any]) -> Delivery:
+    monitor_seq = obj.get("monitor_seq")
+    if monitor_seq is not None and (
+        not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
+    ):
+        raise ProtocolError("invalid_field", "delivery 'monitor_seq' must be an integer >= 1")
+    return Delivery(
+        event_id=_require(obj, "event_id", str),
+        user_id=_require(obj, "user_id", str),
+        seq=_require(obj, "seq", int),
+        connections=_require(obj, "connections", int),
+        failed=_require(obj, "failed", int),
+        latency_ms=float(_require(obj, "latency_ms", (int, float))),
+        monitor_seq=monitor_seq,
+    )
 
 
 def decode_server_frame(raw: str | bytes) -> ServerFrame:

@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import BENCHMARKS
 from .processes import load_average, stop_process, uptime_line
-from .results import BenchmarkResult, render_table, summary, write_json
+from .results import BenchmarkResult, exit_code, measured, render_table, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_JSON = ROOT / "reports" / "benchmarks.json"
@@ -62,16 +61,7 @@ def _parser() -> argparse.ArgumentParser:
 def run_here(name: str, quick: bool) -> BenchmarkResult:
     """Run one benchmark in this process; an exception becomes the result's ``error``."""
     module = importlib.import_module(f"{__package__}.{name}")
-    load_before = load_average()
-    started = time.perf_counter()
-    try:
-        result: BenchmarkResult = module.measure(quick)
-    except Exception:  # reported in the table and the JSON, never swallowed
-        result = BenchmarkResult(name, error=traceback.format_exc())
-    result.elapsed_s = time.perf_counter() - started
-    result.load_before = load_before
-    result.load_after = load_average()
-    return result
+    return measured(name, lambda: module.measure(quick))
 
 
 def run_child(name: str, quick: bool) -> BenchmarkResult:
@@ -132,10 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(render_table(results))
         print(f"\n{meta['uptime_before']}  (before)\n{meta['uptime_after']}  (after)")
         print(f"report: {args.json}")
-    totals = summary(results)
-    if totals["errors"]:
-        return 2
-    return 1 if totals["failed"] else 0
+    return exit_code(results)
 
 
 def _git_commit() -> str:

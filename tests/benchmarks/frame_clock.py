@@ -1,10 +1,10 @@
 """Timing the monitor's GUI without touching its code: a ``MainWindow`` subclass that clocks
 its refresh timer and its paints.
 
-``MainWindow`` connects its one ``QTimer`` to ``self._on_tick``, so overriding ``_on_tick``
-here times every refresh (the views pulling from the store). Painting happens afterwards,
-when Qt delivers ``UpdateRequest`` to the top-level window and every dirty widget repaints:
-overriding ``event`` times that. The interval between refresh starts is the frame time a
+``MainWindow``'s one ``QTimer`` draws a frame: ``_refresh_views`` (the views pulling from the
+store), then the paint, when Qt delivers ``UpdateRequest`` to the top-level window and every
+dirty widget repaints. Overriding ``_refresh_views`` times the refresh, overriding ``event``
+the paint. The interval between refresh starts is the frame time a
 user sees; it includes whatever else the GUI thread had to do (and waiting for the GIL).
 """
 
@@ -89,9 +89,9 @@ class TimedMainWindow(MainWindow):
         self.frame_clock = clock
         super().__init__(workspace)
 
-    def _on_tick(self) -> None:
+    def _refresh_views(self, now: float) -> None:
         start = time.perf_counter()
-        super()._on_tick()
+        super()._refresh_views(now)
         if self.frame_clock is not None:
             self.frame_clock.on_tick(start, time.perf_counter())
 

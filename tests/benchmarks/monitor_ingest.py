@@ -13,9 +13,10 @@ Observers, one after the other on the same source:
 
 - **bare** (the baseline): a websockets client on its own thread and asyncio loop, like the
   monitor's ingest, that only counts frames.
-- **monitor**: ``Workspace.remote(url, token)`` (the ingest thread: decode, validate, store)
-  under the ``MainWindow``, shown offscreen at 1400x900, its 33 ms timer refreshing every view;
-  refresh and paint times from ``frame_clock.TimedMainWindow``.
+- **monitor**: ``Workspace.remote(url, token)`` (its relay process holds the WebSocket; the
+  ingest thread decodes, validates, stores) under the ``MainWindow``, shown offscreen at
+  1400x900, its 33 ms timer drawing every view; refresh and paint times from
+  ``frame_clock.TimedMainWindow``.
 
 Rates are events over the time from the first to the last event received. Zero loss: the
 store holds exactly the events the source emitted (``/metrics`` for the runtime), and the
@@ -25,6 +26,7 @@ process (and of the monitor's GUI and ingest threads) is in the details.
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import tempfile
@@ -237,13 +239,15 @@ def _rate(count: int, first: float | None, last: float) -> float:
     return count / (last - first)
 
 
-def _cpu(traffic: Traffic, ingest_thread: str) -> dict[str, float]:
-    """CPU so far of the source, this process, its GUI and ingest threads, and finished
-    child processes (the load generator, once it exited)."""
+def _cpu(traffic: Traffic, ingest_thread: str, relay_pid: int | None = None) -> dict[str, float]:
+    """CPU so far of the source, this process, its GUI and ingest threads, the monitor's
+    relay process (it holds the WebSocket), and finished child processes (the load
+    generator, once it exited)."""
     threads = {t.name: t.native_id for t in threading.enumerate()}
     ingest = threads.get(ingest_thread)
+    relay = {"relay_process": relay_pid} if relay_pid is not None else {}
     return cpu_snapshot(
-        {"source": traffic.source_pid, "monitor_process": os.getpid()},
+        {"source": traffic.source_pid, "monitor_process": os.getpid()} | relay,
         {"gui_thread": threading.main_thread().native_id or 0}
         | ({"ingest_thread": ingest} if ingest is not None else {}),
     )
@@ -326,6 +330,7 @@ def observe_monitor(traffic: Traffic) -> dict[str, Any]:
     window = TimedMainWindow(workspace, clock)
     window.resize(*WINDOW_SIZE)
     window.show()
+    gc.freeze()  # as run_app does once its window is up
     session = workspace.session
     store = session.store
     try:
@@ -336,12 +341,13 @@ def observe_monitor(traffic: Traffic) -> dict[str, Any]:
             app.processEvents()
             time.sleep(0.01)
         total_before = store.total
-        before = _cpu(traffic, workspace.ingest.name)
+        relay = workspace.ingest.relay_pid
+        before = _cpu(traffic, workspace.ingest.name, relay)
         clock.recording = True
         traffic.start()
         try:
             _run_gui_until_drained(traffic, lambda: store.total - total_before)
-            cpu = cores_used(before, _cpu(traffic, workspace.ingest.name))
+            cpu = cores_used(before, _cpu(traffic, workspace.ingest.name, relay))
         finally:
             clock.recording = False
             source = traffic.close()

@@ -259,8 +259,11 @@ def bare_server_process(*args: str) -> Iterator[tuple[str, int]]:
         drain.join(STOP_TIMEOUT)
 
 
-def run_bare_clients(url: str, *, clients: int, duration: float) -> dict[str, Any]:
-    """Run the bare counting clients (``bare_ws count``) in a subprocess; their JSON result."""
+def run_bare_clients(
+    url: str, *, clients: int, duration: float, check: bool = False
+) -> dict[str, Any]:
+    """Run the bare counting clients (``bare_ws count``) in a subprocess; their JSON result.
+    ``check``: the clients decode and validate every frame, like the load generator's."""
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -273,6 +276,7 @@ def run_bare_clients(url: str, *, clients: int, duration: float) -> dict[str, An
             str(clients),
             "--duration",
             f"{duration:g}",
+            *(["--check"] if check else []),
         ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,

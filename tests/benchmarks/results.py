@@ -1,16 +1,22 @@
 """What a benchmark reports: figures with their baseline and targets, and the table of them.
 
-Pure data and formatting; no I/O besides ``write_json``. A ``Figure`` is one measured number;
-where a baseline exists it was measured in the same run, so ``ratio`` compares like with like.
+Data and formatting; no I/O besides ``write_json`` (and the load average ``measured`` reads).
+A ``Figure`` is one measured number; where a baseline exists it was measured in the same
+run, so ``ratio`` compares like with like.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from .processes import load_average
 
 Comparison = Literal[">=", ">", "<=", "<"]
 
@@ -204,6 +210,29 @@ def summary(results: list[BenchmarkResult]) -> dict[str, int]:
         "passed": sum(1 for f in figures if f.passed is True),
         "failed": sum(1 for f in figures if f.passed is False),
     }
+
+
+def measured(name: str, measure: Callable[[], BenchmarkResult]) -> BenchmarkResult:
+    """``measure()``, timed, with the machine's load average before and after; an exception
+    becomes the result's ``error`` (reported in the table and the JSON, never swallowed)."""
+    load_before = load_average()
+    started = time.perf_counter()
+    try:
+        result = measure()
+    except Exception:
+        result = BenchmarkResult(name, error=traceback.format_exc())
+    result.elapsed_s = time.perf_counter() - started
+    result.load_before = load_before
+    result.load_after = load_average()
+    return result
+
+
+def exit_code(results: list[BenchmarkResult]) -> int:
+    """0: every figure met its target; 1: a figure missed it; 2: something could not run."""
+    totals = summary(results)
+    if totals["errors"]:
+        return 2
+    return 1 if totals["failed"] else 0
 
 
 def write_json(path: Path, meta: dict[str, Any], results: list[BenchmarkResult]) -> None:

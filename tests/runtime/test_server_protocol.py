@@ -44,7 +44,9 @@ async def test_envelope_fields(runtime: RuntimeServer) -> None:
             "user_id": "bob",
             "last_seq": 0,
             "server_version": ack["server_version"],
+            "instance_id": runtime.manager.instance_id,
         }
+        assert ack["instance_id"] == runtime.health()["instance_id"]
         await ws.send(
             orjson.dumps({"type": "user_message", "text": "2+2", "thread_id": "th_1"}), text=True
         )

@@ -9,6 +9,7 @@ would show them to every user of the machine.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,15 @@ SUITE_ENVIRONMENT = (
 )
 #: where the suite lives when it is not next to the ``monitor`` package
 ROOT_VARIABLE = "AEM_CHECK_ROOT"
+#: the Python (with the project and its test extras) that runs pytest, when not this one
+PYTHON_VARIABLE = "AEM_CHECK_PYTHON"
+#: why a bundled app (PyInstaller) cannot run the check on its own
+BUNDLED_APP_REASON = (
+    "this standalone build of the monitor includes neither pytest nor the mission-critical "
+    "suite, so it cannot run the pre-deploy check by itself. Run 'agent-monitor check' from a "
+    f"project checkout, or start this app with {ROOT_VARIABLE}=<checkout> and "
+    f"{PYTHON_VARIABLE}=<checkout>/.venv/bin/python"
+)
 #: the whole gate takes ~20-35 s on 2 cores; this is the point where it is surely hung
 FULL_TIMEOUT = 600.0
 #: the quick validation takes ~1-3 s
@@ -42,6 +52,51 @@ def project_root(environ: Mapping[str, str] | None = None) -> Path:
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[3]
+
+
+def suite_python(
+    environ: Mapping[str, str] | None = None, *, frozen: bool | None = None
+) -> str | None:
+    """The interpreter that runs pytest: ``$AEM_CHECK_PYTHON``, else this process's Python.
+
+    None in a bundled app (``frozen``, default: ``sys.frozen``): its executable is the app
+    itself, and ``<app> -m pytest`` would start a second monitor instead of the suite.
+    """
+    env = os.environ if environ is None else environ
+    override = env.get(PYTHON_VARIABLE)
+    if override:
+        return override
+    if getattr(sys, "frozen", False) if frozen is None else frozen:
+        return None
+    return sys.executable
+
+
+def check_unavailable(
+    environ: Mapping[str, str] | None = None, *, frozen: bool | None = None
+) -> str | None:
+    """Why this process cannot run a check at all (None: it can), shown instead of a verdict."""
+    return BUNDLED_APP_REASON if suite_python(environ, frozen=frozen) is None else None
+
+
+def child_environment(environ: Mapping[str, str], *, frozen: bool | None = None) -> dict[str, str]:
+    """``environ`` as a program that is not part of this app should get it.
+
+    In a bundled app (``frozen``, default: ``sys.frozen``) PyInstaller's launcher points
+    ``LD_LIBRARY_PATH`` and Qt's plugin paths into the bundle, for the app itself; another
+    Python (the suite's) would then load the bundle's libssl or libsqlite instead of the ones
+    it was built against. The launcher keeps the original in ``LD_LIBRARY_PATH_ORIG``.
+    """
+    env = dict(environ)
+    if not (getattr(sys, "frozen", False) if frozen is None else frozen):
+        return env
+    original = env.pop("LD_LIBRARY_PATH_ORIG", None)
+    if original is None:
+        env.pop("LD_LIBRARY_PATH", None)
+    else:
+        env["LD_LIBRARY_PATH"] = original
+    for name in [n for n in env if n.startswith("_PYI_")] + ["QT_PLUGIN_PATH", "QML2_IMPORT_PATH"]:
+        env.pop(name, None)
+    return env
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,12 @@ def run_check(args: argparse.Namespace, out: TextIO | None = None) -> int:
         parser.error("--secret and --token go with --url (--embedded uses its own runtime)")
     if args.timeout is not None and args.timeout <= 0:
         parser.error("--timeout must be > 0")
+    from .command import check_unavailable
+
+    unavailable = check_unavailable()
+    if unavailable:  # a bundled app: say so before starting a runtime for nothing
+        print(f"ERROR: {unavailable}", file=out, flush=True)
+        return 2
 
     from monitor.model.workspace import Workspace, embedded_config
 

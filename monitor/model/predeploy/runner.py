@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +24,17 @@ from pathlib import Path
 
 from monitor.model.clock import steady_time
 
-from .command import CheckCommand, RunFiles, SuiteSpec, build_command, full_suite, quick_suite
+from .command import (
+    CheckCommand,
+    RunFiles,
+    SuiteSpec,
+    build_command,
+    check_unavailable,
+    child_environment,
+    full_suite,
+    quick_suite,
+    suite_python,
+)
 from .preflight import probe_target
 from .progress import SuiteProgress
 from .report import (
@@ -116,8 +125,8 @@ class CheckRun:
         self.finished_at: float | None = None
         self._findings = findings
         self._probe = probe
-        self._python = python or sys.executable
         self._environ = dict(os.environ if environ is None else environ)
+        self._python = python or suite_python(self._environ)
         self._clock = clock
         self._preflight: threading.Thread | None = None
         self._preflight_reason: str | None = None
@@ -131,6 +140,9 @@ class CheckRun:
         """Create the run folder and start probing the target (returns at once)."""
         self.started_at = self._clock()
         self.files = RunFiles(new_run_folder(self.root, self.suite.key, self.started_at))
+        if self._python is None:  # a bundled app without a Python to run pytest with
+            self._finish(RunOutcome(None, 0.0, start_error=check_unavailable(self._environ)))
+            return self
         missing = self.suite.missing()
         if missing:
             self._finish(
@@ -237,9 +249,13 @@ class CheckRun:
     # --- the subprocess -----------------------------------------------------------------
 
     def _launch(self) -> None:
-        assert self.files is not None
+        assert self.files is not None and self._python is not None
         self.command = build_command(
-            self.target, self.suite, self.files, python=self._python, base_env=self._environ
+            self.target,
+            self.suite,
+            self.files,
+            python=self._python,
+            base_env=child_environment(self._environ),
         )
         self._tails = [_Tail(self.files.collection), _Tail(self.files.progress)]
         options: dict[str, object] = {}

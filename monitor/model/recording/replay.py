@@ -60,8 +60,6 @@ SPEEDS: tuple[float, ...] = (1.0, 10.0, 100.0, MAX_SPEED)
 FIRST_SCREEN_FRAMES = 2_000
 #: how much of each ``pump`` call may go to feeding frames (s): the GUI stays responsive
 PUMP_BUDGET = 0.02
-#: every this many frames, each run's live-rate window is trimmed (see ``_trim_rates``)
-TRIM_EVERY = 20_000
 
 #: a ``replay_gap`` error's ``ref``: the first and last monitor_seq that were lost
 _RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
@@ -263,22 +261,10 @@ class Replay:
         errors = len(session.errors)
         self._found(session.feed(frame.raw, frame.received_at))
         self.frames_fed += 1
-        if self.frames_fed % TRIM_EVERY == 0:
-            self._trim_rates()
         if len(session.errors) > errors:
             self._on_errors(errors)
         if b"connection_ack" in frame.raw:
             self._on_ack(frame)
-
-    def _trim_rates(self) -> None:
-        """Each run keeps its recent receive times for its live events/s, trimmed only when
-        the rate is read — the sessions panel does, a headless replay never would: without
-        this a long replay would hold one float per event."""
-        store = self.session.store
-        with store.lock:
-            for run in store.runs:
-                if run.recent:
-                    run.rate(self.position)
 
     def _on_errors(self, first_new: int) -> None:
         """A ``replay_gap`` error names frames the runtime could not re-send (AEM019),

@@ -84,13 +84,13 @@ def test_frames_arrive_and_the_session_is_connected(
 ) -> None:
     runtime = start_runtime()
     ingest = make_ingest(stop_after, runtime)
-    wait_until(lambda: connected(ingest), 5, "the ingest to connect")
+    wait_until(lambda: connected(ingest), 10, "the ingest to connect")
     assert ingest.session.status.target == runtime.url
 
     events = run_on(runtime, "12 times (3 + 4)", "calculator")
     session = ingest.session
-    wait_until(lambda: session.store.total == len(events), 5, "the run's events")
-    wait_until(lambda: session.deliveries == len(events), 5, "their delivery reports")
+    wait_until(lambda: session.store.total == len(events), 10, "the run's events")
+    wait_until(lambda: session.deliveries == len(events), 10, "their delivery reports")
 
     assert held_pairs(session) == [("alice", e.seq) for e in events]
     assert session.store.runs[0].status == "completed"
@@ -108,7 +108,7 @@ def test_a_token_from_another_secret_fails_with_401_and_is_not_retried(
     wrong = TokenAuthority(secrets.token_hex(32)).issue("ops", Role.MONITOR)
     ingest = make_ingest(stop_after, runtime, token=wrong)
 
-    wait_until(lambda: not ingest.running, 5, "the ingest to give up")
+    wait_until(lambda: not ingest.running, 10, "the ingest to give up")
     status = ingest.session.status
     assert status.state is ConnectionState.FAILED
     assert "HTTP 401: token signature is invalid" in status.detail
@@ -123,7 +123,7 @@ def test_a_user_token_is_refused_with_403(
 ) -> None:
     runtime = start_runtime()
     ingest = make_ingest(stop_after, runtime, token=runtime.issue_token("alice"))
-    wait_until(lambda: not ingest.running, 5, "the ingest to give up")
+    wait_until(lambda: not ingest.running, 10, "the ingest to give up")
     assert ingest.session.status.state is ConnectionState.FAILED
     assert "HTTP 403" in ingest.session.status.detail
     assert "role 'monitor'" in ingest.session.status.detail
@@ -138,7 +138,7 @@ def test_no_runtime_there_keeps_retrying_and_says_why(
     ingest = stop_after(
         MonitorIngest(ObservationSession(), url, token, backoff=Backoff(0.02, 0.05)).start()
     )
-    wait_until(lambda: ingest.stats().failed_attempts >= 3, 5, "several attempts")
+    wait_until(lambda: ingest.stats().failed_attempts >= 3, 10, "several attempts")
     status = ingest.session.status
     assert status.state is ConnectionState.RECONNECTING
     assert status.detail.startswith("connection refused, retrying in ")
@@ -156,17 +156,17 @@ def test_a_lost_connection_resumes_with_every_event_exactly_once(
     # A fixed pause before reconnecting, so the run surely emits events meanwhile.
     ingest = make_ingest(stop_after, runtime, backoff=Backoff(0.3, 0.3, jitter="none"))
     session = ingest.session
-    wait_until(lambda: connected(ingest), 5, "the ingest to connect")
+    wait_until(lambda: connected(ingest), 10, "the ingest to connect")
 
     run_id = start_on(runtime, "long job", "load", options={"steps": 150, "rate": 100})
-    wait_until(lambda: session.store.total >= 20, 5, "the run to be under way")
+    wait_until(lambda: session.store.total >= 20, 10, "the run to be under way")
     runtime.call(runtime.server.manager.close_all(1011, "test: connection dropped"))
 
-    wait_until(lambda: ingest.stats().reconnects >= 1, 5, "the ingest to reconnect")
+    wait_until(lambda: ingest.stats().reconnects >= 1, 10, "the ingest to reconnect")
     assert "resumed after monitor_seq" in session.status.detail
     wait_until(lambda: run_finished(session, run_id), 10, "the run to complete")
     last_seq = runtime.server.manager.last_seq("alice")
-    wait_until(lambda: session.store.total >= last_seq, 5, "every event")
+    wait_until(lambda: session.store.total >= last_seq, 10, "every event")
 
     every_seq_once(held_pairs(session), {"alice": last_seq})
     counts = rule_counts(session)
@@ -179,17 +179,17 @@ def test_a_replay_gap_is_one_finding(start_runtime: RuntimeStarter, stop_after: 
     runtime = start_runtime(monitor_replay_buffer=10)
     ingest = make_ingest(stop_after, runtime)
     session = ingest.session
-    wait_until(lambda: connected(ingest), 5, "the ingest to connect")
+    wait_until(lambda: connected(ingest), 10, "the ingest to connect")
     run_on(runtime, "2+2", "calculator")
-    wait_until(lambda: session.last_monitor_seq >= 10, 5, "the first run's frames")
+    wait_until(lambda: session.last_monitor_seq >= 10, 10, "the first run's frames")
     seen = session.last_monitor_seq
 
     ingest.stop()  # away while far more than 10 frames go by
     events = run_on(runtime, "long job", "load", options={"steps": 30, "pace": 0})
     ingest.start()
 
-    wait_until(lambda: ingest.stats().gaps_reported == 1, 5, "the replay gap")
-    wait_until(lambda: session.store.run_by_id("alice", events[0].run_id), 5, "the second run")
+    wait_until(lambda: ingest.stats().gaps_reported == 1, 10, "the replay gap")
+    wait_until(lambda: session.store.run_by_id("alice", events[0].run_id), 10, "the second run")
     counts = rule_counts(session)
     assert counts["AEM019"] == 1, counts  # reported once, not again by the validator
     gap = next(r.finding for r in session.store.findings if r.finding.rule_id == "AEM019")
@@ -204,18 +204,18 @@ def test_a_restarted_runtime_is_a_finding_and_a_fresh_baseline(
     old = start_runtime()
     ingest = make_ingest(stop_after, old, probe_health=False)  # the ack reveals it here
     session = ingest.session
-    wait_until(lambda: connected(ingest), 5, "the ingest to connect")
+    wait_until(lambda: connected(ingest), 10, "the ingest to connect")
     run_on(old, "2+2", "calculator")
-    wait_until(lambda: session.store.runs and session.store.runs[0].finished, 5, "the run")
+    wait_until(lambda: session.store.runs and session.store.runs[0].finished, 10, "the run")
     port = old.server.port
 
     old.stop()
     new = start_runtime(port=port, secret=old.config.secret)
-    wait_until(lambda: ingest.stats().restarts == 1, 5, "the restart to be noticed")
-    wait_until(lambda: connected(ingest), 5, "the ingest to reconnect")
+    wait_until(lambda: ingest.stats().restarts == 1, 10, "the restart to be noticed")
+    wait_until(lambda: connected(ingest), 10, "the ingest to reconnect")
     events = run_on(new, "5 km in miles", "calculator")  # alice's seq starts at 1 again
 
-    wait_until(lambda: run_finished(session, events[0].run_id), 5, "the new run")
+    wait_until(lambda: run_finished(session, events[0].run_id), 10, "the new run")
     counts = rule_counts(session)
     assert counts == {"AEM019": 1}, counts  # the restart, and nothing flagged after it
     restart = next(r.finding for r in session.store.findings)
@@ -230,9 +230,9 @@ def test_a_restart_is_noticed_even_when_the_new_runtime_is_ahead(
     old = start_runtime()
     ingest = make_ingest(stop_after, old, backoff=Backoff(1.5, 1.5, jitter="none"))
     session = ingest.session
-    wait_until(lambda: connected(ingest), 5, "the ingest to connect")
+    wait_until(lambda: connected(ingest), 10, "the ingest to connect")
     run_on(old, "2+2", "calculator")
-    wait_until(lambda: session.store.runs and session.store.runs[0].finished, 5, "the run")
+    wait_until(lambda: session.store.runs and session.store.runs[0].finished, 10, "the run")
     port = old.server.port
 
     old.stop()
@@ -246,13 +246,13 @@ def test_a_restart_is_noticed_even_when_the_new_runtime_is_ahead(
     )
     lost_at = session.status.since
     # The new runtime must start measurably after the loss for its uptime to tell.
-    wait_until(lambda: session.clock() - lost_at > 0.5, 5, "time to pass")
+    wait_until(lambda: session.clock() - lost_at > 0.5, 10, "time to pass")
     new = start_runtime(port=port, secret=old.config.secret)
     events = run_on(new, "long job", "load", options={"steps": 40, "pace": 0})
     assert new.server.manager.last_seq("alice") > session.last_monitor_seq  # ahead
 
-    wait_until(lambda: ingest.stats().restarts == 1, 5, "the restart to be noticed")
-    wait_until(lambda: run_finished(session, events[0].run_id), 5, "all of the new run")
+    wait_until(lambda: ingest.stats().restarts == 1, 10, "the restart to be noticed")
+    wait_until(lambda: run_finished(session, events[0].run_id), 10, "all of the new run")
     counts = rule_counts(session)
     assert counts == {"AEM019": 1}, counts
     assert "it has been up" in next(r.finding for r in session.store.findings).message
@@ -266,7 +266,7 @@ def test_watchdogs_fire_while_no_frames_arrive(
     runtime = start_runtime()
     session = ObservationSession(validator_config=ValidatorConfig(run_stall_after=0.3))
     ingest = make_ingest(stop_after, runtime, session, tick_interval=0.05)
-    wait_until(lambda: connected(ingest), 5, "the ingest to connect")
+    wait_until(lambda: connected(ingest), 10, "the ingest to connect")
     # one thinking step, then 3 s of silence before the next
     start_on(runtime, "slow", "load", options={"steps": 2, "rate": 0.33, "pace": 1})
     wait_until(lambda: rule_counts(session)["AEM012"] == 1, 3, "the stalled-run finding")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,9 +12,12 @@ from monitor.model.predeploy.command import (
     RunFiles,
     SuiteSpec,
     build_command,
+    check_unavailable,
+    child_environment,
     full_suite,
     project_root,
     quick_suite,
+    suite_python,
 )
 from monitor.model.predeploy.target import CheckTarget, InvalidTarget, split_tokens, target_of
 from runtime.auth import Role, TokenAuthority
@@ -151,3 +155,31 @@ def test_target_of_a_workspace() -> None:
     given = target_of(_Workspace("remote", "ws://h:1"), secret="typed-in")
     assert given.secret == "typed-in"
     assert "none" in target_of(_Workspace("remote", "ws://h:1")).credentials()
+
+
+def test_a_bundled_app_has_no_python_for_the_suite_unless_given_one() -> None:
+    assert suite_python({}, frozen=False) == sys.executable
+    assert check_unavailable({}, frozen=False) is None
+    # a PyInstaller app's sys.executable is the app: "<app> -m pytest" would start a monitor
+    assert suite_python({}, frozen=True) is None
+    reason = check_unavailable({}, frozen=True)
+    assert reason is not None and "AEM_CHECK_ROOT" in reason and "AEM_CHECK_PYTHON" in reason
+    env = {"AEM_CHECK_PYTHON": "/checkout/.venv/bin/python"}
+    assert suite_python(env, frozen=True) == "/checkout/.venv/bin/python"
+    assert check_unavailable(env, frozen=True) is None
+
+
+def test_the_suite_python_started_from_a_bundle_does_not_get_the_bundles_libraries() -> None:
+    inherited = {
+        "HOME": "/home/u",
+        "LD_LIBRARY_PATH": "/opt/aem/_internal",  # what the bundle's launcher set
+        "QT_PLUGIN_PATH": "/opt/aem/_internal/PySide6/Qt/plugins",
+        "_PYI_ARCHIVE_FILE": "/opt/aem/agent-event-monitor",
+    }
+    assert child_environment(inherited, frozen=False) == inherited  # a checkout: as it is
+    assert child_environment(inherited, frozen=True) == {"HOME": "/home/u"}
+    restored = {**inherited, "LD_LIBRARY_PATH_ORIG": "/usr/local/lib"}
+    assert child_environment(restored, frozen=True) == {
+        "HOME": "/home/u",
+        "LD_LIBRARY_PATH": "/usr/local/lib",
+    }

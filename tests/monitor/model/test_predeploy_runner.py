@@ -5,6 +5,7 @@ cancel, an unreachable target and bad credentials — and nothing left running a
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,16 @@ def test_a_missing_suite_is_an_error_before_anything_starts(tmp_path: Path) -> N
     run = _run(full_suite(tmp_path / "nowhere"), tmp_path / "checks")
     assert run.finished and run.verdict is not None
     assert "the mission-critical suite is not where the monitor looks" in run.verdict.reason
+
+
+def test_a_bundled_app_without_a_suite_python_is_an_error_that_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    run = _run(quick_suite(), tmp_path, environ={})
+    assert run.finished and run.verdict is not None
+    assert run.verdict.kind is VerdictKind.ERROR and run.command is None
+    assert "standalone build" in run.verdict.reason and "AEM_CHECK_PYTHON" in run.verdict.reason
 
 
 def test_a_dead_url_is_an_error_without_running_pytest(tmp_path: Path) -> None:

@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt
 from PySide6.QtWidgets import QDialog
 from pytestqt.qtbot import QtBot
 
 from monitor._qt import main_window as main_window_module
 from monitor._qt import theme
-from monitor._qt.connect_dialog import ConnectDialog, recent_urls
+from monitor._qt.connect_dialog import ConnectDialog
 from monitor._qt.main_window import MainWindow, resident_mb
+from monitor._qt.settings import recent_urls
 from monitor.model.session import ConnectionState, ObservationSession
 
 from .scripted import T0, Script, chaos_traffic, feed, frames
@@ -258,3 +259,34 @@ def test_run_clicked_on_the_timeline_selects_the_session(
     with qtbot.waitSignal(window.sessions.run_selected):
         window.timeline.run_clicked.emit(0)
     assert window.sessions.selected_run() == 0
+
+
+def test_each_tick_draws_its_frame_while_the_ingest_is_held(
+    make_window: WindowFactory, qtbot: QtBot
+) -> None:
+    """The refresh and the paint (the window's UpdateRequest) both happen inside
+    ``session.frame_gate.frame()``."""
+    workspace = ScriptedWorkspace()
+    window = make_window(workspace)
+    gate = workspace.session.frame_gate
+    seen: list[tuple[str, bool]] = []
+    refresh = window._refresh_views
+
+    def spy_refresh(now: float) -> None:
+        seen.append(("refresh", gate.drawing))
+        refresh(now)
+
+    class PaintSpy(QObject):
+        def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.UpdateRequest:
+                seen.append(("paint", gate.drawing))
+            return False
+
+    spy = PaintSpy()
+    window.installEventFilter(spy)
+    window._refresh_views = spy_refresh  # type: ignore[method-assign]
+    feed(workspace.session, frames(Script().run("ana", "r1")))  # something new to draw
+    qtbot.waitUntil(lambda: ("paint", True) in seen, timeout=5000)
+    assert ("refresh", True) in seen
+    assert not gate.drawing  # between frames the ingest runs freely
+    window.removeEventFilter(spy)

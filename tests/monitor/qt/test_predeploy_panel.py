@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -326,6 +327,19 @@ def test_a_workspace_without_a_websocket_url_cannot_be_checked(make_window: Wind
     assert panel.start_check("full") is None
     assert panel.banner_word.text() == "ERROR"
     assert "scripted://test" in panel.banner_plain_text()
+
+
+def test_a_bundled_app_disables_the_check_and_says_why(
+    make_window: WindowMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as in a PyInstaller bundle
+    monkeypatch.delenv("AEM_CHECK_PYTHON", raising=False)
+    panel = make_window(ScriptedWorkspace()).predeploy
+    assert not panel.run_action.isEnabled() and not panel.quick_action.isEnabled()
+    assert "neither pytest nor the mission-critical suite" in panel.run_action.toolTip()
+    assert panel.banner_word.text() == "UNAVAILABLE"
+    assert "AEM_CHECK_PYTHON" in panel.banner_plain_text()
+    assert panel.start_check("full") is None and panel.run is None
 
 
 def test_details_and_elapsed_formatting() -> None:

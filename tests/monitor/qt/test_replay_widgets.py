@@ -21,15 +21,13 @@ from pytestqt.qtbot import QtBot
 from monitor._qt.export_dialog import ExportEventsDialog
 from monitor._qt.findings_panel import FindingsPanel
 from monitor._qt.plot_export import PlotExportError, export_plot
-from monitor._qt.recordings_dialog import (
-    MAX_MB_KEY,
-    RecordingsDialog,
-    load_retention,
-)
+from monitor._qt.recordings_dialog import RecordingsDialog
 from monitor._qt.replay_bar import ReplayBar, clock_text
+from monitor._qt.settings import load_retention
 from monitor._qt.throughput import ThroughputView
 from monitor.model.recording import ReplayWorkspace
 from monitor.model.session import ObservationSession
+from monitor.model.settings import RETENTION_MAX_MB_KEY
 from monitor.replay_cli import main as headless_replay
 from tests.conftest import seconds
 from tests.monitor.model.recording.frames import T0, run_events, traffic, write_recording
@@ -172,7 +170,7 @@ def test_recordings_dialog_applies_and_keeps_retention(qtbot: QtBot, folder: Pat
     assert dialog.apply_retention() == 1
     assert sorted(p.name for p in folder.iterdir()) == ["r0.sqlite", "r2.sqlite"]
     assert load_retention(settings).max_age_days == 1.5
-    assert float(settings.value(MAX_MB_KEY)) == 0  # type: ignore[arg-type]
+    assert float(settings.value(RETENTION_MAX_MB_KEY)) == 0  # type: ignore[arg-type]
     assert "2 recordings" in dialog.usage_label.text()
 
 
