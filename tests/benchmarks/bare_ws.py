@@ -5,9 +5,10 @@ then the frames the runtime sends a user of the load generator: back-to-back run
 ``load`` agent (``agent_started``, thinking steps, a tool call, ``agent_completed``), encoded
 as the runtime encodes them, with contiguous ``seq``, fresh ids and live timestamps, as fast
 as websockets lets it (compression off, like the runtime). Each frame costs the server one
-bytes formatting of a pre-encoded template. ``… count --url URL --clients N --duration S``
-opens N connections, counts the frames they receive for S seconds and prints
-``{"frames": …, "seconds": …, "frames_per_s": …}`` as one JSON line; with ``--check`` each
+bytes formatting of a pre-encoded template; on ``/raw`` it repeats ten pre-encoded runs
+instead. ``… count --url URL --clients N --duration S`` opens N connections to ``/raw``,
+counts the frames they receive for S seconds and prints ``{"frames": …, "seconds": …,
+"frames_per_s": …}`` as one JSON line: what websockets alone moves. With ``--check`` each
 connection is the load generator's own client (``AgentClient``: every frame decoded and fed
 to ``SequenceValidator``), so the baseline's clients do exactly the work the runtime's do.
 
@@ -45,6 +46,8 @@ from .streams import monitor_frames
 WARMUP_S = 0.5
 
 
+#: the path on which ``serve`` repeats pre-encoded frames (for ``count`` without ``--check``)
+RAW_PATH = "/raw"
 #: thinking steps per run, as ``agent-runtime load --rate 0`` asks of the load agent
 STEPS_PER_RUN = 200
 #: marker values turned into ``%(name)b`` fields of the templates
@@ -138,6 +141,9 @@ async def _serve() -> None:
     async def flood(ws: ServerConnection) -> None:
         user_id = f"load-bare00-{next(connections)}"
         frames = load_stream(user_id)
+        if ws.request is not None and ws.request.path == RAW_PATH:
+            # For clients that only count: the same frames over and over, not even formatted.
+            frames = itertools.cycle(list(islice(frames, 10 * (STEPS_PER_RUN + 4))))
         try:
             await ws.send(encode_ack(ConnectionAck(user_id, 0, "bare")), text=True)
             while True:
@@ -221,7 +227,7 @@ async def _count(url: str, clients: int, duration: float) -> dict[str, Any]:
     connections = [
         # the default max_queue: a client that stops reading slows the server (TCP), so
         # closing at the end never waits behind an unbounded backlog of frames
-        await connect(url + "/ws", compression=None, close_timeout=2)
+        await connect(url + RAW_PATH, compression=None, close_timeout=2)
         for _ in range(clients)
     ]
 
