@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self._remote_factory = remote_factory or _default_remote
         self._settings = settings
         self.paused = False
+        self._painting = False  # inside the frame's own UpdateRequest
         self._paused_at = 0
         self._last_status = -math.inf
         self._last_tables = -math.inf
@@ -575,7 +576,21 @@ class MainWindow(QMainWindow):
             self._refresh_views(session.clock())  # the replay position in a replay
             # Paint now, inside the frame: UpdateRequest makes the window flush every dirty
             # widget (what Qt does on its own a turn or two of the event loop later).
-            QCoreApplication.sendEvent(self, QEvent(QEvent.Type.UpdateRequest))
+            self._painting = True
+            try:
+                QCoreApplication.sendEvent(self, QEvent(QEvent.Type.UpdateRequest))
+            finally:
+                self._painting = False
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.UpdateRequest and not self._painting:
+            # Qt's own repaint requests wait for the next frame (at most REFRESH_MS away),
+            # which paints whatever is dirty by then. Painted when asked, they came on top
+            # of the frame's paint (plots mark themselves dirty again while painting) and
+            # outside the frame gate: measured at 25,000 events/s, they were what pushed
+            # one frame in ten past 50 ms.
+            return True
+        return super().event(event)
 
     def _refresh_views(self, now: float) -> None:
         # Watchdogs are not ticked here: the ingest ticks them only while connected and

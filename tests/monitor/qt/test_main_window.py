@@ -264,8 +264,8 @@ def test_run_clicked_on_the_timeline_selects_the_session(
 def test_each_tick_draws_its_frame_while_the_ingest_is_held(
     make_window: WindowFactory, qtbot: QtBot
 ) -> None:
-    """The refresh and the paint (the window's UpdateRequest) both happen inside
-    ``session.frame_gate.frame()``."""
+    """The refresh and every paint happen inside ``session.frame_gate.frame()``, even a
+    repaint Qt asked for between frames."""
     workspace = ScriptedWorkspace()
     window = make_window(workspace)
     gate = workspace.session.frame_gate
@@ -278,15 +278,20 @@ def test_each_tick_draws_its_frame_while_the_ingest_is_held(
 
     class PaintSpy(QObject):
         def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.UpdateRequest:
+            if event.type() == QEvent.Type.Paint:
                 seen.append(("paint", gate.drawing))
             return False
 
     spy = PaintSpy()
-    window.installEventFilter(spy)
+    viewport = window.sessions.table.viewport()
+    viewport.installEventFilter(spy)
     window._refresh_views = spy_refresh  # type: ignore[method-assign]
-    feed(workspace.session, frames(Script().run("ana", "r1")))  # something new to draw
+    feed(workspace.session, frames(Script().run("ana", "r1")))  # a new row to paint
     qtbot.waitUntil(lambda: ("paint", True) in seen, timeout=5000)
     assert ("refresh", True) in seen
+    seen.clear()  # from here on (the window's first exposure is painted before any frame)
+    viewport.update()  # Qt's own repaint request: it waits for the next frame
+    qtbot.waitUntil(lambda: any(kind == "paint" for kind, _ in seen), timeout=5000)
+    viewport.removeEventFilter(spy)
+    assert ("paint", False) not in seen, seen  # nothing was painted outside a frame
     assert not gate.drawing  # between frames the ingest runs freely
-    window.removeEventFilter(spy)
