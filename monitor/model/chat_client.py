@@ -36,9 +36,16 @@ from runtime.protocol import Cancel, Event
 
 from .backoff import Backoff
 from .chat import Refused
-from .ingest import AUTH_STATUSES, CLOSE_TIMEOUT, OPEN_TIMEOUT, LoopThread, TokenSource, base_url
-from .ingest import _describe as describe_failure
-from .ingest import _http_reason as http_reason
+from .ingest import (
+    AUTH_STATUSES,
+    CLOSE_TIMEOUT,
+    OPEN_TIMEOUT,
+    LoopThread,
+    TokenSource,
+    base_url,
+    describe_failure,
+    http_reason,
+)
 from .session import ConnectionState
 
 log = logging.getLogger(__name__)

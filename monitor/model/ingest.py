@@ -272,7 +272,7 @@ class MonitorIngest(LoopThread):
             except _RuntimeRestarted:
                 continue  # reconnect at once, asking for the new runtime's stream from 1
             except InvalidStatus as exc:
-                reason = _http_reason(exc)
+                reason = http_reason(exc)
                 if exc.response.status_code in AUTH_STATUSES:
                     self._last_error = reason
                     self._set_status(
@@ -283,7 +283,7 @@ class MonitorIngest(LoopThread):
                     return
                 self._failed_attempts += 1
             except (OSError, TimeoutError, WebSocketException) as exc:
-                reason = _describe(exc)
+                reason = describe_failure(exc)
                 self._failed_attempts += 1
             self._last_error = reason
             delay = next(self._backoff)
@@ -318,7 +318,7 @@ class MonitorIngest(LoopThread):
                     self._on_frames(await ws.recv_batch(BATCH))
                     gate.yield_to_frame()
             except ConnectionClosed as exc:
-                return _describe(exc)
+                return describe_failure(exc)
             finally:
                 self._catch_up_to = None
                 self._lost_at = time.monotonic()
@@ -465,7 +465,7 @@ class MonitorIngest(LoopThread):
         self.session.set_status(state, self.url, detail)
 
 
-def _http_reason(exc: InvalidStatus) -> str:
+def http_reason(exc: InvalidStatus) -> str:
     """``HTTP 401: token expired`` — the status and the first line of the server's reason."""
     response = exc.response
     body = (response.body or b"").decode("utf-8", "replace").strip().splitlines()
@@ -473,7 +473,7 @@ def _http_reason(exc: InvalidStatus) -> str:
     return f"HTTP {response.status_code}: {reason}"
 
 
-def _describe(exc: BaseException) -> str:
+def describe_failure(exc: BaseException) -> str:
     """A short, human-readable reason for a failed attempt or a lost connection."""
     if isinstance(exc, ConnectionClosed):
         if exc.rcvd is not None:

@@ -30,6 +30,7 @@ class HelpTopic:
 #: the Help menu's links into the README, in menu order
 HELP_TOPICS = (
     HelpTopic("User guide", "The monitor", shortcut="F1"),
+    HelpTopic("Demo mode", "Demo mode"),
     HelpTopic("Recording and replay", "Recording and replay"),
     HelpTopic("Pre-deploy check", "Pre-deploy check"),
     HelpTopic("Sequence rules", "Sequence rules"),
