@@ -61,7 +61,7 @@ from websockets.uri import parse_uri
 from runtime.protocol import ConnectionAck, ErrorFrame, ProtocolError, decode_server_frame
 
 from .backoff import Backoff
-from .relay import RelayConnection, RelayTransport
+from .relay import FrameSource, transport
 from .session import TICK_INTERVAL, ConnectionState, ObservationSession
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ class MonitorIngest(LoopThread):
         self._token = token
         self._backoff = backoff or Backoff()
         #: the process that holds the WebSocket and hands us its frames in batches
-        self._relay = RelayTransport()
+        self._relay = transport()
         # Where the stream continues: None until the first handshake (then we join live,
         # unless from_start); afterwards max(last monitor_seq received, _baseline).
         self._joined = from_start
@@ -323,7 +323,7 @@ class MonitorIngest(LoopThread):
                 self._catch_up_to = None
                 self._lost_at = time.monotonic()
 
-    async def _receive_ack(self, ws: RelayConnection) -> ConnectionAck:
+    async def _receive_ack(self, ws: FrameSource) -> ConnectionAck:
         """The first frame, which must be ``connection_ack`` (then also fed to the session).
 
         This one frame is decoded here too: the restart check needs its ``last_seq``.

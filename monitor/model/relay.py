@@ -40,7 +40,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
@@ -506,6 +506,62 @@ async def _read_record(reader: asyncio.StreamReader) -> tuple[bytes, bytes] | No
         return kind, await reader.readexactly(length)
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
+
+
+class FrameSource(Protocol):
+    """What the ingest reads a connection through (a relayed or a direct one)."""
+
+    async def recv(self, decode: bool = False) -> bytes: ...
+
+    async def recv_batch(self, limit: int) -> list[bytes]: ...
+
+
+class DirectTransport:
+    """The WebSocket held in this process: where the relay can't run (its pipes are POSIX
+    ones; Windows' asyncio can't read a child's plain pipes). Same interface and exceptions
+    as ``RelayTransport``, one frame per batch."""
+
+    pid: int | None = None
+
+    @asynccontextmanager
+    async def connect(
+        self,
+        url: str,
+        *,
+        additional_headers: dict[str, str],
+        open_timeout: float,
+        close_timeout: float,
+    ) -> AsyncIterator[FrameSource]:
+        async with connect(
+            url,
+            additional_headers=additional_headers,
+            compression=None,
+            max_size=None,
+            max_queue=None,  # never stop reading: a stall here makes the runtime drop us
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+        ) as ws:
+            yield _DirectConnection(ws)
+
+    async def close(self) -> None:
+        pass  # each connection closes with its ``connect`` block
+
+
+class _DirectConnection:
+    def __init__(self, ws: ClientConnection) -> None:
+        self._ws = ws
+
+    async def recv(self, decode: bool = False) -> bytes:
+        frame = await self._ws.recv(decode=False)
+        return frame if isinstance(frame, bytes) else frame.encode()
+
+    async def recv_batch(self, limit: int) -> list[bytes]:
+        return [await self.recv()]
+
+
+def transport() -> RelayTransport | DirectTransport:
+    """A relay process where it can run (POSIX), else the WebSocket in this process."""
+    return DirectTransport() if sys.platform == "win32" else RelayTransport()
 
 
 if __name__ == "__main__":

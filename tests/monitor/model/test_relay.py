@@ -18,7 +18,13 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.http11 import Request, Response
 
-from monitor.model.relay import FLUSH_BYTES, RelayConnection, RelayError, RelayTransport
+from monitor.model.relay import (
+    FLUSH_BYTES,
+    DirectTransport,
+    FrameSource,
+    RelayError,
+    RelayTransport,
+)
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 
@@ -30,22 +36,30 @@ async def server(handler: Handler, **kwargs: object) -> AsyncIterator[str]:
         yield f"ws://127.0.0.1:{port}/monitor"
 
 
+Transport = RelayTransport | DirectTransport
+#: the relay process, and the in-process fallback (Windows) that must behave the same
+TRANSPORTS = pytest.mark.parametrize("kind", [RelayTransport, DirectTransport])
+
+
 @asynccontextmanager
-async def relay() -> AsyncIterator[RelayTransport]:
-    transport = RelayTransport()
+async def relay(kind: type[Transport] = RelayTransport) -> AsyncIterator[Transport]:
+    transport = kind()
     try:
         yield transport
     finally:
         await transport.close()
 
 
-def connect(transport: RelayTransport, url: str) -> AbstractAsyncContextManager[RelayConnection]:
+def connect(transport: Transport, url: str) -> AbstractAsyncContextManager[FrameSource]:
     return transport.connect(
         url, additional_headers={"Authorization": "Bearer t"}, open_timeout=5, close_timeout=2
     )
 
 
-async def test_frames_arrive_byte_for_byte_in_order_then_the_close_code() -> None:
+@TRANSPORTS
+async def test_frames_arrive_byte_for_byte_in_order_then_the_close_code(
+    kind: type[Transport],
+) -> None:
     # small frames (batched), one larger than a whole batch, and non-ASCII text
     frames = [f'{{"n":{i},"text":"é✓"}}'.encode() for i in range(5_000)]
     frames.insert(2_500, b'{"big":"' + b"x" * (FLUSH_BYTES * 2) + b'"}')
@@ -57,7 +71,7 @@ async def test_frames_arrive_byte_for_byte_in_order_then_the_close_code() -> Non
             await ws.send(frame, text=True)
         await ws.close(4008, "too slow")
 
-    async with server(handler) as url, relay() as transport, connect(transport, url) as ws:
+    async with server(handler) as url, relay(kind) as transport, connect(transport, url) as ws:
         received = [await ws.recv() for _ in frames]
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
@@ -67,14 +81,17 @@ async def test_frames_arrive_byte_for_byte_in_order_then_the_close_code() -> Non
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4008, "too slow")
 
 
-async def test_a_refused_handshake_raises_invalid_status_with_the_reason() -> None:
+@TRANSPORTS
+async def test_a_refused_handshake_raises_invalid_status_with_the_reason(
+    kind: type[Transport],
+) -> None:
     async def refuse(_conn: ServerConnection, request: Request) -> Response:
         return _conn.respond(HTTPStatus.UNAUTHORIZED, "token expired\n")
 
     async def handler(ws: ServerConnection) -> None:
         raise AssertionError("never reached")
 
-    async with server(handler, process_request=refuse) as url, relay() as transport:
+    async with server(handler, process_request=refuse) as url, relay(kind) as transport:
         with pytest.raises(InvalidStatus) as refused:
             async with connect(transport, url):
                 pass
