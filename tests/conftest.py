@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,23 @@ TIMEOUT_FACTOR = float(os.environ.get("AEM_TEST_TIMEOUT_FACTOR", "1"))
 def seconds(value: float) -> float:
     """A test timeout, scaled by ``AEM_TEST_TIMEOUT_FACTOR``."""
     return value * TIMEOUT_FACTOR
+
+
+#: the repository's root (the working directory of the subprocesses the tests start)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``code`` in a fresh interpreter from the repository root (what a new process
+    imports, free of what this test process already loaded); ``timeout`` is scaled."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=seconds(timeout),
+        check=False,
+    )
 
 
 def test_config(**overrides: Any) -> RuntimeConfig:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import seconds
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, run_python, seconds
 
 
 def _check(*args: str, tmp_path: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -88,14 +86,7 @@ def test_the_check_path_never_imports_qt(tmp_path: Path) -> None:
         "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'qasync')))\n"
         "print('QT', qt, 'CODE', code)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=seconds(60),
-        check=False,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "QT [] CODE 2"
 

@@ -8,14 +8,14 @@ plus orjson).
 from __future__ import annotations
 
 import ast
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT, run_python
+
 RUNTIME = ROOT / "runtime"
 PROTOCOL = RUNTIME / "protocol"
 
@@ -120,14 +120,7 @@ def test_importing_protocol_loads_no_io_or_qt_modules() -> None:
         "if m.partition('.')[0] in ('asyncio', 'websockets', 'PySide6', 'socket', 'threading'))\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     loaded = [m for m in result.stdout.strip().split(",") if m]
     for name in ("asyncio", "websockets", "PySide6"):
@@ -169,13 +162,6 @@ def test_importing_the_monitor_model_loads_no_qt() -> None:
         "print(','.join(sorted(m for m in sys.modules if m.partition('.')[0] in "
         f"{sorted(FORBIDDEN_IN_MONITOR_MODEL)!r})))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_python(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"the monitor model loaded Qt: {result.stdout}"

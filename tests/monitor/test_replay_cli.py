@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from monitor.replay_cli import main
-from tests.conftest import seconds
+from tests.conftest import ROOT, run_python, seconds
 from tests.monitor.model.recording.frames import T0, run_events, write_recording
 
-ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "resources" / "recordings"
 
 
@@ -125,12 +124,5 @@ def test_agent_monitor_routes_replay_without_qt_and_lists_it_in_help() -> None:
         "qt = sorted(m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'qasync')))\n"
         "print('QT', qt, 'CODE', code)\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=seconds(60),
-        check=False,
-    )
+    result = run_python(code)
     assert result.stdout.splitlines()[-1] == "QT [] CODE 0", result.stderr

@@ -13,9 +13,7 @@ from PySide6.QtGui import QImage
 
 from monitor._qt.icons import ICON_NAMES, icon
 from monitor._qt.theme import stylesheet
-from tests.conftest import seconds
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.conftest import ROOT, run_python, seconds
 
 
 def _monitor(
@@ -65,14 +63,7 @@ def test_version_and_bad_arguments_need_no_qt() -> None:
 
 def test_importing_the_cli_loads_no_qt() -> None:
     code = "import sys, monitor.cli; print(any(m.startswith('PySide6') for m in sys.modules))"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=seconds(30),
-        check=False,
-    )
+    result = run_python(code, 30)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
 
