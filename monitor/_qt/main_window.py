@@ -65,7 +65,7 @@ from .icons import app_icon, icon
 from .inspector import InspectorPanel
 from .latency import LatencyView
 from .plot_export import PLOT_FILTER, PlotExportError, export_plot
-from .predeploy_panel import PredeployPanel
+from .predeploy_panel import CheckedWorkspace, PredeployPanel
 from .presentation import PresentationView, presentation_screen
 from .recordings_dialog import RecordingsDialog
 from .replay_bar import ReplayBar
@@ -95,17 +95,8 @@ RATE_WINDOW = 2.0
 CHAT_WIDTH = 430
 
 
-class WorkspaceLike(Protocol):
+class WorkspaceLike(CheckedWorkspace, Protocol):
     """What the window needs of a workspace (``monitor.model.workspace.Workspace``)."""
-
-    @property
-    def session(self) -> ObservationSession: ...
-
-    @property
-    def target(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
 
     def stop(self) -> None: ...
 

@@ -52,7 +52,7 @@ from monitor.model.predeploy.findings import findings_between
 from monitor.model.predeploy.progress import Outcome, SuiteProgress, TestResult, one_line
 from monitor.model.predeploy.report import CheckHistory, CheckRecord, load_run
 from monitor.model.predeploy.runner import CheckRun, CheckSettings, CheckState
-from monitor.model.predeploy.target import CheckTarget, InvalidTarget, target_of
+from monitor.model.predeploy.target import CheckTarget, InvalidTarget, WorkspaceView, target_of
 from monitor.model.predeploy.verdict import FindingSummary, Verdict, VerdictKind
 from monitor.model.session import ObservationSession
 from runtime.protocol import RULES_BY_ID
@@ -93,17 +93,11 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_RESULT, COL_TIME = range(3)
 
 
-class CheckedWorkspace(Protocol):
+class CheckedWorkspace(WorkspaceView, Protocol):
     """What the panel needs of a workspace: what it watches and its session's store."""
 
     @property
     def session(self) -> ObservationSession: ...
-
-    @property
-    def target(self) -> str: ...
-
-    @property
-    def kind(self) -> str: ...
 
 
 #: a zero-width space: a place where a long identifier may wrap in a label

@@ -209,8 +209,8 @@ class MonitorIngest(LoopThread):
         self.open_timeout = open_timeout
         self._token = token
         self._backoff = backoff or Backoff()
-        #: the process that holds the WebSocket and hands us its frames in batches
-        self._relay = transport()
+        #: holds the WebSocket: a relay process handing over its frames in batches
+        self._transport = transport()
         # Where the stream continues: None until the first handshake (then we join live,
         # unless from_start); afterwards max(last monitor_seq received, _baseline).
         self._joined = from_start
@@ -228,7 +228,7 @@ class MonitorIngest(LoopThread):
     @property
     def relay_pid(self) -> int | None:
         """The process holding the WebSocket (None before the first connection attempt)."""
-        return self._relay.pid
+        return self._transport.pid
 
     def stats(self) -> IngestStats:
         return IngestStats(
@@ -258,7 +258,7 @@ class MonitorIngest(LoopThread):
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
-            await self._relay.close()
+            await self._transport.close()
 
     async def _connect_forever(self) -> None:
         while True:
@@ -294,7 +294,7 @@ class MonitorIngest(LoopThread):
     async def _connection(self, after: int | None) -> str:
         """One connection, from handshake to close; returns why it ended."""
         query = f"?{urlencode({'after_seq': after})}" if after is not None else ""
-        async with self._relay.connect(
+        async with self._transport.connect(
             self.url + MONITOR_PATH + query,
             additional_headers={"Authorization": f"Bearer {self._current_token()}"},
             open_timeout=self.open_timeout,

@@ -374,13 +374,12 @@ def _reap(process: subprocess.Popen[bytes]) -> None:
 def _split(batch: bytes) -> list[bytes]:
     """The frames in one ``FRAMES`` record (each prefixed by its length)."""
     out = []
-    view = memoryview(batch)
     unpack = _LENGTH.unpack_from
     at, end = 0, len(batch)
     while at < end:
         (length,) = unpack(batch, at)
-        at += 4
-        out.append(bytes(view[at : at + length]))
+        at += _LENGTH.size
+        out.append(batch[at : at + length])
         at += length
     return out
 

@@ -13,9 +13,10 @@ from typing import Any
 
 import orjson
 
-from .events import ControlType, Event, EventType, ProtocolError
+from .events import EVENT_TYPE_BY_NAME, ControlType, Event, ProtocolError
 
-_ENVELOPE_FIELDS = (
+#: the fields of every event envelope (DESIGN §3.1), in wire order
+ENVELOPE_FIELDS = (
     "type",
     "event_id",
     "seq",
@@ -53,7 +54,7 @@ def decode_object(raw: str | bytes) -> dict[str, Any]:
 
 def event_from_dict(obj: Mapping[str, Any]) -> Event:
     """Build an ``Event`` from a decoded envelope, or raise ``ProtocolError``."""
-    for name in _ENVELOPE_FIELDS:
+    for name in ENVELOPE_FIELDS:
         if name not in obj:
             raise ProtocolError("missing_field", f"event needs '{name}'")
     return Event(
@@ -174,16 +175,13 @@ def _require(obj: Mapping[str, Any], name: str, types: type | tuple[type, ...]) 
     return value
 
 
-_EVENT_TYPE_VALUES = frozenset(t.value for t in EventType)
-
-
 def server_frame_from_dict(obj: Mapping[str, Any]) -> ServerFrame:
     """Classify and validate a decoded server frame (used by clients and the monitor)."""
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("unknown_type", f"unknown frame type {kind!r}")
     # events and delivery reports are nearly every frame: test for them first
-    if kind in _EVENT_TYPE_VALUES:
+    if kind in EVENT_TYPE_BY_NAME:
         return event_from_dict(obj)
     if kind == ControlType.DELIVERY:
         return _delivery_from_dict(obj)

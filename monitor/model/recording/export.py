@@ -21,24 +21,15 @@ from typing import IO, Any
 import orjson
 
 from runtime.protocol import Finding, ProtocolError, decode_object
+from runtime.protocol.codec import ENVELOPE_FIELDS
 
 from ..store import FindingRecord
 from .format import RecordingError
 from .jsonl import frame_line, header_line
 from .reader import CHUNK, RecordedFrame, Recording
 
-#: the envelope fields (DESIGN §3.1) as CSV columns, then where and when it was received
-ENVELOPE = (
-    "type",
-    "event_id",
-    "seq",
-    "user_id",
-    "thread_id",
-    "run_id",
-    "agent_name",
-    "timestamp",
-    "monitor_seq",
-)
+#: the envelope fields (DESIGN §3.1) as CSV columns ("data" goes last, as JSON)
+ENVELOPE = (*(f for f in ENVELOPE_FIELDS if f != "data"), "monitor_seq")
 CSV_COLUMNS = ("frame_id", "received_at", "source", *ENVELOPE, "data", "raw")
 FINDING_COLUMNS = (
     "received_at",

@@ -10,6 +10,10 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 
+from monitor.model.backoff import Backoff
+from monitor.model.ingest import MonitorIngest
+from monitor.model.session import ObservationSession
+from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.embedded import EmbeddedRuntime
 from runtime.protocol import Event
@@ -121,3 +125,27 @@ def start_on(
         return await client.start_run(text, agent, options=options, timeout=seconds(10))
 
     return runtime.call(go(), timeout=seconds(15))
+
+
+def monitor_token(runtime: EmbeddedRuntime) -> str:
+    return runtime.issue_token("ops", Role.MONITOR)
+
+
+def make_ingest(
+    stop_after: StopAfter,
+    runtime: EmbeddedRuntime,
+    session: ObservationSession | None = None,
+    *,
+    token: str | None = None,
+    backoff: Backoff | None = None,
+    **kwargs: Any,
+) -> MonitorIngest:
+    """An ingest of ``runtime``'s monitor stream (quick reconnects), stopped after the test."""
+    ingest = MonitorIngest(
+        session or ObservationSession(),
+        runtime.url,
+        token or monitor_token(runtime),
+        backoff=backoff or Backoff(0.05, 0.2),
+        **kwargs,
+    )
+    return stop_after(ingest.start())

@@ -15,12 +15,9 @@ from monitor.model.demo import (
     FaultMix,
     choose_faults,
 )
-from monitor.model.ingest import MonitorIngest
-from monitor.model.session import ObservationSession
 from runtime.agents.catalog import build_default_registry
-from runtime.auth import Role
 from runtime.faults import FaultConfig
-from tests.monitor.model.conftest import RuntimeStarter, StopAfter, wait_until
+from tests.monitor.model.conftest import RuntimeStarter, StopAfter, make_ingest, wait_until
 
 QUICK = (0.05, 0.2)  # seconds between a user's messages in these tests
 
@@ -68,10 +65,7 @@ def test_demo_users_keep_the_runtime_busy_and_findings_appear(
     start_runtime: RuntimeStarter, stop_after: StopAfter
 ) -> None:
     runtime = start_runtime()
-    session = ObservationSession()
-    stop_after(
-        MonitorIngest(session, runtime.url, runtime.issue_token("ops", Role.MONITOR)).start()
-    )
+    session = make_ingest(stop_after, runtime).session
     demo = stop_after(
         DemoTraffic(
             runtime.url,
@@ -99,10 +93,7 @@ def test_a_runtime_without_client_faults_only_loses_the_faults(
     start_runtime: RuntimeStarter, stop_after: StopAfter
 ) -> None:
     runtime = start_runtime(allow_client_faults=False)
-    session = ObservationSession()
-    stop_after(
-        MonitorIngest(session, runtime.url, runtime.issue_token("ops", Role.MONITOR)).start()
-    )
+    session = make_ingest(stop_after, runtime).session
     demo = stop_after(
         DemoTraffic(
             runtime.url,

@@ -7,7 +7,6 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
 
 import pytest
 from websockets.exceptions import InvalidURI
@@ -16,36 +15,19 @@ from monitor.model.backoff import Backoff
 from monitor.model.ingest import MonitorIngest
 from monitor.model.session import ConnectionState, ObservationSession
 from runtime.auth import Role, TokenAuthority
-from runtime.embedded import EmbeddedRuntime
 from runtime.protocol import ValidatorConfig
-from tests.monitor.model.conftest import RuntimeStarter, StopAfter, run_on, start_on, wait_until
+from tests.monitor.model.conftest import (
+    RuntimeStarter,
+    StopAfter,
+    make_ingest,
+    monitor_token,
+    run_on,
+    start_on,
+    wait_until,
+)
 
 #: stream-integrity rules: none of these may appear when nothing was really lost
 LOSS_RULES = {"AEM009", "AEM010", "AEM011", "AEM019"}
-
-
-def monitor_token(runtime: EmbeddedRuntime) -> str:
-    return runtime.issue_token("ops", Role.MONITOR)
-
-
-def make_ingest(
-    stop_after: StopAfter,
-    runtime: EmbeddedRuntime,
-    session: ObservationSession | None = None,
-    *,
-    token: str | None = None,
-    backoff: Backoff | None = None,
-    **kwargs: Any,
-) -> MonitorIngest:
-    """An ingest of ``runtime``'s monitor stream (quick reconnects), stopped after the test."""
-    ingest = MonitorIngest(
-        session or ObservationSession(),
-        runtime.url,
-        token or monitor_token(runtime),
-        backoff=backoff or Backoff(0.05, 0.2),
-        **kwargs,
-    )
-    return stop_after(ingest.start())
 
 
 def connected(ingest: MonitorIngest) -> bool:
