@@ -163,17 +163,19 @@ class Subscriber:
             self._overflow()
             return
         self._queue.append((payload, ticket))
-        if not self._flush_pending:
-            self._flush_pending = True
-            self.manager._flush_later(self)
+        self._schedule_flush()
 
     def put_ahead(self, payloads: Iterable[bytes]) -> None:
         """Queue frames to be written before the outbox (see ``_ahead``)."""
         if not self.closed:
             self._ahead.extend(payloads)
-            if not self._flush_pending:
-                self._flush_pending = True
-                self.manager._flush_later(self)
+            self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Have the manager write this connection's queued frames (once, however many)."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.manager._flush_later(self)
 
     def _overflow(self) -> None:
         log.warning(
@@ -280,7 +282,6 @@ class Subscriber:
         """The writer task: takes over from ``_flush`` while frames must wait, one send at a
         time (websockets' ``send`` waits for the write buffer to drain, or raises
         ``ConnectionClosed``), until nothing is queued or the connection is writable again."""
-        manager = self.manager
         while True:
             while not self._writer_busy or not (self._queue or self._ahead):
                 self._writer_busy = False
@@ -295,31 +296,30 @@ class Subscriber:
                     await self.transport.send(frame, text=True)
                     written += 1
             except ConnectionClosed:
-                self._settle(tickets[:written])
-                for ticket in tickets[written:]:
-                    manager._send_failed(ticket, "connection_closed")
-                manager._frames_sent[self.endpoint] += written
-                manager._socket_writes[self.endpoint] += written
+                self._account(tickets, written, "connection_closed")
                 self._fail_queued("connection_closed")
                 return
             except asyncio.CancelledError:
                 # stop() cancelled a write in flight: the frames not written failed like the
                 # ones still queued (otherwise their delivery would never be reported).
-                self._settle(tickets[:written])
-                for ticket in tickets[written:]:
-                    manager._send_failed(ticket, "disconnected")
-                manager._frames_sent[self.endpoint] += written
-                manager._socket_writes[self.endpoint] += written
+                self._account(tickets, written, "disconnected")
                 raise
-            manager._frames_sent[self.endpoint] += written
-            manager._socket_writes[self.endpoint] += written
-            self._settle(tickets)
+            self._account(tickets, written)
             if isinstance(self.transport, Connection) and _can_write_batch(self.transport):
                 # Writable again: back to one write per flush for whatever is queued.
                 self._writer_busy = False
-                if (self._queue or self._ahead) and not self._flush_pending:
-                    self._flush_pending = True
-                    manager._flush_later(self)
+                if self._queue or self._ahead:
+                    self._schedule_flush()
+
+    def _account(self, tickets: list[_Ticket | None], written: int, failure: str = "") -> None:
+        """The writer task sent the first ``written`` of a batch (one send each); the rest
+        failed with ``failure``."""
+        manager = self.manager
+        self._settle(tickets[:written])
+        for ticket in tickets[written:]:
+            manager._send_failed(ticket, failure)
+        manager._frames_sent[self.endpoint] += written
+        manager._socket_writes[self.endpoint] += written
 
     def _settle(self, tickets: Iterable[_Ticket | None]) -> None:
         """Count the written frames' events as sent to this connection."""
