@@ -5,6 +5,8 @@ records themselves are shared with the store's deque, not copied). Each ``refres
 only the findings that arrived since the last one and inserts them at the top with one
 ``beginInsertRows``; changing a filter rebuilds the list once from the store. That keeps
 100,000 findings cheap: nothing is re-scanned per tick and the view only paints what shows.
+While findings arrive, the list holds still under the user (``TableAnchor``); a filter change
+keeps the selected finding selected, at the same height in the view, when it still matches.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from monitor.model.store import EventStore, FindingRecord
 from runtime.protocol import RULES, RULES_BY_ID, Severity
 
 from . import theme
+from .anchored_table import TableAnchor
 from .event_style import SEVERITY_COLORS
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock, short_id
@@ -65,6 +68,14 @@ class FindingTableModel(ColumnTableModel):
 
     def record(self, row: int) -> FindingRecord:
         return self._records[len(self._records) - 1 - row]
+
+    def row_of(self, record: FindingRecord) -> int | None:
+        """The table row showing ``record`` (the object itself), if it is listed."""
+        records = self._records
+        for i in range(len(records) - 1, -1, -1):  # the newest are the likeliest
+            if records[i] is record:
+                return len(records) - 1 - i
+        return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -205,6 +216,7 @@ class FindingsPanel(QWidget):
         )
         self.table.clicked.connect(self._on_clicked)
         self.table.activated.connect(self._on_clicked)
+        self.anchor = TableAnchor(self.table)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -250,9 +262,19 @@ class FindingsPanel(QWidget):
         self.rule_combo.setCurrentIndex(index)
 
     def _on_filter_changed(self, *_args: object) -> None:
+        """Rebuild for the new filter; the selected finding stays selected, at the same
+        height in the view, if it still matches, else the list shows its newest rows."""
+        rows = self.table.selectionModel().selectedRows()
+        selected = self.model.record(rows[0].row()) if rows else None
+        at = self.anchor.position_of(rows[0].row()) if rows else None
         severities = frozenset(s for s, b in self.severity_buttons.items() if b.isChecked())
         self.model.set_filter(severities, self.rule_combo.currentData())
         self._update_count()
+        row = None if selected is None else self.model.row_of(selected)
+        if row is None:
+            self.anchor.go_live()
+        else:
+            self.anchor.select_row(row, at=self.anchor.middle(row) if at is None else at)
 
     def _on_clicked(self, index: QModelIndex) -> None:
         if index.isValid():

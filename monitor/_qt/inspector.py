@@ -6,6 +6,11 @@ for its newest ``raw_capacity`` rows: older rows still list, but their detail sa
 longer in memory". At most ``limit`` rows are shown, so the table stays cheap however many
 events match. Filter changes apply on the next ``refresh`` (the main window's timer), which
 bounds the work a fast typist can cause to one rebuild per tick.
+
+The JSON pane shows only a frame the list shows: a filter change keeps the selected frame
+selected, at the same height in the view, when it still matches, and clears the pane (saying
+why) when it does not; so does the frame dropping off the bottom of a full list. While rows
+arrive, the list holds still under the user (``TableAnchor``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import orjson
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -34,6 +38,7 @@ from monitor.model.store import EVENT_TYPES, TYPE_CODE, EventStore
 from runtime.protocol import EventType
 
 from . import theme
+from .anchored_table import TableAnchor
 from .event_style import EVENT_COLORS
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock, short_id
@@ -43,6 +48,12 @@ from .table_model import ColumnTableModel, ModelIndex
 STORE_ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 
 EVICTED_TEXT = "frame no longer in memory"
+#: what the JSON pane says when a filter change hid the frame it showed
+HIDDEN_BY_FILTER_TEXT = "the selected frame is hidden by the filter"
+#: what the JSON pane says when its frame dropped off the bottom of a full list
+LEFT_THE_LIST_TEXT = "the selected frame left the list (only the newest {limit:,} are listed)"
+#: what the JSON pane says before anything is selected
+NOTHING_SELECTED_TEXT = "select an event to see its frame"
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +285,11 @@ class InspectorPanel(QWidget):
         self._filter_dirty = False
         self._selected_run: int | None = None
         self._known_users = 0
+        #: the store row whose frame the JSON pane shows, and whether the list shows it
+        self._detail_row: int | None = None
+        self._detail_listed = False
+        #: set while new rows come in: the current row moving then means it was dropped
+        self._taking_rows = False
 
         bar = QWidget(self)
         bar.setObjectName("filterBar")
@@ -318,8 +334,9 @@ class InspectorPanel(QWidget):
             icon_columns=(EventTableModel.SEQ,),
         )
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.anchor = TableAnchor(self.table)
 
-        self.detail_label = QLabel("select an event to see its frame", self)
+        self.detail_label = QLabel(NOTHING_SELECTED_TEXT, self)
         self.detail_label.setProperty("role", "count")
         self.detail_label.setWordWrap(True)
         self.detail = QPlainTextEdit(self)
@@ -358,9 +375,20 @@ class InspectorPanel(QWidget):
         upto = self.store.total if self._paused_at is None else self._paused_at
         if self._filter_dirty:
             self._filter_dirty = False
-            self.model.set_filter(self.current_filter(), upto)
+            self._apply_filter(upto)
             self._update_count()
-        elif self.model.refresh(upto):
+            return
+        self._taking_rows = True
+        try:
+            added = self.model.refresh(upto)
+        finally:
+            self._taking_rows = False
+        shown = self._detail_row
+        if shown is not None and self._detail_listed and self.model.table_row(shown) is None:
+            # Qt made a neighbour current when the row went: that is not the user's choice
+            self.table.selectionModel().clear()
+            self._clear_detail(LEFT_THE_LIST_TEXT.format(limit=self.model.limit))
+        if added:
             self._update_count()
 
     def set_paused(self, paused: bool) -> None:
@@ -416,10 +444,10 @@ class InspectorPanel(QWidget):
         """Select a store row if it is listed, and show its frame either way."""
         table_row = self.model.table_row(row)
         if table_row is not None:
-            index = self.model.index(table_row, 0)
-            self.table.selectRow(table_row)
-            self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
-        self._show_detail(row)
+            self.anchor.select_row(table_row, at=self.anchor.middle(table_row))
+        else:
+            self.table.selectionModel().clear()  # no other row may look like the one shown
+        self._show_detail(row, listed=table_row is not None)
 
     # --- internals ----------------------------------------------------------------------
 
@@ -441,13 +469,42 @@ class InspectorPanel(QWidget):
     def _on_filter_changed(self, *_args: object) -> None:
         self._filter_dirty = True
 
-    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
-        if current.isValid():
-            row = self.model.store_row(current.row())
-            self._show_detail(row)
-            self.event_selected.emit(row)
+    def _apply_filter(self, upto: int) -> None:
+        """Rebuild the list for the current filter, keeping the shown frame selected at the
+        same height in the view if it still matches; else clearing the pane, back at the top."""
+        shown = self._detail_row
+        at = None
+        if shown is not None and self._detail_listed:
+            table_row = self.model.table_row(shown)
+            at = None if table_row is None else self.anchor.position_of(table_row)
+        self.model.set_filter(self.current_filter(), upto)
+        if shown is None:
+            self.anchor.go_live()
+            return
+        table_row = self.model.table_row(shown)
+        if table_row is None:
+            self._clear_detail(HIDDEN_BY_FILTER_TEXT)
+            self.anchor.go_live()
+            return
+        self.anchor.select_row(table_row, at=self.anchor.middle(table_row) if at is None else at)
+        self._show_detail(shown, listed=True)
 
-    def _show_detail(self, row: int) -> None:
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid() or self._taking_rows:
+            return  # cleared, or moved off a row the list dropped (``refresh`` says so)
+        row = self.model.store_row(current.row())
+        self._show_detail(row, listed=True)
+        self.event_selected.emit(row)
+
+    def _clear_detail(self, reason: str) -> None:
+        self._detail_row = None
+        self._detail_listed = False
+        self.detail_label.setText(reason)
+        self.detail.clear()
+
+    def _show_detail(self, row: int, listed: bool) -> None:
+        self._detail_row = row
+        self._detail_listed = listed
         columns = self.store.row(row)
         raw = self.store.raw(row)
         header = f"row {row}"

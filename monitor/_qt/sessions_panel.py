@@ -5,8 +5,13 @@ sorted by a ``QSortFilterProxyModel`` so that active runs come first, newest on 
 ``refresh(now)`` only touches rows that can have changed: runs that are new, that received
 events or findings since the last refresh, or that are still live (running, or finished so
 recently that their events/s has not decayed to zero). Rows are inserted with
-``beginInsertRows`` and updated with ``dataChanged``, so the selection and scroll position
-stay where the user put them.
+``beginInsertRows`` and updated with ``dataChanged``, so the selection stays on its run.
+
+While the user holds the table (``TableAnchor``: a selection, the pointer over it, scrolled
+down) the order is kept: new runs go on top whatever their status, and a run that ends stays
+where it is until the table returns to its live edge, which then moves each such row to its
+place. The proxy sorts by the key the model *shows* for a row (``SORT_ROLE``), not by its
+status directly, and the model changes a shown key only when the row may move.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import (
     QItemSelection,
-    QItemSelectionModel,
     QModelIndex,
     QPoint,
     QSortFilterProxyModel,
@@ -40,6 +44,7 @@ from PySide6.QtWidgets import (
 from monitor.model.store import RATE_WINDOW, EventStore, RunInfo
 
 from . import theme
+from .anchored_table import TableAnchor
 from .event_style import STATUS_COLORS
 from .icons import icon
 from .table_model import ColumnTableModel, ModelIndex
@@ -51,6 +56,13 @@ LIVE_SWEEP_INTERVAL = 0.5
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 #: role that returns the run index of a row
 RUN_INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
+#: the column the proxy sorts by: the first (the user, whose text never changes), so a
+#: ``dataChanged`` of the columns after it repaints a row without making the proxy re-sort it
+SORT_COLUMN = 0
+#: added to the sort key of active runs: they sort above every finished one. Keys must stay
+#: below 2**31: PySide turns larger ints into a different QVariant type, and the proxy then
+#: mis-compares keys of the two kinds (rows stop re-sorting).
+_ACTIVE_GROUP = 1 << 30
 
 
 def short_id(value: str, keep: int = 6) -> str:
@@ -118,9 +130,14 @@ class _RunRow:
     def active(self) -> bool:
         return self.status in ("running", "stalled")
 
+    @property
+    def sort_key(self) -> int:
+        """Where the row sorts (descending): active runs first, newest first in each group."""
+        return _ACTIVE_GROUP * self.active + self.index
+
 
 class SessionTableModel(ColumnTableModel):
-    """Source model: row i is ``store.runs[i]``; rows are only ever appended."""
+    """Source model: row i is ``store.runs[i]`` (runs are appended as they appear)."""
 
     COLUMNS = (
         "User",
@@ -153,6 +170,11 @@ class SessionTableModel(ColumnTableModel):
         super().__init__(parent)
         self.store = store
         self._rows: list[_RunRow] = []
+        #: the sort key each row shows the proxy: its place in the table, which lags its
+        #: ``sort_key`` while the order is kept
+        self._keys: list[int] = []
+        #: rows whose shown key is not their ``sort_key``: they move on ``release_order``
+        self._misplaced: set[int] = set()
         #: runs whose row can still change without receiving anything (their rate decays)
         self._live: set[int] = set()
         self._active: set[int] = set()
@@ -173,10 +195,7 @@ class SessionTableModel(ColumnTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(row, column)
         if role == SORT_ROLE:
-            # Active runs above finished ones, newest first within each group. The key must
-            # stay below 2**31: PySide turns larger ints into a different QVariant type, and
-            # the proxy then mis-compares keys of the two kinds (rows stop re-sorting).
-            return (1 << 30) * row.active + row.index
+            return self._keys[index.row()]
         if role == RUN_INDEX_ROLE:
             return row.index
         if role == Qt.ItemDataRole.ForegroundRole:
@@ -221,12 +240,14 @@ class SessionTableModel(ColumnTableModel):
 
     # --- updating -----------------------------------------------------------------------
 
-    def refresh(self, now: float) -> None:
+    def refresh(self, now: float, keep_order: bool = False) -> None:
         """Append rows for new runs and signal changes for runs that changed.
 
         Runs that received events or findings are updated on every call; the other live
         runs (whose events/s only decays) every ``LIVE_SWEEP_INTERVAL``, which keeps a
-        tick cheap with thousands of recently active runs.
+        tick cheap with thousands of recently active runs. With ``keep_order`` no row
+        moves: new runs go on top (they are the newest) and changed runs stay in place
+        until ``release_order``.
         """
         store = self.store
         sweep = now - self._last_sweep >= LIVE_SWEEP_INTERVAL
@@ -243,16 +264,43 @@ class SessionTableModel(ColumnTableModel):
                 if row != self._rows[i]:
                     self._rows[i] = row
                     changed.append(i)
+                    self._check_place(i)
                 self._track(row)
         if new_rows:
             self.beginInsertRows(QModelIndex(), first_new, first_new + len(new_rows) - 1)
             self._rows.extend(new_rows)
             for row in new_rows:
+                self._keys.append(_ACTIVE_GROUP + row.index if keep_order else row.sort_key)
+                self._check_place(row.index)
                 self._track(row)
             self.endInsertRows()
         last_column = len(self.COLUMNS) - 1
         for first, last in _ranges(changed):
-            self.dataChanged.emit(self.index(first, 0), self.index(last, last_column))
+            # every column but the sort column: the proxy repaints without re-sorting
+            self.dataChanged.emit(self.index(first, SORT_COLUMN + 1), self.index(last, last_column))
+        if not keep_order:
+            self.release_order()
+
+    def release_order(self) -> None:
+        """Move every row whose place changed to where it now sorts.
+
+        One row at a time: the proxy finds a row's new place by binary search among the
+        others, which must all still sort by the keys they are placed by.
+        """
+        for i in sorted(self._misplaced):
+            key = self._rows[i].sort_key
+            if key != self._keys[i]:
+                self._keys[i] = key
+                cell = self.index(i, SORT_COLUMN)
+                self.dataChanged.emit(cell, cell, [SORT_ROLE])
+        self._misplaced.clear()
+
+    def _check_place(self, i: int) -> None:
+        """Note whether row ``i`` is placed where it sorts."""
+        if self._rows[i].sort_key == self._keys[i]:
+            self._misplaced.discard(i)
+        else:
+            self._misplaced.add(i)
 
     def _track(self, row: _RunRow) -> None:
         """Keep the live and active sets in step with a row's newest copy."""
@@ -383,7 +431,7 @@ class SessionsPanel(QWidget):
         self.proxy.setSourceModel(self.model)
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)  # re-sorts the rows dataChanged touches
-        self.proxy.sort(0, Qt.SortOrder.DescendingOrder)
+        self.proxy.sort(SORT_COLUMN, Qt.SortOrder.DescendingOrder)
 
         self.caption = QLabel("Sessions")
         self.caption.setProperty("role", "caption")
@@ -404,6 +452,8 @@ class SessionsPanel(QWidget):
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._on_header_menu)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.anchor = TableAnchor(self.table)
+        self.anchor.went_live.connect(self.model.release_order)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -413,7 +463,7 @@ class SessionsPanel(QWidget):
 
     def refresh(self, now: float) -> None:
         """Pull changes from the store (called by the main window's one timer)."""
-        self.model.refresh(now)
+        self.model.refresh(now, keep_order=self.anchor.anchored)
         runs = self.model.rowCount()
         if runs:
             active = self.model.active_count
@@ -434,17 +484,10 @@ class SessionsPanel(QWidget):
             selection.clearSelection()
             return
         if run_index >= self.model.rowCount():
-            self.model.refresh(time.time())  # the run arrived since the last tick
+            self.refresh(time.time())  # the run arrived since the last tick
         if not 0 <= run_index < self.model.rowCount():
             return
-        proxy_index = self.proxy.mapFromSource(self.model.index(run_index, 0))
-        flags = (
-            QItemSelectionModel.SelectionFlag.ClearAndSelect
-            | QItemSelectionModel.SelectionFlag.Rows
-        )
-        selection.select(proxy_index, flags)
-        selection.setCurrentIndex(proxy_index, QItemSelectionModel.SelectionFlag.NoUpdate)
-        self.table.scrollTo(proxy_index)
+        self.anchor.select_row(self.proxy.mapFromSource(self.model.index(run_index, 0)).row())
 
     def _on_header_menu(self, pos: QPoint) -> None:
         """Right-click on the header: choose which columns show."""

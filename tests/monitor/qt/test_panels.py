@@ -114,8 +114,14 @@ def test_a_run_that_finishes_moves_below_the_active_ones(qtbot: QtBot) -> None:
     assert order() == ["run_new", "run_old_open"]
     at = feed(session, newest[-1:], start=at)
     panel.refresh(at)
+    assert order() == ["run_new", "run_old_open"]  # held while a row is selected
+    panel.anchor.go_live()  # the "N new" chip, or Home
     assert order() == ["run_old_open", "run_new"]
     assert panel.selected_run() == 1  # the selection moved with its row
+    panel.select_run(None)
+    at = feed(session, frames(script.run("u3", "run_newest")), start=at)
+    panel.refresh(at)  # at the live edge with nothing selected: sorted at once
+    assert order() == ["run_old_open", "run_newest", "run_new"]
 
 
 def test_sessions_keep_the_selection_while_rows_arrive_and_change(qtbot: QtBot) -> None:
