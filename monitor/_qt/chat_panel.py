@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from monitor.model.capture import TokenSource
 from monitor.model.chat import (
     ChatConversation,
     ChatMessage,
@@ -64,7 +65,6 @@ from monitor.model.chat_client import (
     token_subject,
 )
 from monitor.model.clock import steady_time
-from monitor.model.ingest import TokenSource
 from monitor.model.session import ConnectionState
 from runtime.context import InvalidContextError, validate_id
 from runtime.protocol import EventType

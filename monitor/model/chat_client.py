@@ -35,17 +35,17 @@ from runtime.client import AgentClient
 from runtime.protocol import Cancel, Event
 
 from .backoff import Backoff
-from .chat import Refused
-from .ingest import (
+from .capture import (
     AUTH_STATUSES,
     CLOSE_TIMEOUT,
     OPEN_TIMEOUT,
-    LoopThread,
     TokenSource,
     base_url,
     describe_failure,
     http_reason,
 )
+from .chat import Refused
+from .loop_thread import LoopThread
 from .session import ConnectionState
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from runtime.client import AgentClient
 from runtime.protocol import UserMessage
 
 from .backoff import Backoff
-from .ingest import LoopThread
+from .loop_thread import LoopThread
 
 log = logging.getLogger(__name__)
 

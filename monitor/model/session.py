@@ -8,6 +8,7 @@ findings too; nothing a runtime sends can make ``feed`` raise.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -28,6 +29,7 @@ from runtime.protocol.rules import finding
 from .clock import steady_time
 from .frame_gate import FrameGate
 from .store import EventStore
+from .stream_notes import NoteKind, StreamNote
 
 #: how often (s) the watchdogs run; the GUI or ingest loop calls ``tick`` at least this often
 TICK_INTERVAL = 0.5
@@ -55,7 +57,19 @@ class ConnectionStatus:
     since: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class Outage:
+    """A stretch of receive time in which the monitor had no connection to the runtime."""
+
+    start: float
+    end: float | None  # None: still out
+    reason: str
+
+
 FrameSink = Callable[[bytes, float], None]
+
+#: a ``replay_gap`` error's ``ref``: the first and last monitor_seq that were lost
+_RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
 
 
 class ObservationSession:
@@ -83,6 +97,8 @@ class ObservationSession:
         self.frame_sinks: list[FrameSink] = []
         #: the GUI marks the frames it draws; whatever feeds this session yields to them
         self.frame_gate = FrameGate()
+        #: when the connection was lost and back (from the capture's notes), oldest first
+        self.outages: list[Outage] = []
 
     # --- connection state -------------------------------------------------------------
 
@@ -112,6 +128,23 @@ class ObservationSession:
         feed = self._feed
         with self.store.lock:
             for data in frames:
+                for sink in self.frame_sinks:
+                    sink(data, received_at)
+                feed(data, received_at)
+                taken += 1
+                if len(self.errors) > errors:
+                    break
+        return taken
+
+    def feed_rows(self, rows: list[tuple[int, float, bytes]]) -> int:
+        """Take recorded frames ``(id, received_at, raw)``, with the store locked once for
+        all of them. Stops after the first ``error`` frame, like ``feed_many``; returns how
+        many it took."""
+        errors = len(self.errors)
+        taken = 0
+        feed = self._feed
+        with self.store.lock:
+            for _id, received_at, data in rows:
                 for sink in self.frame_sinks:
                     sink(data, received_at)
                 feed(data, received_at)
@@ -162,7 +195,31 @@ class ObservationSession:
             self._record([gap], now)
         return gap
 
-    def report_runtime_restart(self, detail: str) -> list[Finding]:
+    def report_replay_gap(self, error: ErrorFrame) -> Finding | None:
+        """A ``replay_gap`` error frame: the runtime could not re-send monitor_seq
+        ``first..last`` (its ``ref``). Reported as AEM019 naming the range; None for any
+        other error, or one without a range (the validator still sees the jump)."""
+        if error.code != "replay_gap":
+            return None
+        match = _RANGE.match(error.ref or "")
+        if match is None:
+            return None
+        return self.report_unrecoverable_gap(int(match[1]) - 1, int(match[2]) + 1)
+
+    def apply_note(self, note: StreamNote) -> list[Finding]:
+        """What the capture noted between the frames: an outage begins or ends, or the
+        runtime restarted (``report_runtime_restart``)."""
+        if note.kind is NoteKind.DISCONNECTED:
+            if not self.outages or self.outages[-1].end is not None:
+                self.outages.append(Outage(note.at, None, str(note.detail.get("reason", ""))))
+        elif note.kind is NoteKind.CONNECTED:
+            if self.outages and self.outages[-1].end is None:
+                self.outages[-1] = replace(self.outages[-1], end=note.at)
+        elif note.kind is NoteKind.RESTARTED:
+            return self.report_runtime_restart(str(note.detail.get("detail", "")), at=note.at)
+        return []
+
+    def report_runtime_restart(self, detail: str, at: float | None = None) -> list[Finding]:
         """The runtime restarted: every ``seq`` and ``monitor_seq`` begins again at 1.
 
         Reported as AEM019 (whatever it emitted between our disconnect and its restart is
@@ -171,7 +228,7 @@ class ObservationSession:
         the new runtime's streams get a new baseline instead of one finding per event. The
         store keeps everything received so far; ``last_monitor_seq`` starts again at 0.
         """
-        now = self.clock()
+        now = self.clock() if at is None else at
         with self.store.lock:
             found = [finding("AEM019", f"runtime restarted: {detail}", at=now)]
             found += self.validator.close(now)

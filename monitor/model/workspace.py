@@ -4,9 +4,10 @@
 fresh secret, the ingest, and (by default) demo traffic, so a new user sees live activity
 within a second or two. ``Workspace.remote(url, token)`` only ingests.
 
-``record_to=<directory>`` records every frame of the session to a new recording there
-(``monitor.model.recording``); the app passes ``recordings_dir()``. It is opt-in here so
-that tests and scripts never write to the user's data directory unless asked.
+Every session is recorded by its capture process (``ingest``); ``record_to=<directory>``
+keeps that recording there (the app passes ``recordings_dir()`` and the user's retention
+policy), otherwise it is a temporary file deleted with the session. Keeping is opt-in here
+so that tests and scripts never write to the user's data directory unless asked.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from runtime.auth import Role
 from runtime.config import RuntimeConfig
 from runtime.embedded import EmbeddedRuntime
 
+from .capture import TokenMint, TokenSource
 from .demo import DemoTraffic
-from .ingest import MonitorIngest, TokenSource
-from .recording.recorder import Recorder
+from .ingest import LiveRecording, MonitorIngest, RecordingPlan
+from .recording.storage import MB, RetentionPolicy
 from .session import FROM_START_VALIDATOR, ObservationSession
 
 #: the observer id in the embedded runtime's monitor tokens
@@ -54,7 +56,6 @@ class Workspace:
         runtime: EmbeddedRuntime | None = None,
         secret: str | None = None,
         demo: DemoTraffic | None = None,
-        recorder: Recorder | None = None,
     ) -> None:
         self.session = session
         self.target = target  # shown in the title bar and status line
@@ -64,8 +65,11 @@ class Workspace:
         #: the embedded runtime's secret (the pre-deploy check mints its tokens with it)
         self.secret = secret
         self.demo = demo
-        #: writes every received frame to this session's recording (None: not recording)
-        self.recorder = recorder
+
+    @property
+    def recorder(self) -> LiveRecording | None:
+        """The recording kept of this session (None: a temporary one, not kept)."""
+        return self.ingest.recording
 
     @classmethod
     def embedded(
@@ -74,40 +78,35 @@ class Workspace:
         config: RuntimeConfig | None = None,
         *,
         record_to: Path | None = None,
+        retention: RetentionPolicy | None = None,
         max_recording_bytes: int | None = None,
     ) -> Workspace:
         """Start a runtime in this process, watch it, and (``demo``) put traffic on it.
 
         ``config`` replaces ``embedded_config()`` entirely (use its ``with_overrides``).
-        ``record_to``: record the session in a new file in that directory, of at most
-        ``max_recording_bytes``.
+        ``record_to``: keep the session's recording in that directory, within ``retention``.
         """
         runtime = EmbeddedRuntime(config or embedded_config()).start()
         # Watched from its first frame, so every user's stream must start at seq 1.
         session = ObservationSession(validator_config=FROM_START_VALIDATOR)
-        recorder = _recorder(
-            session,
-            target=runtime.url,
-            kind="embedded",
-            late_join=False,
-            directory=record_to,
-            max_bytes=max_recording_bytes,
-        )
         ingest: MonitorIngest | None = None
         traffic: DemoTraffic | None = None
-
-        def monitor_token() -> str:
-            # Minted per connection: a reconnect after the token's lifetime still works.
-            return runtime.issue_token(MONITOR_ID, Role.MONITOR)
-
         try:
             # from_start: we own this runtime, so whatever it emitted before the ingest
-            # connected belongs in the session too.
-            ingest = MonitorIngest(session, runtime.url, monitor_token, from_start=True).start()
+            # connected belongs in the session too. Tokens are minted per connection: a
+            # reconnect after a token's lifetime still works.
+            ingest = MonitorIngest(
+                session,
+                runtime.url,
+                TokenMint(runtime.config.secret, MONITOR_ID, Role.MONITOR.value),
+                from_start=True,
+                recording=_plan(record_to, retention, max_recording_bytes),
+                kind="embedded",
+            ).start()
             if demo:
                 traffic = DemoTraffic(runtime.url, runtime.issue_token).start()
         except BaseException:
-            for part in (traffic, ingest, runtime, recorder):
+            for part in (traffic, ingest, runtime):
                 if part is not None:
                     part.stop()
             raise
@@ -119,7 +118,6 @@ class Workspace:
             runtime=runtime,
             secret=runtime.config.secret,
             demo=traffic,
-            recorder=recorder,
         )
 
     @classmethod
@@ -129,37 +127,29 @@ class Workspace:
         token: TokenSource,
         *,
         record_to: Path | None = None,
+        retention: RetentionPolicy | None = None,
         max_recording_bytes: int | None = None,
     ) -> Workspace:
         """Watch the runtime at ``url`` (``ws://`` or ``wss://``) with a monitor token;
-        ``record_to`` as for ``embedded``."""
+        ``record_to`` and ``retention`` as for ``embedded``."""
         session = ObservationSession()
-        recorder = _recorder(
+        ingest = MonitorIngest(
             session,
-            target=url,
+            url,
+            token,
+            recording=_plan(record_to, retention, max_recording_bytes),
             kind="remote",
-            late_join=True,
-            directory=record_to,
-            max_bytes=max_recording_bytes,
-        )
-        try:
-            ingest = MonitorIngest(session, url, token).start()
-        except BaseException:
-            if recorder is not None:
-                recorder.stop()
-            raise
-        return cls(session, url, "remote", ingest, recorder=recorder)
+        ).start()
+        return cls(session, url, "remote", ingest)
 
     def stop(self) -> None:
-        """Stop the demo, then the ingest, then the runtime (each waits for its thread),
-        then close the recording once every frame received is in it."""
+        """Stop the demo, then the ingest (its capture closes the recording), then the
+        runtime (each waits for its thread)."""
         if self.demo is not None:
             self.demo.stop()
         self.ingest.stop()
         if self.runtime is not None:
             self.runtime.stop()
-        if self.recorder is not None:
-            self.recorder.stop()
 
     def __enter__(self) -> Self:
         return self
@@ -168,23 +158,11 @@ class Workspace:
         self.stop()
 
 
-def _recorder(
-    session: ObservationSession,
-    *,
-    target: str,
-    kind: str,
-    late_join: bool,
-    directory: Path | None,
-    max_bytes: int | None,
-) -> Recorder | None:
-    """A started recorder attached to ``session`` (before any frame arrives), or None.
-
-    A recording that can't be created leaves the recorder FAILED — loud in its status —
-    and the session working: watching never depends on the disk.
-    """
+def _plan(
+    directory: Path | None, retention: RetentionPolicy | None, max_bytes: int | None
+) -> RecordingPlan | None:
     if directory is None:
         return None
-    recorder = Recorder.create(
-        target, kind, late_join=late_join, directory=directory, max_bytes=max_bytes
-    )
-    return recorder.start().attach(session)
+    if retention is None and max_bytes is not None:
+        retention = RetentionPolicy(max_total_mb=max_bytes / MB, max_age_days=0)
+    return RecordingPlan(directory, retention)

@@ -43,7 +43,7 @@ from PySide6.QtCore import QEventLoop, QTimer
 from websockets.asyncio.client import connect
 
 from monitor.model.clock import steady_time
-from monitor.model.ingest import LoopThread
+from monitor.model.loop_thread import LoopThread
 from monitor.model.session import ConnectionState
 from monitor.model.workspace import Workspace
 from runtime.auth import Role, TokenAuthority
@@ -239,15 +239,15 @@ def _rate(count: int, first: float | None, last: float) -> float:
     return count / (last - first)
 
 
-def _cpu(traffic: Traffic, ingest_thread: str, relay_pid: int | None = None) -> dict[str, float]:
+def _cpu(traffic: Traffic, ingest_thread: str, capture_pid: int | None = None) -> dict[str, float]:
     """CPU so far of the source, this process, its GUI and ingest threads, the monitor's
     relay process (it holds the WebSocket), and finished child processes (the load
     generator, once it exited)."""
     threads = {t.name: t.native_id for t in threading.enumerate()}
     ingest = threads.get(ingest_thread)
-    relay = {"relay_process": relay_pid} if relay_pid is not None else {}
+    capture = {"capture_process": capture_pid} if capture_pid is not None else {}
     return cpu_snapshot(
-        {"source": traffic.source_pid, "monitor_process": os.getpid()} | relay,
+        {"source": traffic.source_pid, "monitor_process": os.getpid()} | capture,
         {"gui_thread": threading.main_thread().native_id or 0}
         | ({"ingest_thread": ingest} if ingest is not None else {}),
     )
@@ -341,7 +341,7 @@ def observe_monitor(traffic: Traffic) -> dict[str, Any]:
             app.processEvents()
             time.sleep(0.01)
         total_before = store.total
-        relay = workspace.ingest.relay_pid
+        relay = workspace.ingest.capture_pid
         before = _cpu(traffic, workspace.ingest.name, relay)
         clock.recording = True
         traffic.start()

@@ -149,7 +149,10 @@ def _write_big(path: Path, total: int) -> float:
         if not chunk:
             break
         writer.append(
-            [(START + (written + i) / PACED_RATE, source, raw) for i, raw in enumerate(chunk)]
+            [
+                (written + i + 1, START + (written + i) / PACED_RATE, source, raw)
+                for i, raw in enumerate(chunk)
+            ]
         )
         written += len(chunk)
     writer.set_meta(ended_at=START + written / PACED_RATE)

@@ -83,6 +83,9 @@ async def test_a_killed_runtime_process_restarted_on_its_port_is_reported(
         await until(
             lambda: session.status.state is ConnectionState.RECONNECTING, seconds(5), "outage"
         )
+        # the status comes from the capture at once; its last frames may still be on their
+        # way to the session
+        await until(lambda: ingest.stats().behind == 0, seconds(5), "the ingest to catch up")
         held_before = session.store.total
         port = old.url.rpartition(":")[2]
 

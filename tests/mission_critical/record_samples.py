@@ -1,7 +1,7 @@
 """Record the sample recordings shipped in ``resources/recordings/``.
 
 ``python -m tests.mission_critical.record_samples [--out resources/recordings]`` runs an
-embedded runtime, watches it through the real ingest path with a ``Recorder`` attached —
+embedded runtime, watches it through the real ingest path — its capture process records
 exactly as the monitor records — drives a few users over real WebSockets and exports each
 recording as JSON Lines:
 
@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.model.ingest import MonitorIngest
-from monitor.model.recording import Recorder, Recording, Replay, export_jsonl
+from monitor.model.ingest import MonitorIngest, RecordingPlan
+from monitor.model.recording import Recording, Replay, export_jsonl
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
 from runtime.auth import Role
 from runtime.client import AgentClient
@@ -79,20 +79,22 @@ def record(name: str, runs: Sequence[tuple[str, str, str | None, dict[str, Any]]
     runtime = EmbeddedRuntime(test_config(pace=0.05)).start()
     session = ObservationSession(validator_config=FROM_START_VALIDATOR)
     with tempfile.TemporaryDirectory() as scratch:
-        recorder = Recorder.create(
-            runtime.url, "embedded", late_join=False, directory=Path(scratch)
-        )
-        recorder.start().attach(session)
         ingest = MonitorIngest(
-            session, runtime.url, lambda: runtime.issue_token("ops", Role.MONITOR), from_start=True
+            session,
+            runtime.url,
+            runtime.issue_token("ops", Role.MONITOR),
+            from_start=True,
+            recording=RecordingPlan(Path(scratch)),
+            kind="embedded",
         ).start()
         try:
             runtime.call(_drive(runtime, runs, leaver), timeout=60)
             time.sleep(tail)  # the live ingest keeps ticking the watchdogs meanwhile
         finally:
             ingest.stop()
-            status = recorder.stop()
             runtime.stop()
+        assert ingest.recording is not None
+        status = ingest.recording.status()
         live = Counter(r.finding.rule_id for r in session.store.findings)
         destination = out / f"{name}.jsonl"
         with Recording.open(status.path) as recording:

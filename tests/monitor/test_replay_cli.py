@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.model.recording import FORMAT_VERSION
 from monitor.replay_cli import main
 from tests.conftest import ROOT, run_python, seconds
 from tests.monitor.model.recording.frames import T0, run_events, write_recording
@@ -70,10 +71,13 @@ def test_unreadable_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "no such file" in capsys.readouterr().err
     future = write_recording(tmp_path / "future.sqlite", run_events("a", 1, T0))
     with sqlite3.connect(future) as db:
-        db.execute("UPDATE meta SET value = '2' WHERE key = 'format_version'")
+        db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'format_version'", (str(FORMAT_VERSION + 1),)
+        )
     assert run(str(future), "--check")[0] == 2
     err = capsys.readouterr().err
-    assert "format version 2" in err and "format version 1" in err
+    assert f"format version {FORMAT_VERSION + 1}" in err
+    assert f"format version {FORMAT_VERSION}" in err
 
 
 def test_python_dash_m_on_the_shipped_samples() -> None:

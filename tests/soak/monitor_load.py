@@ -83,8 +83,8 @@ class MonitorLoadReport:
     rss_start_mb: float = float("nan")
     rss_at_full_mb: float = float("nan")
     rss_end_mb: float = float("nan")
-    #: the most the ingest's relay process (which holds the WebSocket) had resident
-    relay_rss_max_mb: float = 0.0
+    #: the most the ingest's capture process (which holds the WebSocket) had resident
+    capture_rss_max_mb: float = 0.0
     #: memory growth after the store was full, per event and per run ingested meanwhile
     growth_per_event_after_full: float = float("nan")
     growth_per_run_after_full: float = float("nan")
@@ -129,9 +129,11 @@ def ingest_under_load(
                 _until_next_sample(started, len(report.samples), lambda: store.total >= events)
                 sample = Sample(time.monotonic() - started, store.total, rss_bytes())
                 report.samples.append(sample)
-                relay = ingest.relay_pid  # the process holding the WebSocket
-                if relay is not None:
-                    report.relay_rss_max_mb = max(report.relay_rss_max_mb, rss_bytes(relay) / 2**20)
+                capture = ingest.capture_pid  # the process holding the WebSocket
+                if capture is not None:
+                    report.capture_rss_max_mb = max(
+                        report.capture_rss_max_mb, rss_bytes(capture) / 2**20
+                    )
                 if full_at is None and sample.stored >= store_capacity:
                     full_at = sample
                 if not ingest.running:
@@ -248,10 +250,10 @@ def soak(duration: float) -> BenchmarkResult:
             f"store's arrays {store_mib(capacity):.0f} MiB",
         ),
         Figure(
-            "monitor.relay_rss_max",
-            report.relay_rss_max_mb,
+            "monitor.capture_rss_max",
+            report.capture_rss_max_mb,
             "MiB",
-            note="the relay process that holds the WebSocket",
+            note="the capture process that holds the WebSocket and records",
         ),
     ):
         result.add(figure)

@@ -1,7 +1,8 @@
 """Recording, replay, import and export: nothing the monitor receives is lost (DESIGN §4).
 
-- ``Recorder`` (``recorder``): a session's frame sink; every frame, as received, to a SQLite
-  recording on a writer thread (WAL, batched commits), loud when it can't keep up.
+- ``Recorder`` (``recorder``): every frame (and note) of a session, as received, to a SQLite
+  recording on a writer thread (WAL, batched commits), in the capture process that reads the
+  socket; loud when the disk can't keep up, never dropping.
 - ``Recording`` (``reader``): a recording opened read-only — streamed, paged by time,
   recovered page by page when damaged (``salvage``).
 - ``Replay`` (``replay``): a recording through the same session and validator as live, on
@@ -19,7 +20,7 @@ from .jsonl import ImportReport, import_jsonl
 from .opening import OpenedRecording, open_any
 from .paging import RecordingPager
 from .reader import RecordedFrame, Recording
-from .recorder import Recorder, RecorderState, RecorderStatus
+from .recorder import Recorder, RecorderState, RecorderStatus, SessionRecording
 from .replay import MAX_SPEED, SPEEDS, Replay, ReplayWorkspace, parse_speed, speed_label
 from .storage import (
     RecordingFile,
@@ -54,6 +55,7 @@ __all__ = [
     "RetentionPolicy",
     "RetentionReport",
     "Selection",
+    "SessionRecording",
     "apply_retention",
     "delete_recording",
     "disk_use",

@@ -9,10 +9,18 @@ One recording holds every frame one monitoring session received, as received::
            source INTEGER,                      -> sources.id
            raw BLOB)                            the frame's bytes, exactly as received
     index frames_received_at ON frames(received_at)   paging by time
+    notes(id INTEGER PRIMARY KEY,               what happened to the connection, in order
+          after_frame INTEGER,                  the id of the last frame before the note
+          at REAL, kind TEXT, detail TEXT)      see ``stream_notes.NoteKind``; detail is JSON
 
 Sources get a table of their own: a URL repeated on a million rows would cost ~20 MB.
 ``format_version`` is bumped on any change a reader of the old version could misread; a
 reader refuses newer versions with a message naming both (``FutureFormatError``).
+
+Version 2 added ``notes`` (connections made and lost, runtime restarts: a replay sees them
+where the live session did) and recordings whose oldest frames retention removed while
+they were written (``trimmed_frames``: the first id is then above 1). Version 1 files are
+read as before, without notes.
 ``PRAGMA application_id`` marks the file as ours for tools like ``file(1)``.
 """
 
@@ -24,7 +32,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 #: bump on any change that a reader of the previous version could misread
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 #: ``PRAGMA application_id``: "AEM1"
 APPLICATION_ID = 0x41454D31
 #: the first 16 bytes of every SQLite database file
@@ -40,6 +48,13 @@ CREATE TABLE IF NOT EXISTS frames (
     raw BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS frames_received_at ON frames (received_at);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY,
+    after_frame INTEGER NOT NULL,
+    at REAL NOT NULL,
+    kind TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 """
 
 
@@ -74,6 +89,8 @@ class RecordingMeta:
     late_join: bool = True
     #: when recording stopped (the monitor closed); None if the writer never closed it
     ended_at: float | None = None
+    #: how many of the oldest frames retention removed while the recording was written
+    trimmed_frames: int = 0
 
     def to_rows(self) -> list[tuple[str, str]]:
         """``(key, value)`` rows of the ``meta`` table (None values are left out)."""
@@ -111,6 +128,8 @@ class RecordingMeta:
             try:
                 if f.name in ("created_at", "ended_at"):
                     values[f.name] = float(text)
+                elif f.name == "trimmed_frames":
+                    values[f.name] = int(text)
                 elif f.name == "late_join":
                     values[f.name] = text not in ("0", "false", "False", "")
                 else:

@@ -327,8 +327,8 @@ def import_jsonl(path: Path, destination: Path) -> ImportReport:
                 received_at = last
             last = received_at
             source = writer.source_id(parsed.source or report.meta.target or str(path))
-            batch.append((received_at, source, parsed.raw))
             report.frames += 1
+            batch.append((report.frames, received_at, source, parsed.raw))
             if len(batch) >= BATCH:
                 writer.append(batch)
                 batch = []

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import numpy as np
 import numpy.typing as npt
 
+from ..stream_notes import StreamNote
 from .format import RecordingError, RecordingMeta, is_sqlite_file
 from .salvage import salvage
 
@@ -114,8 +115,8 @@ class Recording:
         first, last = db.execute("SELECT min(id), max(id) FROM frames").fetchone()
         self.first_id, self.last_id = int(first or 0), int(last or 0)
         if self._recovered_dir is None:
-            # Frames are never deleted, so ids are contiguous: no need to count a million
-            # rows (a recovered copy may have holes, and is counted).
+            # Only the oldest frames are ever deleted (retention), so ids are contiguous: no
+            # need to count a million rows (a recovered copy may have holes, and is counted).
             self.frame_count = self.last_id - self.first_id + 1 if last else 0
         else:
             self.frame_count = int(db.execute("SELECT count(*) FROM frames").fetchone()[0])
@@ -189,6 +190,19 @@ class Recording:
                 yield RecordedFrame(frame_id, received_at, self.source(source), bytes(raw))
             next_id = rows[-1][0]
 
+    def frame_rows(self, after_id: int, limit: int) -> list[tuple[int, float, bytes]]:
+        """Up to ``limit`` frames with ids above ``after_id`` as ``(id, received_at, raw)``
+        — the cheapest read, for following a recording while it is written."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, received_at, raw FROM frames WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            ).fetchall()
+        except sqlite3.DatabaseError as exc:
+            self._recover(exc)
+            return self.frame_rows(after_id, limit)
+        return rows
+
     def frames_between(
         self,
         t0: float,
@@ -231,6 +245,27 @@ class Recording:
         if found is None:
             return None
         return RecordedFrame(found[0], found[1], self.source(found[2]), bytes(found[3]))
+
+    def notes(self, after_id: int = 0) -> list[StreamNote]:
+        """The notes with an id above ``after_id``, in order (none in a version 1 file).
+
+        A note of a kind this version does not know (a newer writer) is skipped."""
+        try:
+            rows = self._db.execute(
+                "SELECT id, after_frame, at, kind, detail FROM notes WHERE id > ? ORDER BY id",
+                (after_id,),
+            ).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return []
+            raise
+        notes = []
+        for row in rows:
+            try:
+                notes.append(StreamNote.from_row(*row))
+            except ValueError:
+                log.info("%s: skipping a note of unknown kind %r", self.path, row[3])
+        return notes
 
     def activity(self, bins: int) -> npt.NDArray[np.int64]:
         """Frames per bin over ``[first_at, end_at]`` in ``bins`` equal bins (a scrubber's

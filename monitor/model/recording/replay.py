@@ -17,16 +17,16 @@ and tells ``session_listeners``. Frames are streamed from the file ``CHUNK`` row
 time and the store is bounded, so memory stays flat for any length of recording.
 
 What a replay reproduces of the ingest besides frames: a ``replay_gap`` error frame is
-reported as a lost range (AEM019), and a ``connection_ack`` behind what was already
-received is a runtime restart — both as ``MonitorIngest`` does. Not reproduced: a restart
-the ingest noticed only from ``/healthz`` uptime, and the pause of the watchdogs while the
-live monitor was disconnected (replay ticks throughout).
+reported as a lost range (AEM019), and the capture's notes are applied where they fall
+between the frames, as live — outages (the watchdogs pause while the monitor was
+disconnected, and the timeline draws them) and runtime restarts, however the capture
+noticed them. A version 1 recording has no notes: there a ``connection_ack`` behind what
+was already received counts as a restart, and the watchdogs tick throughout.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -49,6 +49,7 @@ from ..session import (
     ObservationSession,
 )
 from ..store import EventStore
+from ..stream_notes import NoteKind
 from .format import RecordingMeta
 from .opening import OpenedRecording, open_any
 from .reader import RecordedFrame, Recording
@@ -60,9 +61,6 @@ SPEEDS: tuple[float, ...] = (1.0, 10.0, 100.0, MAX_SPEED)
 FIRST_SCREEN_FRAMES = 2_000
 #: how much of each ``pump`` call may go to feeding frames (s): the GUI stays responsive
 PUMP_BUDGET = 0.02
-
-#: a ``replay_gap`` error's ``ref``: the first and last monitor_seq that were lost
-_RANGE = re.compile(r"^(\d+)\.\.(\d+)$")
 
 
 def validator_for(meta: RecordingMeta) -> ValidatorConfig:
@@ -123,6 +121,10 @@ class Replay:
         self._next: RecordedFrame | None = None
         self._exhausted = False
         self._next_tick = self.start + self.tick_interval
+        self._notes = self.recording.notes()
+        self._notes_applied = 0
+        #: notes tell when the connection was up; without notes (version 1) it always was
+        self._connected = not self._notes
         self._acks = 0
         self._baseline = 0
         self.frames_fed = 0
@@ -214,6 +216,7 @@ class Replay:
         """Feed the rest of the recording at once (max speed); ``end_of_stream`` then also
         reports what the end leaves unresolved (pending gaps, runs never completed)."""
         self._advance(self.end, None)
+        self._apply_notes(self.recording.last_id)  # notes after the last frame
         self._target = self.position
         self.playing = False
         if end_of_stream:
@@ -246,7 +249,8 @@ class Replay:
                     return False
             elif tick <= target:
                 self.position = max(self.position, tick)
-                self._found(self.session.tick(tick))
+                if self._connected:  # as live: no watchdogs while the monitor was away
+                    self._found(self.session.tick(tick))
                 self._next_tick = tick + self.tick_interval
             else:
                 self.position = max(self.position, target)
@@ -257,26 +261,34 @@ class Replay:
 
     def _feed(self, frame: RecordedFrame) -> None:
         session = self.session
+        self._apply_notes(frame.id - 1)
         self.position = max(self.position, frame.received_at)
         errors = len(session.errors)
         self._found(session.feed(frame.raw, frame.received_at))
         self.frames_fed += 1
-        if len(session.errors) > errors:
-            self._on_errors(errors)
-        if b"connection_ack" in frame.raw:
+        for error in session.errors[errors:]:
+            # frames the runtime could not re-send (AEM019), as the ingest reports them
+            gap = session.report_replay_gap(error)
+            if gap is not None:
+                self._found([gap])
+        if not self._notes and b"connection_ack" in frame.raw:
             self._on_ack(frame)
 
-    def _on_errors(self, first_new: int) -> None:
-        """A ``replay_gap`` error names frames the runtime could not re-send (AEM019),
-        as ``MonitorIngest._on_error`` reports them live."""
-        for error in self.session.errors[first_new:]:
-            match = _RANGE.match(error.ref or "") if error.code == "replay_gap" else None
-            if match is not None:
-                first, last = int(match[1]), int(match[2])
-                self._found([self.session.report_unrecoverable_gap(first - 1, last + 1)])
+    def _apply_notes(self, upto: int) -> None:
+        """Apply the notes written after frame ``upto`` or earlier, as the ingest does."""
+        notes = self._notes
+        while self._notes_applied < len(notes) and notes[self._notes_applied].after_frame <= upto:
+            note = notes[self._notes_applied]
+            self._notes_applied += 1
+            if note.kind is NoteKind.CONNECTED:
+                self._connected = True
+            elif note.kind is NoteKind.DISCONNECTED:
+                self._connected = False
+            self._found(self.session.apply_note(note))
 
     def _on_ack(self, frame: RecordedFrame) -> None:
-        """An ack behind what was already received: the runtime restarted (as live)."""
+        """A version 1 recording (no notes): an ack behind what was already received means
+        the runtime restarted."""
         try:
             ack = decode_server_frame(frame.raw)
         except ProtocolError:

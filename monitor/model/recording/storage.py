@@ -140,7 +140,7 @@ class RetentionPolicy:
             raise ValueError(f"{ENV_MAX_MB}/{ENV_MAX_DAYS}: {exc}") from None
 
     def describe(self) -> str:
-        size = f"{self.max_total_mb:,.0f} MB" if self.max_total_mb else "no size limit"
+        size = f"{self.max_total_mb:,g} MB" if self.max_total_mb else "no size limit"
         age = f"{self.max_age_days:g} days" if self.max_age_days else "no age limit"
         return f"{size}, {age}"
 

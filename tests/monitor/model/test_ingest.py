@@ -159,16 +159,18 @@ def test_a_lost_connection_resumes_with_every_event_exactly_once(
 
 def test_a_replay_gap_is_one_finding(start_runtime: RuntimeStarter, stop_after: StopAfter) -> None:
     runtime = start_runtime(monitor_replay_buffer=10)
-    ingest = make_ingest(stop_after, runtime)
+    # away for a fixed second after the drop: far more than 10 frames go by meanwhile
+    ingest = make_ingest(stop_after, runtime, backoff=Backoff(1.0, 1.0, jitter="none"))
     session = ingest.session
     wait_until(lambda: connected(ingest), 10, "the ingest to connect")
-    run_on(runtime, "2+2", "calculator")
-    wait_until(lambda: session.last_monitor_seq >= 10, 10, "the first run's frames")
-    seen = session.last_monitor_seq
+    first = run_on(runtime, "2+2", "calculator")
+    wait_until(lambda: session.deliveries == len(first), 10, "the first run's frames")
+    seen = session.last_monitor_seq  # every event and its delivery report: 2 per event
+    assert seen == 2 * len(first) > 10
 
-    ingest.stop()  # away while far more than 10 frames go by
+    runtime.call(runtime.server.manager.close_all(1011, "test: connection dropped"))
+    wait_until(lambda: session.status.state is ConnectionState.RECONNECTING, 5, "the drop")
     events = run_on(runtime, "long job", "load", options={"steps": 30, "pace": 0})
-    ingest.start()
 
     wait_until(lambda: ingest.stats().gaps_reported == 1, 10, "the replay gap")
     wait_until(lambda: session.store.run_by_id("alice", events[0].run_id), 10, "the second run")

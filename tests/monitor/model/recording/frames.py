@@ -85,7 +85,7 @@ def write_recording(
         path, meta or RecordingMeta(created_at=T0, target="test", kind="embedded", late_join=False)
     )
     source = writer.source_id("test")
-    batch = [(t, source, raw) for t, raw in frames]
+    batch = [(i, t, source, raw) for i, (t, raw) in enumerate(frames, 1)]
     for start in range(0, len(batch), 5000):
         writer.append(batch[start : start + 5000])
     if ended_at is not None:

@@ -129,7 +129,7 @@ def test_a_newer_format_header_is_refused(tmp_path: Path) -> None:
     source.write_text(
         '{"agent_event_monitor_recording": {"format_version": 9}}\n{"type": "pong"}\n'
     )
-    with pytest.raises(FutureFormatError, match=r"format version 9.*format version 1"):
+    with pytest.raises(FutureFormatError, match=r"format version 9.*format version 2"):
         open_any(source)
 
 
