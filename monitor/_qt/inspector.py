@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 from PySide6.QtCore import QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
@@ -173,7 +172,9 @@ class EventTableModel(ColumnTableModel):
         columns = self.store.row(row)
         if columns is None:
             return None
-        run = self.store.runs[int(columns["run"])]
+        run = self.store.run_summary(int(columns["run"]))
+        if run is None:
+            return None
         raw = self.store.raw(row)
         summary = EVICTED_TEXT
         if raw is not None:
@@ -211,7 +212,8 @@ class EventTableModel(ColumnTableModel):
         if flt.run_index is not None:
             mask &= columns["run"][:count] == flt.run_index
         if flt.user_id is not None:
-            mask &= np.isin(columns["run"][:count], self._runs_of(flt.user_id))
+            code = store.user_code(flt.user_id)
+            mask &= columns["user"][:count] == (-1 if code is None else code)
         candidates = rows[mask]
         if not flt.text:
             return [int(r) for r in candidates[-want:]]
@@ -227,11 +229,6 @@ class EventTableModel(ColumnTableModel):
                     break
         found.reverse()
         return found
-
-    def _runs_of(self, user_id: str) -> npt.NDArray[np.int64]:
-        return np.array(
-            [run.index for run in self.store.runs if run.user_id == user_id], dtype=np.int64
-        )
 
     def set_filter(self, flt: EventFilter, upto: int) -> None:
         """Show the rows before ``upto`` that pass ``flt`` (one model reset)."""
@@ -402,8 +399,8 @@ class InspectorPanel(QWidget):
         self.run_combo.blockSignals(True)
         while self.run_combo.count() > 1:
             self.run_combo.removeItem(1)
-        if run_index is not None and 0 <= run_index < len(self.store.runs):
-            run = self.store.runs[run_index]
+        run = self.store.run_summary(run_index) if run_index is not None else None
+        if run is not None:
             self.run_combo.addItem(f"{short_id(run.run_id)} ({run.user_id})", run_index)
             self.run_combo.setItemData(1, run.run_id, Qt.ItemDataRole.ToolTipRole)
             self.run_combo.setCurrentIndex(1)

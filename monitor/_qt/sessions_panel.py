@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,7 +138,8 @@ class _RunRow:
 
 
 class SessionTableModel(ColumnTableModel):
-    """Source model: row i is ``store.runs[i]`` (runs are appended as they appear)."""
+    """Source model: one row per run the store holds, in run-index order (runs are appended
+    as they appear; a run that leaves the store's memory leaves the table too)."""
 
     COLUMNS = (
         "User",
@@ -169,11 +171,15 @@ class SessionTableModel(ColumnTableModel):
     def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
+        #: the run index of each row (ascending: runs are added in index order and rows are
+        #: only ever removed), the row's displayed copy, and the sort key it shows the proxy
+        #: — its place in the table, which lags its ``sort_key`` while the order is kept
+        self._order: list[int] = []
         self._rows: list[_RunRow] = []
-        #: the sort key each row shows the proxy: its place in the table, which lags its
-        #: ``sort_key`` while the order is kept
         self._keys: list[int] = []
-        #: rows whose shown key is not their ``sort_key``: they move on ``release_order``
+        self._next_run = 0  # the first run index not looked at yet
+        self._seen_evicted = 0
+        #: runs whose shown key is not their ``sort_key``: they move on ``release_order``
         self._misplaced: set[int] = set()
         #: runs whose row can still change without receiving anything (their rate decays)
         self._live: set[int] = set()
@@ -186,6 +192,11 @@ class SessionTableModel(ColumnTableModel):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def position(self, run_index: int) -> int | None:
+        """The row that shows run ``run_index`` (None: not in the table)."""
+        at = bisect_left(self._order, run_index)
+        return at if at < len(self._order) and self._order[at] == run_index else None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
@@ -241,7 +252,8 @@ class SessionTableModel(ColumnTableModel):
     # --- updating -----------------------------------------------------------------------
 
     def refresh(self, now: float, keep_order: bool = False) -> None:
-        """Append rows for new runs and signal changes for runs that changed.
+        """Append rows for new runs, drop those of runs that left the store's memory, and
+        signal changes for runs that changed.
 
         Runs that received events or findings are updated on every call; the other live
         runs (whose events/s only decays) every ``LIVE_SWEEP_INTERVAL``, which keeps a
@@ -254,32 +266,58 @@ class SessionTableModel(ColumnTableModel):
         if sweep:
             self._last_sweep = now
         with store.lock:
-            touched = self._touched_runs()
             runs = store.runs
-            first_new = len(self._rows)
-            new_rows = [_RunRow.of(runs[i], now) for i in range(first_new, len(runs))]
+            evicted = self._evicted_rows() if store.evicted_runs != self._seen_evicted else []
+            self._seen_evicted = store.evicted_runs
+            touched = self._touched_runs()
+            new_rows = [_RunRow.of(run, now) for run in runs.since(self._next_run)]
+            self._next_run = len(runs)
             changed: list[int] = []
             for i in sorted(touched | self._live if sweep else touched):
-                row = _RunRow.of(runs[i], now)
-                if row != self._rows[i]:
-                    self._rows[i] = row
-                    changed.append(i)
-                    self._check_place(i)
+                at = self.position(i)
+                run = runs.get(i)
+                if at is None or run is None:
+                    continue
+                row = _RunRow.of(run, now)
+                if row != self._rows[at]:
+                    self._rows[at] = row
+                    changed.append(at)
+                    self._check_place(at)
                 self._track(row)
+        for first, last in reversed(_ranges(evicted)):
+            self._remove(first, last)
         if new_rows:
+            first_new = len(self._rows)
             self.beginInsertRows(QModelIndex(), first_new, first_new + len(new_rows) - 1)
-            self._rows.extend(new_rows)
             for row in new_rows:
+                self._order.append(row.index)
+                self._rows.append(row)
                 self._keys.append(_ACTIVE_GROUP + row.index if keep_order else row.sort_key)
-                self._check_place(row.index)
+                self._check_place(len(self._rows) - 1)
                 self._track(row)
             self.endInsertRows()
         last_column = len(self.COLUMNS) - 1
-        for first, last in _ranges(changed):
+        for first, last in _ranges(sorted(changed)):
             # every column but the sort column: the proxy repaints without re-sorting
             self.dataChanged.emit(self.index(first, SORT_COLUMN + 1), self.index(last, last_column))
         if not keep_order:
             self.release_order()
+
+    def _evicted_rows(self) -> list[int]:
+        """Rows of runs the store no longer holds (store lock held)."""
+        runs = self.store.runs
+        return [at for at, index in enumerate(self._order) if index not in runs]
+
+    def _remove(self, first: int, last: int) -> None:
+        self.beginRemoveRows(QModelIndex(), first, last)
+        for index in self._order[first : last + 1]:
+            self._misplaced.discard(index)
+            self._live.discard(index)
+            self._active.discard(index)
+        del self._order[first : last + 1]
+        del self._rows[first : last + 1]
+        del self._keys[first : last + 1]
+        self.endRemoveRows()
 
     def release_order(self) -> None:
         """Move every row whose place changed to where it now sorts.
@@ -287,20 +325,24 @@ class SessionTableModel(ColumnTableModel):
         One row at a time: the proxy finds a row's new place by binary search among the
         others, which must all still sort by the keys they are placed by.
         """
-        for i in sorted(self._misplaced):
-            key = self._rows[i].sort_key
-            if key != self._keys[i]:
-                self._keys[i] = key
-                cell = self.index(i, SORT_COLUMN)
+        for index in sorted(self._misplaced):
+            at = self.position(index)
+            if at is None:
+                continue
+            key = self._rows[at].sort_key
+            if key != self._keys[at]:
+                self._keys[at] = key
+                cell = self.index(at, SORT_COLUMN)
                 self.dataChanged.emit(cell, cell, [SORT_ROLE])
         self._misplaced.clear()
 
-    def _check_place(self, i: int) -> None:
-        """Note whether row ``i`` is placed where it sorts."""
-        if self._rows[i].sort_key == self._keys[i]:
-            self._misplaced.discard(i)
+    def _check_place(self, at: int) -> None:
+        """Note whether the run on row ``at`` is placed where it sorts."""
+        index = self._order[at]
+        if self._rows[at].sort_key == self._keys[at]:
+            self._misplaced.discard(index)
         else:
-            self._misplaced.add(i)
+            self._misplaced.add(index)
 
     def _track(self, row: _RunRow) -> None:
         """Keep the live and active sets in step with a row's newest copy."""
@@ -314,8 +356,8 @@ class SessionTableModel(ColumnTableModel):
             self._live.discard(row.index)  # settled: only new events or findings revive it
 
     def _touched_runs(self) -> set[int]:
-        """Existing rows whose runs received events or findings since the last refresh
-        (call with the store lock held)."""
+        """Runs with rows that received events or findings since the last refresh (call
+        with the store lock held)."""
         store = self.store
         touched: set[int] = set()
         if store.total > self._seen_total:
@@ -327,11 +369,12 @@ class SessionTableModel(ColumnTableModel):
             if record.run_index is not None:
                 touched.add(record.run_index)
         self._seen_findings = store.findings_total
-        return {i for i in touched if i < len(self._rows)}
+        return {i for i in touched if i < self._next_run}
 
     def run_row(self, run_index: int) -> _RunRow | None:
         """The displayed copy of one run (tests and the main window's captions)."""
-        return self._rows[run_index] if 0 <= run_index < len(self._rows) else None
+        at = self.position(run_index)
+        return None if at is None else self._rows[at]
 
     @property
     def active_count(self) -> int:
@@ -467,7 +510,11 @@ class SessionsPanel(QWidget):
         runs = self.model.rowCount()
         if runs:
             active = self.model.active_count
-            self.count_label.setText(f"{runs} run{'s' * (runs != 1)} · {active} active")
+            text = f"{runs:,} run{'s' * (runs != 1)} · {active:,} active"
+            archived = self.store.evicted_runs
+            if archived:
+                text += f" · {archived:,} older archived"
+            self.count_label.setText(text)
 
     # --- selection ----------------------------------------------------------------------
 
@@ -483,11 +530,12 @@ class SessionsPanel(QWidget):
         if run_index is None:
             selection.clearSelection()
             return
-        if run_index >= self.model.rowCount():
+        if self.model.position(run_index) is None:
             self.refresh(time.time())  # the run arrived since the last tick
-        if not 0 <= run_index < self.model.rowCount():
-            return
-        self.anchor.select_row(self.proxy.mapFromSource(self.model.index(run_index, 0)).row())
+        at = self.model.position(run_index)
+        if at is None:
+            return  # no such run, or it left memory (the archive has it)
+        self.anchor.select_row(self.proxy.mapFromSource(self.model.index(at, 0)).row())
 
     def _on_header_menu(self, pos: QPoint) -> None:
         """Right-click on the header: choose which columns show."""

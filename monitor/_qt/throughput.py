@@ -137,8 +137,7 @@ class ThroughputView(QWidget):
 
     def set_selected_run(self, run_index: int | None) -> None:
         """Draw the events/s of run ``run_index`` (an index into ``store.runs``), or none."""
-        with self._store.lock:
-            valid = run_index is not None and 0 <= run_index < len(self._store.runs)
+        valid = run_index is not None and self._store.run_summary(run_index) is not None
         self._selected = run_index if valid else None
         self._last_key = None
 
@@ -187,8 +186,12 @@ class ThroughputView(QWidget):
             self._set_selected_name("")
             return
         store = self._store
+        run = store.run_summary(index)
+        if run is None:
+            self.selected_curve.setData(x=[], y=[])
+            self._set_selected_name("")
+            return
         with store.lock:
-            run = store.runs[index]
             name = f"selected: {run.user_id} · {run.agent_name}"
             epoch = store.epoch or 0.0
             first = int(run.started_at - epoch)

@@ -161,7 +161,7 @@ class PresentationBoard:
         runs = store.runs
         candidates: dict[RunKey, RunInfo] = {}
         first_live: int | None = None
-        for run in runs[self._scan_from :]:
+        for run in runs.since(self._scan_from):
             key = (run.user_id, run.run_id)
             is_featured = key in featured
             if not self._qualifies(run, now, is_featured):

@@ -35,8 +35,10 @@ from .stream_notes import NoteKind, StreamNote
 TICK_INTERVAL = 0.5
 
 
-#: for a stream joined mid-way (a remote runtime): the first event per user sets its baseline
-LIVE_VALIDATOR = ValidatorConfig(late_join=True, run_stall_after=15.0)
+#: for a stream joined mid-way (a remote runtime): the first event per user sets its baseline.
+#: The validator remembers the newest ``max_runs`` runs: a monitor open for days stays
+#: bounded, and an event for a run finished that many runs ago counts as a new run's.
+LIVE_VALIDATOR = ValidatorConfig(late_join=True, run_stall_after=15.0, max_runs=20_000)
 #: for a stream watched from its first event (the embedded runtime): seq 1 is expected
 FROM_START_VALIDATOR = replace(LIVE_VALIDATOR, late_join=False)
 
@@ -252,6 +254,10 @@ class ObservationSession:
         now = self.clock() if now is None else now
         with self.store.lock:
             return self._record(self.validator.tick(now), now)
+
+    def close(self) -> None:
+        """The session is over: let go of what it keeps on disk (the store's run archive)."""
+        self.store.close()
 
     def _record(self, found: list[Finding], now: float) -> list[Finding]:
         for f in found:

@@ -5,6 +5,12 @@ bytes per event, so a million events fit in ~30 MB and the plots read slices, ne
 of Python objects. The raw frames of the most recent events are kept for the inspector;
 everything ever received also goes to the recording (older rows are evicted from here).
 
+Runs are bounded too: the running ones and the newest ``max_finished_runs`` finished ones
+are held (``runs``); older finished runs leave memory — with their tool spans — into the
+``RunArchive`` (one summary row each, on disk), from which views page them back. Run indexes
+are never reused: an index still names its run after the run left memory
+(``run_summary``).
+
 Writers (the ingest thread) and readers (the GUI timer) share ``lock``.
 """
 
@@ -12,12 +18,15 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from runtime.protocol import Event, EventType, Finding, Severity
+
+from .run_archive import RunArchive, RunSummary
 
 #: type code stored per row; the order is the legend's order
 EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
@@ -29,6 +38,10 @@ TOOL_OPEN, TOOL_OK, TOOL_ERROR = 0, 1, 2
 RATE_WINDOW = 5.0
 #: every this many events, quiet runs' receive times older than RATE_WINDOW are dropped
 TRIM_EVERY = 20_000
+#: finished runs held in memory (the newest); older ones go to the run archive
+MAX_FINISHED_RUNS = 5_000
+#: runs evicted together (one archive transaction, one compaction of the tool spans)
+EVICT_BATCH = 500
 
 
 @dataclass(eq=False)
@@ -64,6 +77,55 @@ class RunInfo:
         return self.status in ("completed", "failed", "cancelled")
 
 
+class RunTable:
+    """The runs the store holds, by index. ``len()`` counts every run ever seen (indexes
+    run 0 … len-1 and are never reused); iterating yields the held ones, oldest first; an
+    evicted run is no longer here (``get`` returns None, ``[index]`` raises KeyError)."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, RunInfo] = {}
+        self._next = 0
+
+    def __len__(self) -> int:
+        return self._next
+
+    def __getitem__(self, index: int) -> RunInfo:
+        return self._held[index]
+
+    def __contains__(self, index: object) -> bool:
+        return index in self._held
+
+    def __iter__(self) -> Iterator[RunInfo]:
+        return iter(list(self._held.values()))
+
+    def get(self, index: int) -> RunInfo | None:
+        return self._held.get(index)
+
+    def since(self, index: int) -> list[RunInfo]:
+        """The held runs with an index of ``index`` or more, oldest first (costs as many
+        steps as runs returned)."""
+        newer: list[RunInfo] = []
+        for i in reversed(self._held):
+            if i < index:
+                break
+            newer.append(self._held[i])
+        newer.reverse()
+        return newer
+
+    @property
+    def held(self) -> int:
+        """How many runs are in memory."""
+        return len(self._held)
+
+    def add(self, run: RunInfo) -> None:
+        assert run.index == self._next, "runs are added in index order"
+        self._held[run.index] = run
+        self._next += 1
+
+    def remove(self, index: int) -> RunInfo:
+        return self._held.pop(index)
+
+
 @dataclass(frozen=True, slots=True)
 class FindingRecord:
     """A finding as the monitor shows it: with where it was seen."""
@@ -83,12 +145,14 @@ class _Ring:
         self.ts = np.zeros(capacity, dtype=np.float64)
         self.etype = np.zeros(capacity, dtype=np.uint8)
         self.run = np.zeros(capacity, dtype=np.int32)
+        self.user = np.zeros(capacity, dtype=np.int32)  # index into ``EventStore.users``
         self.seq = np.zeros(capacity, dtype=np.int64)
         self.flag = np.zeros(capacity, dtype=np.uint8)  # 1 = has a finding
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in (self.t, self.ts, self.etype, self.run, self.seq, self.flag))
+        columns = (self.t, self.ts, self.etype, self.run, self.user, self.seq, self.flag)
+        return sum(a.nbytes for a in columns)
 
 
 class EventStore:
@@ -99,15 +163,25 @@ class EventStore:
         capacity: int = 1_000_000,
         raw_capacity: int = 50_000,
         max_findings: int = 100_000,
+        max_finished_runs: int = MAX_FINISHED_RUNS,
+        archive: RunArchive | None = None,
     ) -> None:
+        """``archive``: where evicted runs go (a temporary one by default, created when the
+        first run leaves memory)."""
         self.lock = threading.RLock()
         self._rows = _Ring(capacity)
         self.total = 0  # rows ever added; row ids are 0..total-1
         self._raw: list[bytes | None] = [None] * raw_capacity
         self.raw_capacity = raw_capacity
         self.epoch: float | None = None  # receive time of the first event (plot origin)
-        self.runs: list[RunInfo] = []
+        self.runs = RunTable()
         self._run_index: dict[tuple[str, str], int] = {}
+        self.max_finished_runs = max_finished_runs
+        self._evict_batch = max(1, min(EVICT_BATCH, max_finished_runs // 10))
+        self._finished: deque[int] = deque()  # held finished runs, in the order they ended
+        self._archive = archive
+        #: runs that left memory so far (they are in the archive)
+        self.evicted_runs = 0
         self.users: list[str] = []
         self._user_index: dict[str, int] = {}
         # tool spans: growable arrays, one row per tool call
@@ -168,6 +242,7 @@ class EventStore:
             r.etype[slot] = TYPE_CODE[event.type]
             run = self._run_for(event, received_at, row)
             r.run[slot] = run.index
+            r.user[slot] = self._user_index[run.user_id]
             r.seq[slot] = event.seq
             r.flag[slot] = 0
             if raw is not None:
@@ -186,6 +261,61 @@ class EventStore:
         for run in self.runs:
             if run.recent:
                 run.rate(now)
+
+    # --- leaving memory ---------------------------------------------------------------
+
+    @property
+    def archive(self) -> RunArchive:
+        """Where runs that left memory are (created on first use)."""
+        if self._archive is None:
+            self._archive = RunArchive()
+        return self._archive
+
+    def run_summary(self, index: int) -> RunInfo | RunSummary | None:
+        """Run ``index``: held, or paged back from the archive (None: no such run)."""
+        with self.lock:
+            held = self.runs.get(index)
+            if held is not None or self._archive is None:
+                return held
+        return self._archive.get(index)
+
+    def _evict_finished(self) -> None:
+        """Move the oldest finished runs past ``max_finished_runs`` to the archive, with
+        their tool spans (lock held)."""
+        finished = self._finished
+        out: list[RunInfo] = []
+        while len(finished) > self.max_finished_runs:
+            index = finished.popleft()
+            run = self.runs.get(index)
+            if run is None:
+                continue
+            self.runs.remove(index)
+            if self._run_index.get((run.user_id, run.run_id)) == index:
+                del self._run_index[(run.user_id, run.run_id)]
+            out.append(run)
+        if not out:
+            return
+        self.archive.add(_summary(run) for run in out)
+        self.evicted_runs += len(out)
+        self._compact_spans()
+
+    def _compact_spans(self) -> None:
+        """Keep only the tool spans of held runs (their indexes change)."""
+        n = self.span_count
+        held = np.fromiter(
+            (index in self.runs for index in self.span_run[:n].tolist()), dtype=bool, count=n
+        )
+        keep = np.flatnonzero(held)
+        if keep.size == n:
+            return
+        moved = {int(old): new for new, old in enumerate(keep.tolist())}
+        for name in ("span_run", "span_start", "span_end", "span_status"):
+            array = getattr(self, name)
+            array[: keep.size] = array[keep]
+        self.span_end[keep.size : n] = np.nan
+        self.span_names = [self.span_names[i] for i in keep.tolist()]
+        self.span_count = int(keep.size)
+        self._open_spans = {key: moved[i] for key, i in self._open_spans.items() if i in moved}
 
     def _run_for(self, event: Event, received_at: float, row: int) -> RunInfo:
         key = (event.user_id, event.run_id)
@@ -206,7 +336,7 @@ class EventStore:
             first_row=row,
         )
         self._run_index[key] = run.index
-        self.runs.append(run)
+        self.runs.add(run)
         return run
 
     def _update_run(self, run: RunInfo, event: Event, received_at: float, row: int) -> None:
@@ -231,6 +361,9 @@ class EventStore:
         elif etype is EventType.AGENT_COMPLETED and run.ended_at is None:
             run.status = str(event.data.get("status", "completed"))
             run.ended_at = received_at
+            self._finished.append(run.index)
+            if len(self._finished) >= self.max_finished_runs + self._evict_batch:
+                self._evict_finished()
 
     def _open_span(self, run: RunInfo, event: Event, at: float) -> None:
         key = (run.index, str(event.data.get("tool_call_id")))
@@ -286,7 +419,7 @@ class EventStore:
                 run_index = self._run_index.get((finding.user_id, finding.run_id))
             row = self._row_of(finding) if finding.seq is not None else None
             if run_index is not None:
-                run = self.runs[run_index]
+                run = self.runs[run_index]  # _run_index names held runs only
                 run.findings += 1
                 if finding.rule_id == "AEM012" and not run.finished:
                     run.status = "stalled"
@@ -332,6 +465,7 @@ class EventStore:
             "ts": float(r.ts[slot]),
             "etype": int(r.etype[slot]),
             "run": int(r.run[slot]),
+            "user": int(r.user[slot]),
             "seq": int(r.seq[slot]),
             "flag": int(r.flag[slot]),
         }
@@ -359,6 +493,7 @@ class EventStore:
             "ts": r.ts[slots],
             "etype": r.etype[slots],
             "run": r.run[slots],
+            "user": r.user[slots],
             "seq": r.seq[slots],
             "flag": r.flag[slots],
         }
@@ -402,8 +537,10 @@ class EventStore:
 
     def run_per_second(self, run_index: int) -> npt.NDArray[np.int32]:
         """Events of one run received in each whole second since ``epoch``."""
+        run = self.run_summary(run_index)
+        if run is None:
+            return np.zeros(0, dtype=np.int32)
         with self.lock:
-            run = self.runs[run_index]
             if self.epoch is None:
                 return np.zeros(0, dtype=np.int32)
             start = max(run.first_row, self.oldest_row)
@@ -439,6 +576,39 @@ class EventStore:
             out[event_type] = gap[mask]
         return out
 
+    def user_code(self, user_id: str) -> int | None:
+        """The code of ``user_id`` in the ``user`` column (None: never seen)."""
+        return self._user_index.get(user_id)
+
     def run_by_id(self, user_id: str, run_id: str) -> RunInfo | None:
+        """The held run with these ids (``archived_run`` finds one that left memory)."""
         index = self._run_index.get((user_id, run_id))
         return None if index is None else self.runs[index]
+
+    def archived_run(self, user_id: str, run_id: str) -> RunSummary | None:
+        """The newest run with these ids that left memory."""
+        return None if self._archive is None else self._archive.by_id(user_id, run_id)
+
+    def close(self) -> None:
+        """Delete the run archive (the session is over)."""
+        if self._archive is not None:
+            self._archive.close()
+
+
+def _summary(run: RunInfo) -> RunSummary:
+    return RunSummary(
+        index=run.index,
+        user_id=run.user_id,
+        run_id=run.run_id,
+        thread_id=run.thread_id,
+        agent_name=run.agent_name,
+        started_at=run.started_at,
+        last_at=run.last_at,
+        ended_at=run.ended_at,
+        status=run.status,
+        events=run.events,
+        findings=run.findings,
+        input=run.input,
+        first_row=run.first_row,
+        last_row=run.last_row,
+    )

@@ -150,6 +150,7 @@ class Workspace:
         self.ingest.stop()
         if self.runtime is not None:
             self.runtime.stop()
+        self.session.close()
 
     def __enter__(self) -> Self:
         return self

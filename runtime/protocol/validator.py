@@ -115,6 +115,7 @@ class _StreamTrack:
     lost: set[int] = field(default_factory=set)  # seqs already reported lost (AEM009)
     recent_ids: deque[str] = field(default_factory=deque)
     recent_id_set: set[str] = field(default_factory=set)
+    last_at: float = 0.0  # when its last event arrived
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +131,12 @@ class ValidatorConfig:
     reorder_window: int = 64
     #: the first event of a user's stream sets its baseline instead of expecting seq 1.
     late_join: bool = False
-    #: how many event ids per user to remember for duplicate detection.
+    #: how many event ids per user to remember for duplicate detection …
     dedupe_window: int = 4096
+    #: … while the user's stream is active: a stream silent this long forgets them (a
+    #: re-sent event comes soon after the original), so memory follows the active users,
+    #: not every user ever seen.
+    forget_ids_after: float = 120.0
     #: how many runs to remember (completed runs are evicted oldest first).
     max_runs: int = 100_000
 
@@ -143,6 +148,9 @@ class SequenceValidator:
         self.config = config or ValidatorConfig()
         self._streams: dict[str, _StreamTrack] = {}
         self._runs: OrderedDict[tuple[str, str], RunTrack] = OrderedDict()
+        #: the runs still open (OPEN or ERRORED): the watchdogs look at these only, so a
+        #: tick costs the same whatever the number of finished runs remembered
+        self._open: dict[tuple[str, str], RunTrack] = {}
         self._monitor_next: int | None = None
         self.events_seen = 0
 
@@ -216,9 +224,7 @@ class SequenceValidator:
         """Run the watchdogs: stalled runs and tools, and seq gaps past their grace time."""
         out: list[Finding] = []
         cfg = self.config
-        for run in self._runs.values():
-            if run.state in (RunState.COMPLETED, RunState.NEW):
-                continue
+        for run in self._open.values():
             if not run.stalled and now - run.last_activity > cfg.run_stall_after:
                 run.stalled = True
                 out.append(
@@ -247,6 +253,13 @@ class SequenceValidator:
         for user_id, stream in self._streams.items():
             due = [s for s, noticed in stream.missing.items() if now - noticed >= cfg.gap_grace]
             out.extend(self._report_lost(user_id, stream, due, now))
+            if stream.recent_ids and now - stream.last_at > cfg.forget_ids_after:
+                stream.recent_ids.clear()
+                stream.recent_id_set.clear()
+            if len(stream.lost) > cfg.dedupe_window:
+                # a lost event that turns up this late is reported as a repeat, not as late
+                floor = stream.next_seq - cfg.dedupe_window
+                stream.lost = {s for s in stream.lost if s >= floor}
         return out
 
     def close(self, now: float | None = None) -> list[Finding]:
@@ -268,6 +281,7 @@ class SequenceValidator:
                     )
                 )
                 run.state = RunState.COMPLETED
+        self._open.clear()
         return out
 
     def run(self, user_id: str, run_id: str) -> RunTrack | None:
@@ -276,7 +290,7 @@ class SequenceValidator:
 
     @property
     def open_runs(self) -> list[RunTrack]:
-        return [r for r in self._runs.values() if r.state in (RunState.OPEN, RunState.ERRORED)]
+        return list(self._open.values())
 
     # --- per-user stream: seq and duplicates ------------------------------------------
 
@@ -288,6 +302,7 @@ class SequenceValidator:
             if self.config.late_join and event.seq > 1:
                 stream.next_seq = event.seq
                 stream.joined_late = True
+        stream.last_at = now
         if event.event_id in stream.recent_id_set:
             out.append(
                 _flag(
@@ -396,7 +411,8 @@ class SequenceValidator:
             if run.state is RunState.COMPLETED:
                 del self._runs[key]
                 return
-        self._runs.popitem(last=False)
+        key, _run = self._runs.popitem(last=False)
+        self._open.pop(key, None)
 
     def _check_run(self, event: Event, now: float, out: list[Finding]) -> None:
         run = self._track(event)
@@ -418,6 +434,12 @@ class SequenceValidator:
             out.append(_flag(broken, message, event, now))
         previous_state = run.state
         run.state = next_state
+        if next_state is not previous_state:
+            key = (event.user_id, event.run_id)
+            if next_state is RunState.COMPLETED:
+                self._open.pop(key, None)
+            else:
+                self._open[key] = run
         run.events += 1
         run.last_activity = now
         run.stalled = False

@@ -41,6 +41,7 @@ def _empty() -> Columns:
         "ts": np.zeros(0, dtype=np.float64),
         "etype": np.zeros(0, dtype=np.uint8),
         "run": np.zeros(0, dtype=np.int32),
+        "user": np.zeros(0, dtype=np.int32),
         "seq": np.zeros(0, dtype=np.int64),
         "flag": np.zeros(0, dtype=np.uint8),
         "frame_id": np.zeros(0, dtype=np.int64),
@@ -108,6 +109,7 @@ class RecordingPager:
         self.sampled_every = every
         frames = self.recording.frames_between(t0, t1, sample_every=every)
         flagged = self._flagged()
+        run_of: dict[tuple[str, str], int | None] = {}  # one lookup per run, not per frame
         out: dict[str, list[float | int]] = {name: [] for name in _empty()}
         for frame in frames:
             try:
@@ -120,20 +122,34 @@ class RecordingPager:
             user, run_id, seq = obj.get("user_id"), obj.get("run_id"), obj.get("seq")
             if code is None or not isinstance(seq, int):
                 continue  # a control frame: not a row
-            run = self.store.run_by_id(str(user), str(run_id))
-            if run is None:
+            key = (str(user), str(run_id))
+            if key not in run_of:
+                run_of[key] = self._run_index(*key)
+            run_index = run_of[key]
+            if run_index is None:
                 continue
             stamp = obj.get("timestamp")
             out["row"].append(-1)
             out["t"].append(frame.received_at)
             out["ts"].append(float(stamp) if isinstance(stamp, int | float) else math.nan)
             out["etype"].append(code)
-            out["run"].append(run.index)
+            out["run"].append(run_index)
+            code = self.store.user_code(key[0])
+            out["user"].append(-1 if code is None else code)
             out["seq"].append(seq)
             out["flag"].append(int((user, run_id, seq) in flagged))
             out["frame_id"].append(frame.id)
         empty = _empty()
         return {name: np.asarray(out[name], dtype=empty[name].dtype) for name in empty}
+
+    def _run_index(self, user_id: str, run_id: str) -> int | None:
+        """The store's index of a run: held, or archived after it left memory."""
+        with self.store.lock:
+            held = self.store.run_by_id(user_id, run_id)
+        if held is not None:
+            return held.index
+        archived = self.store.archived_run(user_id, run_id)
+        return None if archived is None else archived.index
 
     def _flagged(self) -> set[tuple[str | None, str | None, int | None]]:
         with self.store.lock:

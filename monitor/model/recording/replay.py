@@ -181,9 +181,11 @@ class Replay:
         """Jump to ``position`` (recording time): fed on by the next ``pump`` calls."""
         position = min(max(position, self.start), self.end)
         if position < self.position:
+            old = self.session
             self.session = self._new_session()
             for listener in self.session_listeners:
                 listener(self.session)
+            old.close()
         self._target = position
         self._wall = None
 
@@ -354,6 +356,7 @@ class ReplayWorkspace:
 
     def stop(self) -> None:
         self.replay.pause()
+        self.replay.session.close()
         self.opened.close()
 
     def __enter__(self) -> Self:

@@ -1,0 +1,173 @@
+"""``RunArchive``: the runs the store let go of, summarised on disk, to page them back.
+
+A monitor left open for days sees hundreds of thousands of runs. The store keeps the running
+ones and the newest finished ones in memory (``EventStore.max_finished_runs``); older
+finished runs leave memory, each as one row here: who, what, when, how it ended. Their
+events stay in the recording. Views page them back: the timeline finds the runs of a time
+range it was scrolled to (``between``), the sessions list pages through them newest first
+(``page``), a finding or a paged-in event names its run by index (``get``) or by id
+(``by_id``).
+
+The archive is a SQLite file of its own (derived data: a temporary file, deleted on
+``close``). The ingest thread writes (``add``); any thread reads, each through a connection
+of its own, so a view paging runs back never waits for the stream and the other way round.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import sqlite3
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    idx INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    agent_name TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    last_at REAL NOT NULL,
+    ended_at REAL,
+    status TEXT NOT NULL,
+    events INTEGER NOT NULL,
+    findings INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    first_row INTEGER NOT NULL,
+    last_row INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_id ON runs (user_id, run_id);
+CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
+"""
+
+_COLUMNS = (
+    "idx, user_id, run_id, thread_id, agent_name, started_at, last_at, ended_at, status, "
+    "events, findings, input, first_row, last_row"
+)
+#: the start of a run's input kept in the archive (the sessions list shows the beginning)
+INPUT_CHARS = 200
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """What is kept of a run that left memory (the fields of ``store.RunInfo`` a view
+    shows)."""
+
+    index: int
+    user_id: str
+    run_id: str
+    thread_id: str
+    agent_name: str
+    started_at: float
+    last_at: float
+    ended_at: float | None
+    status: str
+    events: int
+    findings: int
+    input: str = ""
+    #: the store rows of its first and last event (rows older than the store's oldest
+    #: row are in the recording only)
+    first_row: int = 0
+    last_row: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+class RunArchive:
+    """Summaries of evicted runs in a SQLite file (a temporary one unless ``path``)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self._folder: Path | None = None
+        if path is None:
+            self._folder = Path(tempfile.mkdtemp(prefix="aem-runs-"))
+            path = self._folder / "runs.sqlite"
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._count = 0
+        #: the longest run archived (s): ``between`` looks back this far for runs that
+        #: started before a range and reach into it
+        self._longest = 0.0
+        db = self._db()
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(SCHEMA)
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            # autocommit; each thread its own connection (reads never wait on writes in WAL)
+            db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA synchronous=OFF")  # derived data: a crash loses nothing real
+            self._local.db = db
+            with self._lock:
+                self._connections.append(db)
+        return db
+
+    def __len__(self) -> int:
+        return self._count
+
+    def add(self, runs: Iterable[RunSummary]) -> None:
+        """Archive runs (one transaction)."""
+        rows = []
+        for run in runs:
+            values = astuple(run)
+            rows.append((*values[:11], run.input[:INPUT_CHARS], *values[12:]))
+            self._longest = max(self._longest, (run.ended_at or run.last_at) - run.started_at)
+        if not rows:
+            return
+        db = self._db()
+        with db:
+            db.execute("BEGIN")
+            db.executemany(
+                f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 14)})", rows
+            )
+        self._count += len(rows)
+
+    def get(self, index: int) -> RunSummary | None:
+        row = self._db().execute(f"SELECT {_COLUMNS} FROM runs WHERE idx = ?", (index,))
+        found = row.fetchone()
+        return None if found is None else RunSummary(*found)
+
+    def by_id(self, user_id: str, run_id: str) -> RunSummary | None:
+        """The newest archived run with these ids."""
+        row = self._db().execute(
+            f"SELECT {_COLUMNS} FROM runs WHERE user_id = ? AND run_id = ? "
+            "ORDER BY idx DESC LIMIT 1",
+            (user_id, run_id),
+        )
+        found = row.fetchone()
+        return None if found is None else RunSummary(*found)
+
+    def between(self, t0: float, t1: float, limit: int = 10_000) -> list[RunSummary]:
+        """Archived runs active at some time in ``[t0, t1]`` (receive time), oldest first."""
+        rows = self._db().execute(
+            f"SELECT {_COLUMNS} FROM runs WHERE started_at BETWEEN ? AND ? "
+            "AND coalesce(ended_at, last_at) >= ? ORDER BY idx LIMIT ?",
+            (t0 - self._longest, t1, t0, limit),
+        )
+        return [RunSummary(*row) for row in rows.fetchall()]
+
+    def page(self, before: int | None = None, limit: int = 500) -> list[RunSummary]:
+        """Up to ``limit`` archived runs with an index below ``before``, newest first."""
+        rows = self._db().execute(
+            f"SELECT {_COLUMNS} FROM runs WHERE idx < ? ORDER BY idx DESC LIMIT ?",
+            (before if before is not None else 2**62, limit),
+        )
+        return [RunSummary(*row) for row in rows.fetchall()]
+
+    def close(self) -> None:
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for db in connections:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
