@@ -12,8 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from monitor import __version__
-from monitor.model.relay import RELAY_ARGUMENT
-from monitor.model.relay import main as relay_main
+from monitor.display_check import describe, display_problem, read_os_release
+from monitor.model.capture_process import CAPTURE_ARGUMENT
+from monitor.model.capture_process import main as capture_main
+from monitor.stop_signals import StopSignals
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Watch agent progress events live. Without --connect it embeds a runtime with "
             "demo traffic, so it works with no setup."
+        ),
+        epilog=(
+            "Ctrl+C (SIGINT) or SIGTERM closes the window as File > Quit does, recording "
+            "closed, and exits with 128 + the signal's number: 130 or 143."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -64,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
-    if arguments[:1] == [RELAY_ARGUMENT]:  # the ingest's relay process, in a frozen app
-        return relay_main()
+    if arguments[:1] == [CAPTURE_ARGUMENT]:  # the ingest's capture process, in a frozen app
+        return capture_main()
     if arguments[:1] == ["replay"]:  # headless: never starts Qt
         from monitor.replay_cli import main as replay
 
@@ -86,9 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.screenshot and headless:
         # a screenshot needs no screen: render offscreen (docs builds, CI)
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from monitor._qt.app import run_app
+    problem = display_problem(os.environ)
+    if problem is not None:  # Qt would abort, naming another library
+        display = os.environ.get("DISPLAY", "")
+        print(describe(problem, display, read_os_release()), file=sys.stderr)
+        return 1
+    # Before Qt loads: from here on SIGINT and SIGTERM are noted, never raised (run_app
+    # closes the window on them); a Ctrl+C during the imports is not lost in one of them.
+    stop_signals = StopSignals().install()
+    try:
+        from monitor._qt.app import run_app
 
-    return run_app(args)
+        return run_app(args, stop_signals)
+    finally:
+        stop_signals.uninstall()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .agents.base import Agent, RunScope
+from .agents.base import Agent, AgentCrash, RunScope
 from .config import RuntimeConfig
 from .connections import WebSocketManager
 from .context import UserExecutionContext
@@ -104,14 +104,31 @@ class ExecutionEngine:
             self.notifier.send_agent_error(ctx, "timeout", error)
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"
-            log.warning(
-                "run %s of %s failed (request %s): %s",
-                ctx.run_id,
-                ctx.user_id,
-                ctx.request_id,
-                error,
-                exc_info=True,
-            )
+            if isinstance(exc, AgentCrash):
+                # Injected on purpose (the agent_crash_rate knob, e.g. the monitor's demo): a
+                # traceback says nothing new, and a demo's would fill the terminal.
+                log.warning(
+                    "run %s of %s failed (request %s): injected fault: %s",
+                    ctx.run_id,
+                    ctx.user_id,
+                    ctx.request_id,
+                    error,
+                )
+                log.debug(
+                    "traceback of the injected crash in run %s (request %s)",
+                    ctx.run_id,
+                    ctx.request_id,
+                    exc_info=True,
+                )
+            else:
+                log.error(
+                    "run %s of %s failed (request %s): %s",
+                    ctx.run_id,
+                    ctx.user_id,
+                    ctx.request_id,
+                    error,
+                    exc_info=True,
+                )
             self.notifier.send_agent_error(ctx, type(exc).__name__, str(exc) or error)
         finally:
             duration_ms = (time.perf_counter() - started) * 1000

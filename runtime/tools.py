@@ -97,7 +97,8 @@ class ToolExecutor:
             error = str(exc) or type(exc).__name__
         except Exception as exc:
             # A tool bug must not kill the run: it becomes an error result, loudly logged.
-            log.warning(
+            # (Injected failures are ``ToolError``s above: expected, so not logged.)
+            log.error(
                 "tool %s raised %s (run %s, request %s)",
                 call.tool_name,
                 type(exc).__name__,

@@ -2,7 +2,8 @@
 
 The GUI thread's asyncio loop is qasync's ``QEventLoop`` (asyncio via qasync is the
 project's stated stack for GUI-side coroutines); network ingest never runs on it: the
-workspace's ingest has its own thread and loop (DESIGN §4, §5).
+workspace's ingest has its own thread and loop (DESIGN §4, §5). SIGINT and SIGTERM reach
+the loop through ``StopSignals``' wakeup socket and close the window as File › Quit does.
 """
 
 from __future__ import annotations
@@ -11,26 +12,35 @@ import argparse
 import asyncio
 import gc
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import qasync
-from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QSettings, QSocketNotifier, QTimer
+from PySide6.QtWidgets import QApplication, QDialog
 
 from monitor import __version__
+from monitor.stop_signals import StopSignals, signal_exit_code
 
 from .icons import app_icon
 from .main_window import MainWindow, RemoteFactory, WorkspaceLike
-from .settings import APPLICATION, ORGANIZATION, load_retention, load_theme, monitor_settings
+from .settings import (
+    APPLICATION,
+    DEFAULT_WINDOW_SIZE,
+    ORGANIZATION,
+    load_retention,
+    load_theme,
+    monitor_settings,
+)
 from .theme import apply_theme
 
 log = logging.getLogger("monitor")
 
 #: the window size the layout's default splitter sizes are designed for
-DEFAULT_SIZE = (1400, 900)
+DEFAULT_SIZE = DEFAULT_WINDOW_SIZE
 
 
 def _application() -> QApplication:
@@ -89,10 +99,59 @@ def create_workspace(args: argparse.Namespace, plan: RecordingPlan) -> Workspace
     return Workspace.embedded(demo=True, record_to=plan.folder, max_recording_bytes=plan.max_bytes)
 
 
-def run_app(args: argparse.Namespace) -> int:
+def run_app(args: argparse.Namespace, stop_signals: StopSignals) -> int:
     """Run the monitor until its window closes (or, with ``--screenshot``, until the
-    screenshot is saved); returns the process exit code."""
-    app = _application()
+    screenshot is saved); returns the process exit code: 0, 1 if the screenshot could not be
+    written, ``signal_exit_code`` once SIGINT or SIGTERM closed the window.
+
+    ``stop_signals`` is installed by the caller before Qt loads: a stop signal closes the
+    window as File › Quit does, however early it came.
+    """
+    if stop_signals.signum is not None:  # while Qt loaded: nothing to close yet
+        return signal_exit_code(stop_signals.signum)
+    exit_code = _run(_application(), args, stop_signals)
+    if stop_signals.signum is not None:
+        return signal_exit_code(stop_signals.signum)
+    return exit_code
+
+
+def close_on_stop_signal(window: MainWindow, stop_signals: StopSignals) -> QSocketNotifier:
+    """Close ``window`` (``close_window``) when SIGINT or SIGTERM arrives, from the event
+    loop; the first signal only: later ones must not disturb the close it started."""
+    notifier = QSocketNotifier(stop_signals.wakeup_fd(), QSocketNotifier.Type.Read, window)
+    closing = False
+
+    def on_wakeup() -> None:
+        nonlocal closing
+        received = stop_signals.drain()
+        if stop_signals.signum is None:
+            return
+        if closing:
+            if received:
+                log.info("%s again: already closing", ", ".join(map(_signal_name, received)))
+            return
+        closing = True
+        log.info("%s received: closing", _signal_name(stop_signals.signum))
+        close_window(window)
+
+    notifier.activated.connect(on_wakeup)
+    return notifier
+
+
+def _signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
+
+
+def close_window(window: MainWindow) -> None:
+    """Close ``window`` as File › Quit does, dismissing any dialog first: a modal one runs an
+    event loop of its own, which would keep the app running after the window closed."""
+    for widget in QApplication.topLevelWidgets():
+        if isinstance(widget, QDialog) and widget.isVisible():
+            widget.reject()
+    window.close()
+
+
+def _run(app: QApplication, args: argparse.Namespace, stop_signals: StopSignals) -> int:
     settings = monitor_settings()
     plan = recording_plan(settings)
     workspace = create_workspace(args, plan)
@@ -107,6 +166,9 @@ def run_app(args: argparse.Namespace) -> int:
     if not window.geometry_restored:  # else the size and place the user left it at
         window.resize(*DEFAULT_SIZE)
     window.show()
+    # a signal that came while the workspace started is waiting in the socket: the
+    # notifier fires for it as soon as the loop runs
+    stop_notifier = close_on_stop_signal(window, stop_signals)
     # Everything built so far (Qt bindings, pyqtgraph, the views) lives as long as the app:
     # keep it out of the collector's full passes, which otherwise scan it all and stalled
     # frames by up to 0.4 s under a fast stream.
@@ -138,5 +200,6 @@ def run_app(args: argparse.Namespace) -> int:
             loop.run_until_complete(closed.wait())
     finally:
         workspace.stop()  # idempotent: closing the window already stopped it
+        stop_notifier.setEnabled(False)  # before the caller closes the socket it watches
         asyncio.set_event_loop(None)
     return exit_code

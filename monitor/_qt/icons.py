@@ -43,6 +43,7 @@ ICON_NAMES = (
     "send",
     "presentation",
     "stop",
+    "chevrons-right",
 )
 
 

@@ -137,6 +137,48 @@ class LayoutWidgets:
         )
 
 
+#: the window's size at first start and after View › Reset layout (px); the views' default
+#: splitter sizes are designed for it
+DEFAULT_WINDOW_SIZE = (1400, 900)
+#: the views' layout at first start (``MainWindow._build_views``), for
+#: ``DEFAULT_WINDOW_SIZE``: a splitter scales its sizes to its real length
+DEFAULT_VIEW_LAYOUT = ViewLayout(
+    splitters={"main": (560, 250), "top": (640, 760), "centre": (355, 205)},
+    tabs={"bottom": 0, "plot": 0},
+)
+#: the settings group every window-layout key is under (``monitor.model.settings``)
+_LAYOUT_GROUP = "window"
+
+
+def reset_window_layout(
+    settings: QSettings | None, window: QMainWindow, widgets: LayoutWidgets
+) -> None:
+    """View › Reset layout: forget the saved layout, and give ``window`` the default size
+    (unless it is maximised or full screen; never more than its screen) and ``widgets`` the
+    default sizes and tabs. Docks and toolbars are the window's to put back."""
+    if settings is not None:
+        settings.remove(_LAYOUT_GROUP)
+        settings.sync()
+    if not window.windowState() & (
+        Qt.WindowState.WindowMaximized | Qt.WindowState.WindowFullScreen
+    ):
+        layout = window.layout()
+        if layout is not None:
+            # docks just hidden count in the window's minimum size until its layout is redone,
+            # and would stop it from shrinking
+            layout.activate()
+        width, height = DEFAULT_WINDOW_SIZE
+        screen = window.screen().availableGeometry()
+        frame = window.frameGeometry().size() - window.geometry().size()
+        window.resize(
+            min(width, screen.width() - frame.width()),
+            min(height, screen.height() - frame.height()),
+        )
+        if not screen.contains(window.frameGeometry()):
+            window.move(screen.topLeft())
+    widgets.apply(DEFAULT_VIEW_LAYOUT)
+
+
 def save_window_layout(settings: QSettings, window: QMainWindow, widgets: LayoutWidgets) -> None:
     """Keep ``window``'s geometry, docks and toolbars, and the views' layout."""
     settings.setValue(LAYOUT_VERSION_KEY, LAYOUT_VERSION)

@@ -1,4 +1,5 @@
-"""The monitor's dark theme: one palette, one stylesheet, one pyqtgraph configuration.
+"""The monitor's dark theme: one style, one palette, one stylesheet, one pyqtgraph
+configuration.
 
 ``apply_theme(app)`` is the only entry point; call it once, after the ``QApplication`` exists
 and before any widget or plot is created (pyqtgraph reads its global config when a plot is
@@ -12,11 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtGui import QColor, QFont, QPalette
-from PySide6.QtWidgets import QApplication, QStyleFactory
+from PySide6.QtGui import QColor, QFont, QIcon, QPalette
+from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
 
 from monitor.model.session import ConnectionState
 from runtime.resources import resource_path
+
+from .icons import icon
 
 # --- colours (the only place they are defined) ---------------------------------------
 #: plots, tables and editors: the deepest layer
@@ -54,6 +57,10 @@ CONNECTION_COLOURS = {
 #: for a dark background, and a light theme needs its own set of each.
 THEMES = {"dark": "Dark"}
 DEFAULT_THEME = "dark"
+
+#: the toolbar's overflow button ("»", there when the window is too narrow for every
+#: button) in px: Fusion's 12 leave no room for an icon inside the theme's button padding
+TOOLBAR_EXTENSION_WIDTH = 28
 
 #: the placeholder in dark.qss replaced by the icons folder (QSS url() needs a real path)
 _ICONS_PLACEHOLDER = "@icons@"
@@ -128,15 +135,40 @@ def stylesheet() -> str:
     return qss
 
 
+class MonitorStyle(QProxyStyle):
+    """Fusion, plus what a stylesheet cannot set: the toolbar overflow button's width (the
+    toolbar lays it out by this metric, whatever its QSS says) and its icon, which Fusion
+    draws dark: invisible on the dark toolbar."""
+
+    def pixelMetric(
+        self,
+        metric: QStyle.PixelMetric,
+        option: QStyleOption | None = None,
+        widget: QWidget | None = None,
+    ) -> int:
+        if metric == QStyle.PixelMetric.PM_ToolBarExtensionExtent:
+            return TOOLBAR_EXTENSION_WIDTH
+        return super().pixelMetric(metric, option, widget)
+
+    def standardIcon(
+        self,
+        standard_icon: QStyle.StandardPixmap,
+        option: QStyleOption | None = None,
+        widget: QWidget | None = None,
+    ) -> QIcon:
+        if standard_icon == QStyle.StandardPixmap.SP_ToolBarHorizontalExtensionButton:
+            return icon("chevrons-right")
+        return super().standardIcon(standard_icon, option, widget)
+
+
 def apply_theme(app: QApplication, name: str = DEFAULT_THEME) -> None:
-    """Fusion style, the theme's palette and stylesheet, and pyqtgraph's global colours."""
+    """``MonitorStyle`` (Fusion), the theme's palette and stylesheet, and pyqtgraph's global
+    colours."""
     if name not in THEMES:
         raise ValueError(f"unknown theme {name!r}; known: {', '.join(THEMES)}")
     # Fusion draws every control from the palette, so the theme looks the same on every
     # platform (native styles ignore parts of a dark palette).
-    fusion = QStyleFactory.create("Fusion")
-    if fusion is not None:
-        app.setStyle(fusion)
+    app.setStyle(MonitorStyle("Fusion"))
     app.setPalette(dark_palette())
     app.setStyleSheet(stylesheet())
     pg.setConfigOptions(background=BASE, foreground=TEXT_MUTED, antialias=True)

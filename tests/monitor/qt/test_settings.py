@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from pytestqt.qtbot import QtBot
 
@@ -18,6 +18,7 @@ from monitor._qt.app import recording_plan
 from monitor._qt.connect_dialog import ConnectDialog
 from monitor._qt.main_window import MainWindow
 from monitor._qt.settings import (
+    DEFAULT_WINDOW_SIZE,
     load_retention,
     load_theme,
     recent_urls,
@@ -293,3 +294,82 @@ def test_recent_targets_are_kept_but_never_their_tokens(
     assert recent_urls(settings) == ["ws://only:1"]
     settings.setValue("connect/recent_urls", 42)
     assert recent_urls(settings) == []
+
+
+# --- View › Reset layout --------------------------------------------------------------------
+
+
+def _fresh_sizes(make_window: WindowFactory, width: int, height: int) -> dict[str, list[int]]:
+    """The splitter sizes of a first start in a window of this size."""
+    window = make_window(None)
+    window.resize(width, height)
+    sizes = _sizes(window)
+    window.close()
+    return sizes
+
+
+def test_reset_layout_brings_back_the_first_start_layout_and_forgets_the_saved_one(
+    qtbot: QtBot, make_window: WindowFactory, ini: SettingsFactory
+) -> None:
+    first = make_window(ini())
+    _rearrange(qtbot, first)
+    first.chat_dock.show()
+    first.chat_dock.setFloating(True)  # torn off, and the check results to the other side
+    first.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, first.predeploy_dock)
+    first.toolbar.hide()  # the toolbar's context menu offers that
+    first.close()
+    first.chat_dock.hide()  # a floating dock is a window of its own: closing leaves it open
+    window = make_window(ini())
+    assert window.geometry_restored and window.chat_dock.isFloating()
+
+    view_menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&View")
+    entries = {a.text(): a for a in view_menu.actions()}  # type: ignore[union-attr]
+    entries["Reset layout"].trigger()
+
+    for dock in (window.predeploy_dock, window.chat_dock):
+        assert not dock.isVisible(), f"{dock.objectName()} still shown"
+        assert not dock.isFloating(), f"{dock.objectName()} still floating"
+        assert window.dockWidgetArea(dock) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert window.toolbar.isVisible()
+    # the default size, or as much as the screen has room for (the offscreen one: 800 x 800)
+    screen = window.screen().availableGeometry()
+    frame = window.frameGeometry().size() - window.size()
+    assert window.width() == min(DEFAULT_WINDOW_SIZE[0], screen.width() - frame.width())
+    assert window.height() == min(DEFAULT_WINDOW_SIZE[1], screen.height() - frame.height())
+    assert screen.contains(window.frameGeometry()), "reset left the window off its screen"
+    fresh = _fresh_sizes(make_window, window.width(), window.height())
+    for name, now in _sizes(window).items():
+        assert _close_enough(now, fresh[name]), (
+            f"splitter {name}: {now}, at first start {fresh[name]}"
+        )
+    assert window.bottom_tabs.currentWidget() is window.findings
+    assert window.plot_tabs.currentWidget() is window.throughput
+    saved = ini()
+    left = [k for k in saved.allKeys() if k.startswith("window/")]
+    assert not left, f"the saved layout was not forgotten: {left}"
+    # shown again, the two docks share one place as tabs (Qt lists only visible ones)
+    window.chat_dock.show()
+    window.predeploy_dock.show()
+
+    def tabbed() -> None:
+        tabs = window.tabifiedDockWidgets(window.chat_dock)
+        assert tabs == [window.predeploy_dock], f"the chat dock's tabs: {tabs}"
+
+    qtbot.waitUntil(tabbed)
+
+
+def test_reset_layout_leaves_a_maximised_window_maximised(
+    qtbot: QtBot, make_window: WindowFactory
+) -> None:
+    window = make_window(None)
+    window.showMaximized()
+    qtbot.waitUntil(window.isMaximized)
+    size = window.size()
+    window.top_splitter.setSizes([50, 700])
+    window.reset_layout_action.trigger()
+    assert window.isMaximized()
+    assert window.size() == size
+    fresh = make_window(None)
+    fresh.showMaximized()
+    qtbot.waitUntil(lambda: fresh.size() == size)
+    assert _close_enough(window.top_splitter.sizes(), fresh.top_splitter.sizes())
