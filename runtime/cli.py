@@ -95,6 +95,12 @@ def _build_parser() -> argparse.ArgumentParser:
     load.add_argument("--rate", type=float, default=1000.0, help="target events/s in total")
     load.add_argument("--duration", type=float, default=10.0, help="seconds of load")
     load.add_argument("--connections-per-user", type=int, default=1)
+    load.add_argument(
+        "--run-seconds",
+        type=float,
+        default=1.0,
+        help="how long each run lasts at the target rate (shorter: more, smaller runs)",
+    )
     load.add_argument("--secret", help=f"token secret (or {ENV_PREFIX}SECRET)")
     load.add_argument("--json", dest="json_path", help="also write the report as JSON here")
     return parser
@@ -191,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             duration=args.duration,
             connections_per_user=args.connections_per_user,
             secret=_secret(args),
+            run_seconds=args.run_seconds,
         )
         report = asyncio.run(run_load(spec))
         print(report.table())

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt, QTimer
+from PySide6.QtCore import QCoreApplication, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QProgressDialog,
     QSizePolicy,
     QSplitter,
     QTabWidget,
@@ -38,19 +39,22 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from websockets.exceptions import WebSocketException
 
 from monitor.model.clock import steady_time
+from monitor.model.frame_pacer import FramePacer
+from monitor.model.ingest import MonitorIngest
 from monitor.model.predeploy.runner import CheckSettings
 from monitor.model.recording import (
-    Recorder,
     RecordingError,
     RecordingPager,
     ReplayWorkspace,
+    SessionRecording,
     export_findings_csv,
     recordings_dir,
     sample_recordings,
 )
-from monitor.model.session import ObservationSession
+from monitor.model.session import ObservationSession, handshake_outcome, waiting_text
 from monitor.model.store import EventStore, FindingRecord
 from monitor.model.user_guide import HELP_TOPICS
 
@@ -71,24 +75,34 @@ from .recordings_dialog import RecordingsDialog
 from .replay_bar import ReplayBar
 from .sessions_panel import SessionsPanel
 from .settings import (
+    DEFAULT_VIEW_LAYOUT,
+    DEFAULT_WINDOW_SIZE,
     LayoutWidgets,
     load_theme,
     monitor_settings,
+    reset_window_layout,
     restore_window_layout,
     save_theme,
     save_window_layout,
 )
 from .shortcuts_dialog import ShortcutsDialog
 from .throughput import ThroughputView
-from .timeline import TimelineView
+from .timeline import TimeBand, TimelineView
 
-#: the one refresh timer's interval: ~30 Hz, the bound on redraw work (DESIGN §4)
+#: the refresh timer's fastest interval: ~30 Hz, the bound on redraw work; it ticks slower
+#: while little changes (``FramePacer``)
 REFRESH_MS = 33
+#: a repaint Qt asks for this long after the last frame is the user's doing (s): a frame
+#: follows at the next tick (the ones plots ask for while a frame paints come sooner)
+USER_REPAINT_AFTER = 0.05
 #: the status bar changes at most this often (s): faster is unreadable
 STATUS_INTERVAL = 0.25
 #: the sessions and findings tables refresh at most this often (s, ~4 Hz): a table repaint
 #: calls ``model.data`` in Python per visible cell, too costly for every 33 ms tick
 TABLE_INTERVAL = 0.25
+#: the status bar says the window lags the stream once this many frames wait to be shown
+#: (fewer are simply in flight: a fast stream commits a few thousand frames at a time)
+LAG_SHOWN = 5_000
 #: events/s in the status bar is averaged over this many seconds
 RATE_WINDOW = 2.0
 #: the chat dock's width when it opens (px): room for a readable transcript
@@ -102,12 +116,23 @@ class WorkspaceLike(CheckedWorkspace, Protocol):
 
 
 RemoteFactory = Callable[[str, str], WorkspaceLike]
+EmbeddedFactory = Callable[[], WorkspaceLike]
+#: how long a Connect attempt may take to finish its handshake before it counts as failed (s)
+CONNECT_TIMEOUT = 15.0
+#: how often a pending Connect attempt is looked at (ms)
+CONNECT_POLL_MS = 100
 
 
 def _default_remote(url: str, token: str) -> WorkspaceLike:
     from monitor.model.workspace import Workspace
 
     return Workspace.remote(url, token)
+
+
+def _default_embedded() -> WorkspaceLike:
+    from monitor.model.workspace import Workspace
+
+    return Workspace.embedded(demo=True)
 
 
 def resident_mb() -> float | None:
@@ -128,6 +153,9 @@ def resident_mb() -> float | None:
 
 
 class MainWindow(QMainWindow):
+    #: frames arrived while the window slept (emitted from the ingest's thread)
+    _woken = Signal()
+
     """The monitor's window over one workspace (embedded runtime or remote target).
 
     ``remote_factory(url, token)`` builds the workspace that File › Connect… switches to
@@ -145,22 +173,40 @@ class MainWindow(QMainWindow):
         parent: QWidget | None = None,
         *,
         remote_factory: RemoteFactory | None = None,
+        embedded_factory: EmbeddedFactory | None = None,
         settings: QSettings | None = None,
         check_settings: CheckSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self.workspace = workspace
         self._remote_factory = remote_factory or _default_remote
+        self._embedded_factory = embedded_factory or _default_embedded
+        #: a Connect attempt finishing its handshake (the current workspace runs on)
+        self._pending: tuple[WorkspaceLike, str, str, float] | None = None
+        self._pending_timer = QTimer(self)
+        self._pending_timer.setInterval(CONNECT_POLL_MS)
+        self._pending_timer.timeout.connect(self._on_pending_connect)
+        self._connect_progress: QProgressDialog | None = None
+        #: the last failed Connect attempt's message box (kept for tests)
+        self.connect_error: QMessageBox | None = None
+        self._outage_bands: list[TimeBand] = []
         self._settings = settings
         self.paused = False
         self._painting = False  # inside the frame's own UpdateRequest
+        self._pacer = FramePacer()
+        self._drawn: tuple[object, ...] | None = None  # what the last frame showed
+        self._last_frame_at = -math.inf
+        self._woken.connect(self._on_woken)
+        self.timer = QTimer(self)  # started once the window is built
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self._on_tick)
         self._paused_at = 0
         self._last_status = -math.inf
         self._last_tables = -math.inf
         self._tables_refreshed: tuple[SessionsPanel, FindingsPanel] | None = None
         self._rate_samples: deque[tuple[float, int]] = deque()
         self.setWindowIcon(app_icon())
-        self.resize(1400, 900)
+        self.resize(*DEFAULT_WINDOW_SIZE)
 
         self._build_actions()
         self._build_menus()
@@ -180,9 +226,6 @@ class MainWindow(QMainWindow):
             settings, self, self._layout_widgets()
         )
 
-        self.timer = QTimer(self)
-        self.timer.setInterval(REFRESH_MS)
-        self.timer.timeout.connect(self._on_tick)
         self.timer.start()
 
     # --- construction -------------------------------------------------------------------
@@ -201,6 +244,12 @@ class MainWindow(QMainWindow):
         self.follow_action.setToolTip("Keep the timeline scrolled to the newest events")
         self.follow_action.toggled.connect(self._on_follow_toggled)
 
+        self.demo_action = QAction("Watch the embedded demo", self)
+        self.demo_action.setToolTip(
+            "Back to a runtime of this app's own, with demo traffic (no setup)"
+        )
+        self.demo_action.triggered.connect(self.watch_embedded_demo)
+
         self.connect_action = QAction(icon("connect"), "Connect…", self)
         self.connect_action.setShortcut(QKeySequence("Ctrl+O"))
         self.connect_action.setToolTip("Watch another runtime (e.g. staging)")
@@ -210,6 +259,12 @@ class MainWindow(QMainWindow):
         self.clear_action.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.clear_action.setToolTip("Show every session again")
         self.clear_action.triggered.connect(self._on_clear_selection)
+
+        self.reset_layout_action = QAction("Reset layout", self)
+        self.reset_layout_action.setToolTip(
+            "The window's size, panes, tabs and docks as at first start"
+        )
+        self.reset_layout_action.triggered.connect(self._on_reset_layout)
 
         self.open_recording_action = QAction("Open recording…", self)
         self.open_recording_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
@@ -265,6 +320,7 @@ class MainWindow(QMainWindow):
         menus = self.menuBar()
         file_menu = menus.addMenu("&File")
         file_menu.addAction(self.connect_action)
+        file_menu.addAction(self.demo_action)
         file_menu.addAction(self.open_recording_action)
         file_menu.addAction(self.recordings_action)
         file_menu.addSeparator()
@@ -285,6 +341,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("Theme")
         theme_menu.addActions(self.theme_actions.actions())
+        view_menu.addAction(self.reset_layout_action)
         help_menu = menus.addMenu("&Help")
         help_menu.addActions(self.help_actions)
         help_menu.addAction(self.shortcuts_action)
@@ -325,8 +382,16 @@ class MainWindow(QMainWindow):
         self.memory_label = QLabel()
         self.memory_label.setToolTip("resident memory of this process")
         self.recording_label = QLabel()
+        self.lag_label = QLabel()
+        self.lag_label.setVisible(False)
+        self.lag_label.setStyleSheet(f"color: {theme.WARN};")
+        self.lag_label.setToolTip(
+            "The window is behind the stream: frames received (and recorded) but not shown "
+            "yet. Nothing is lost; it catches up."
+        )
         bar.addWidget(self.connection_label, 1)
         for label in (
+            self.lag_label,
             self.recording_label,
             self.events_label,
             self.rate_label,
@@ -487,11 +552,7 @@ class MainWindow(QMainWindow):
             splitter.setChildrenCollapsible(False)
             splitter.setHandleWidth(3)
         # sizes for the default 1400x900 window; splitters scale them to the real size
-        self.top_splitter.setSizes([640, 760])
-        self.centre_splitter.setSizes([355, 205])
-        self.main_splitter.setSizes([560, 250])
-        if carried is not None:
-            self._layout_widgets().apply(carried)
+        self._layout_widgets().apply(DEFAULT_VIEW_LAYOUT if carried is None else carried)
 
         self.pause_banner = QLabel()
         self.pause_banner.setObjectName("pauseBanner")
@@ -512,6 +573,7 @@ class MainWindow(QMainWindow):
         self.timeline.follow_live_changed.connect(self._on_follow_live_changed)
         self.timeline.set_follow_live(self.follow_action.isChecked())
         self.throughput.set_follow_live(self.follow_action.isChecked())
+        self._outage_bands = []  # the new timeline has none drawn yet
         self.predeploy.set_workspace(self.workspace, self.timeline)
         self.chat.set_workspace(self.workspace)
         self.presentation.set_session(self.workspace.session)
@@ -519,6 +581,8 @@ class MainWindow(QMainWindow):
         self._rate_samples.clear()
         self._last_status = -math.inf  # the status bar shows the new workspace at once
         self.setWindowTitle(f"Agent Event Monitor — {self.workspace.target}")
+        self._drawn = None  # the new views draw at once
+        self.request_frame()
         self._on_tick()
 
     def _layout_widgets(self) -> LayoutWidgets:
@@ -560,9 +624,68 @@ class MainWindow(QMainWindow):
     # --- the one timer ------------------------------------------------------------------
 
     def _on_tick(self) -> None:
+        """Draw a frame if one is due (``FramePacer``), then sleep until the next tick."""
+        session = self.workspace.session
+        wall = time.monotonic()
+        shown = self._shown_state(session)
+        changed = shown != self._drawn
+        moving = self._moving(session)
+        rate = self._events_per_second(wall, session.store.total, sample=False)
+        if self._pacer.frame_due(wall, changed=changed, moving=moving, rate=rate):
+            self._drawn = shown
+            self._last_frame_at = wall
+            self._draw_frame(session)
+        interval = self._pacer.tick_interval(wall, moving=moving)
+        self.timer.setInterval(max(1, round(interval * 1000)))
+        # asleep (a slow tick): the next frames to arrive wake the window at once
+        session.on_frames = self._woken.emit if interval > REFRESH_MS / 1000 else None
+
+    def _on_woken(self) -> None:
+        """Frames arrived while the window slept: back to the fast tick now."""
+        self.workspace.session.on_frames = None
+        if self.timer.interval() > REFRESH_MS:
+            self.timer.start(REFRESH_MS)
+
+    def request_frame(self) -> None:
+        """Draw at the next tick, whatever the pace (the user changed what is shown)."""
+        self._pacer.request()
+        if self.timer.interval() > REFRESH_MS:
+            self.timer.start(REFRESH_MS)
+
+    def _shown_state(self, session: ObservationSession) -> tuple[object, ...]:
+        """What the views show that can change without the user: a frame is due when it
+        did (cheap to read: a few counters)."""
+        store = session.store
+        replay = self.replay_workspace
+        return (
+            store.total,
+            store.findings_total,
+            store.span_count,
+            store.open_runs,
+            session.status,
+            len(session.outages),
+            self.paused,
+            replay.replay.position if replay is not None else None,
+        )
+
+    def _moving(self, session: ObservationSession) -> bool:
+        """Whether what is shown moves with time alone: a live view with open runs or
+        recent events scrolling, an outage growing, a running check, chat or presentation."""
+        if self.predeploy.running or self.presentation.isVisible():
+            return True
+        if self.chat.isVisible() and self.chat.conversation.running:
+            return True
+        if self.paused or not self.timeline.follow_live:
+            return False
+        store = session.store
+        if store.open_runs or (session.outages and session.outages[-1].end is None):
+            return True
+        newest = store.newest_time
+        return newest is not None and session.clock() - newest < self.timeline.follow_window
+
+    def _draw_frame(self, session: ObservationSession) -> None:
         """One frame: every view pulls from the store, then the window repaints at once,
         while the ingest waits (``FrameGate``) instead of competing for the interpreter."""
-        session = self.workspace.session
         with session.frame_gate.frame():
             self._refresh_views(session.clock())  # the replay position in a replay
             # Paint now, inside the frame: UpdateRequest makes the window flush every dirty
@@ -575,11 +698,14 @@ class MainWindow(QMainWindow):
 
     def event(self, event: QEvent) -> bool:
         if event.type() == QEvent.Type.UpdateRequest and not self._painting:
-            # Qt's own repaint requests wait for the next frame (at most REFRESH_MS away),
-            # which paints whatever is dirty by then. Painted when asked, they came on top
-            # of the frame's paint (plots mark themselves dirty again while painting) and
-            # outside the frame gate: measured at 25,000 events/s, they were what pushed
-            # one frame in ten past 50 ms.
+            # Qt's own repaint requests wait for the next frame, which paints whatever is
+            # dirty by then. Painted when asked, they came on top of the frame's paint
+            # (plots mark themselves dirty again while painting) and outside the frame gate:
+            # measured at 25,000 events/s, they were what pushed one frame in ten past
+            # 50 ms. One that comes well after the last frame is the user's (a hover, a
+            # click, typing): the next frame must come soon, however slow the pace.
+            if time.monotonic() - self._last_frame_at > USER_REPAINT_AFTER:
+                self.request_frame()
             return True
         return super().event(event)
 
@@ -640,12 +766,20 @@ class MainWindow(QMainWindow):
             ]
             if status.detail:
                 parts.append(status.detail)
-        self.connection_label.setText("  ·  ".join(p for p in parts if p))
+        line = "  ·  ".join(p for p in parts if p)
+        self.connection_label.setText(line)
         self.connection_label.setStyleSheet(f"color: {colour};")
+        # the label is cut to the bar's width: the tooltip has all of it
         self.connection_label.setToolTip(
-            f"{status.state.value} since {time.strftime('%H:%M:%S', time.localtime(status.since))}"
+            line.replace("  ·  ", "\n")
+            + f"\n{status.state.value} since "
+            + time.strftime("%H:%M:%S", time.localtime(status.since))
             + (f"\nserver {session.server_version}" if session.server_version else "")
         )
+        waiting = waiting_text(status, store.total, replay=self.replay_workspace is not None)
+        for table in (self.sessions.table, self.findings.table, self.inspector.table):
+            table.show_waiting(waiting)
+        self._sync_outages()
         total = store.total
         self.events_label.setText(f"{total:,} events")
         self.rate_label.setText(f"{self._events_per_second(wall, total):,.0f} ev/s")
@@ -661,7 +795,30 @@ class MainWindow(QMainWindow):
         )
         memory = resident_mb()
         self.memory_label.setText("– MB" if memory is None else f"{memory:,.0f} MB")
+        self._update_lag()
         self._update_recording_status()
+
+    def _sync_outages(self) -> None:
+        """Draw each stretch without a connection as a band on the timeline."""
+        bands = self._outage_bands
+        for i, outage in enumerate(self.workspace.session.outages):
+            if i == len(bands):
+                label = f"offline: {outage.reason}" if outage.reason else "offline"
+                bands.append(
+                    self.timeline.add_time_band(outage.start, outage.end, label, theme.DANGER)
+                )
+            elif bands[i].t1 != outage.end:
+                self.timeline.set_time_band(bands[i], outage.end)
+
+    def _update_lag(self) -> None:
+        """'12,400 frames behind · catching up' while the window lags the stream."""
+        ingest = getattr(self.workspace, "ingest", None)
+        behind = ingest.stats().behind if isinstance(ingest, MonitorIngest) else 0
+        shown = behind >= LAG_SHOWN
+        if shown:
+            self.lag_label.setText(f"{behind:,} frames behind · catching up")
+        if self.lag_label.isVisible() != shown:
+            self.lag_label.setVisible(shown)
 
     def _update_recording_status(self) -> None:
         recorder = self.recorder
@@ -679,19 +836,25 @@ class MainWindow(QMainWindow):
         self.recording_label.setStyleSheet(f"color: {colour};")
 
     @property
-    def recorder(self) -> Recorder | None:
+    def recorder(self) -> SessionRecording | None:
         """What records the current workspace (None: not recorded, or a replay)."""
         recorder = getattr(self.workspace, "recorder", None)
-        return recorder if isinstance(recorder, Recorder) else None
+        return recorder if isinstance(recorder, SessionRecording) else None
 
     @property
     def replay_workspace(self) -> ReplayWorkspace | None:
         """The current workspace if it replays a recording."""
         return self.workspace if isinstance(self.workspace, ReplayWorkspace) else None
 
-    def _events_per_second(self, now: float, total: int) -> float:
-        """Events/s over the last ``RATE_WINDOW`` seconds of status updates."""
+    def _events_per_second(self, now: float, total: int, *, sample: bool = True) -> float:
+        """Events/s over the last ``RATE_WINDOW`` seconds of status updates (``sample``:
+        this call is one of them)."""
         samples = self._rate_samples
+        if not sample:
+            if not samples:
+                return 0.0
+            then, before = samples[0]
+            return (total - before) / (now - then) if now > then else 0.0
         samples.append((now, total))
         while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW:
             samples.popleft()
@@ -758,15 +921,85 @@ class MainWindow(QMainWindow):
         self.connect_to(url, token)
 
     def connect_to(self, url: str, token: str) -> bool:
-        """Switch to watching ``url``; on failure keep the current workspace and say why."""
+        """Start watching ``url``: the current workspace runs on until the new connection's
+        handshake completes, then the window switches to it; if the handshake fails, the
+        current workspace stays as it was and a message says why (``connect_error``).
+        Returns False if the attempt could not even start."""
+        self._cancel_pending_connect()
         try:
             workspace = self._remote_factory(url, token)
-        except (OSError, ValueError, RuntimeError) as exc:
-            QMessageBox.critical(self, "Cannot connect", f"Could not watch {url}:\n{exc}")
+        except (OSError, ValueError, RuntimeError, WebSocketException) as exc:
+            self._show_connect_error(url, str(exc))
             return False
-        self.switch_workspace(workspace)
-        self.predeploy.set_monitor_token(token)
+        self._pending = (workspace, url, token, time.monotonic())
+        progress = QProgressDialog(f"Connecting to {url}…", "Cancel", 0, 0, self)
+        progress.setWindowTitle("Connect")
+        progress.setMinimumDuration(300)  # a quick handshake never flashes a dialog
+        progress.canceled.connect(self._cancel_pending_connect)
+        self._connect_progress = progress
+        self._pending_timer.start()
+        self.statusBar().showMessage(f"Connecting to {url}…")
         return True
+
+    @property
+    def connecting(self) -> bool:
+        """A Connect attempt is finishing its handshake."""
+        return self._pending is not None
+
+    def _on_pending_connect(self) -> None:
+        pending = self._pending
+        if pending is None:
+            return
+        workspace, url, token, started = pending
+        outcome, reason = handshake_outcome(workspace.session.status)
+        if outcome is None and time.monotonic() - started > CONNECT_TIMEOUT:
+            outcome, reason = False, f"no answer within {CONNECT_TIMEOUT:g} s"
+        if outcome is None:
+            return
+        self._end_pending_connect()
+        if outcome:
+            self.statusBar().showMessage(f"Connected to {url}", 5000)
+            self.switch_workspace(workspace)
+            self.predeploy.set_monitor_token(token)
+            return
+        workspace.stop()
+        self.statusBar().clearMessage()
+        self._show_connect_error(url, reason)
+
+    def _cancel_pending_connect(self) -> None:
+        pending = self._pending
+        self._end_pending_connect()
+        if pending is not None:
+            pending[0].stop()
+            self.statusBar().showMessage(f"Connecting to {pending[1]} cancelled", 5000)
+
+    def _end_pending_connect(self) -> None:
+        self._pending = None
+        self._pending_timer.stop()
+        progress, self._connect_progress = self._connect_progress, None
+        if progress is not None:
+            progress.canceled.disconnect(self._cancel_pending_connect)
+            progress.close()
+            progress.deleteLater()
+
+    def _show_connect_error(self, url: str, reason: str) -> None:
+        """The whole reason, in a box that doesn't block the window (the session goes on)."""
+        box = QMessageBox(
+            QMessageBox.Icon.Critical,
+            "Cannot connect",
+            f"Could not watch {url}.\n\n{reason}\n\nStill watching {self.workspace.target}.",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
+        self.connect_error = box
+
+    def watch_embedded_demo(self) -> None:
+        """File › Watch the embedded demo: back to a runtime of our own with demo traffic."""
+        self._cancel_pending_connect()
+        self.switch_workspace(self._embedded_factory())
 
     def switch_workspace(self, workspace: WorkspaceLike) -> None:
         """Stop the current workspace and rebuild every view over the new one's store."""
@@ -954,7 +1187,21 @@ class MainWindow(QMainWindow):
             # colours when a plot is built): a switch now would leave the plots behind
             self.statusBar().showMessage("The theme changes when the app next starts", 8000)
 
+    def _on_reset_layout(self) -> None:
+        """View › Reset layout: forget the saved layout and show the one of a first start."""
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, self.toolbar)
+        self.toolbar.show()
+        for dock in (self.predeploy_dock, self.chat_dock):  # as _build_check, _build_demo_mode
+            dock.setFloating(False)
+            self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+            dock.hide()
+        self.tabifyDockWidget(self.predeploy_dock, self.chat_dock)
+        self._chat_opened = False  # the chat opens at its first width again
+        # once the docks are gone: they widen the window's minimum size
+        reset_window_layout(self._settings, self, self._layout_widgets())
+
     def closeEvent(self, event: QCloseEvent) -> None:
+        self._cancel_pending_connect()
         if self._settings is not None:
             save_window_layout(self._settings, self, self._layout_widgets())
         if self._help is not None:

@@ -419,6 +419,7 @@ class PlaceholderTableView(QTableView):
     def __init__(self, placeholder: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.placeholder = placeholder
+        self.default_placeholder = placeholder
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -429,6 +430,15 @@ class PlaceholderTableView(QTableView):
         self.verticalHeader().setDefaultSectionSize(22)
         self.horizontalHeader().setHighlightSections(False)
         self.horizontalHeader().setStretchLastSection(True)
+
+    def show_waiting(self, why: str | None) -> None:
+        """While the table is empty, say ``why`` nothing is there (not connected, waiting
+        for events…); None: the table's own text, for when events arrived but none
+        belong here. Repaints only when the text changed."""
+        text = why or self.default_placeholder
+        if text != self.placeholder:
+            self.placeholder = text
+            self.viewport().update()
 
     def fit_columns(self, samples: tuple[str, ...], icon_columns: tuple[int, ...] = ()) -> None:
         """Size each column to its sample value (the widest usual one) or its header,

@@ -322,8 +322,15 @@ class CaptureProcess:
 
     def start(self, request: dict[str, Any]) -> None:
         """Start the process, send it ``request`` (``START``) and read its reports."""
-        # stderr is the app's: the capture's warnings show in the app's log
-        process = subprocess.Popen(capture_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        # stderr is the app's: the capture's warnings show in the app's log. A process
+        # group of its own: a terminal's Ctrl+C is the app's to handle (it stops the
+        # capture by closing its stdin), even before the capture's own handler is in place.
+        process = subprocess.Popen(
+            capture_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            process_group=0 if sys.platform != "win32" else None,
+        )
         self._process = process
         assert process.stdin is not None and process.stdout is not None
         process.stdin.write(encode_record(START, request))

@@ -68,6 +68,35 @@ class Outage:
     reason: str
 
 
+def waiting_text(status: ConnectionStatus, events: int, *, replay: bool = False) -> str | None:
+    """What a view with nothing to show says about why (None once events arrived): it
+    must not claim "no findings" or "waiting for events" while nothing is connected."""
+    if events:
+        return None
+    if replay:
+        return "No events in the recording up to here."
+    target = status.target or "the runtime"
+    if status.state is ConnectionState.CONNECTED:
+        return f"Connected to {target} — waiting for events."
+    if status.state is ConnectionState.CONNECTING:
+        return f"Connecting to {target}…"
+    detail = f": {status.detail}" if status.detail else "."
+    return f"Not connected to {target}{detail}"
+
+
+def handshake_outcome(status: ConnectionStatus) -> tuple[bool | None, str]:
+    """How a new connection's first handshake went: ``(True, "")`` connected, ``(False,
+    reason)`` refused or unreachable (its first attempt failed), ``(None, "")`` not yet."""
+    if status.state is ConnectionState.CONNECTED:
+        return True, ""
+    if status.state is ConnectionState.FAILED:
+        return False, status.detail
+    if status.state is ConnectionState.RECONNECTING and "retrying in" in status.detail:
+        reason = status.detail.rsplit(", retrying in", 1)[0]
+        return False, reason
+    return None, ""
+
+
 FrameSink = Callable[[bytes, float], None]
 
 #: a ``replay_gap`` error's ``ref``: the first and last monitor_seq that were lost
@@ -101,6 +130,9 @@ class ObservationSession:
         self.frame_gate = FrameGate()
         #: when the connection was lost and back (from the capture's notes), oldest first
         self.outages: list[Outage] = []
+        #: called (from the feeding thread) after frames were fed, while set: a window that
+        #: sleeps while nothing happens sets it to be woken by the next frames
+        self.on_frames: Callable[[], None] | None = None
 
     # --- connection state -------------------------------------------------------------
 
@@ -153,6 +185,9 @@ class ObservationSession:
                 taken += 1
                 if len(self.errors) > errors:
                     break
+        wake = self.on_frames
+        if wake is not None:
+            wake()
         return taken
 
     def _feed(self, data: bytes, now: float) -> list[Finding]:

@@ -182,6 +182,8 @@ class EventStore:
         self._archive = archive
         #: runs that left memory so far (they are in the archive)
         self.evicted_runs = 0
+        #: runs seen start and not (yet) end
+        self.open_runs = 0
         self.users: list[str] = []
         self._user_index: dict[str, int] = {}
         # tool spans: growable arrays, one row per tool call
@@ -209,6 +211,14 @@ class EventStore:
     def oldest_row(self) -> int:
         """The oldest row still held (older ones were evicted)."""
         return max(0, self.total - self.capacity)
+
+    @property
+    def newest_time(self) -> float | None:
+        """Receive time of the newest row (None when empty)."""
+        with self.lock:
+            if self.total == 0:
+                return None
+            return float(self._rows.t[(self.total - 1) % self._rows.capacity])
 
     @property
     def oldest_time(self) -> float | None:
@@ -337,6 +347,7 @@ class EventStore:
         )
         self._run_index[key] = run.index
         self.runs.add(run)
+        self.open_runs += 1
         return run
 
     def _update_run(self, run: RunInfo, event: Event, received_at: float, row: int) -> None:
@@ -361,6 +372,7 @@ class EventStore:
         elif etype is EventType.AGENT_COMPLETED and run.ended_at is None:
             run.status = str(event.data.get("status", "completed"))
             run.ended_at = received_at
+            self.open_runs -= 1
             self._finished.append(run.index)
             if len(self._finished) >= self.max_finished_runs + self._evict_batch:
                 self._evict_finished()

@@ -179,7 +179,13 @@ class LoadRun:
 
 
 def load_command(
-    runtime: RuntimeProcess, json_path: Path, *, users: int, rate: float, duration: float
+    runtime: RuntimeProcess,
+    json_path: Path,
+    *,
+    users: int,
+    rate: float,
+    duration: float,
+    run_seconds: float = 1.0,
 ) -> list[str]:
     """``agent-runtime load`` (``runtime.load_generator.run_load``) against ``runtime``."""
     return [
@@ -199,6 +205,8 @@ def load_command(
         runtime.secret,
         "--json",
         str(json_path),
+        "--run-seconds",
+        f"{run_seconds:g}",
     ]
 
 

@@ -1,4 +1,4 @@
-"""Hardening soaks: ``python -m tests.soak [proxy|isolation|fuzz|monitor|all] [--duration 60]``.
+"""Hardening soaks: ``python -m tests.soak [proxy|isolation|fuzz|monitor|day|all] [--duration 60]``.
 
 Each scenario is one module here with a ``soak(duration) -> BenchmarkResult`` function
 (figures and targets as in ``tests/benchmarks``); the pytest suite (``tests/hardening/``)
@@ -14,4 +14,5 @@ SCENARIOS: dict[str, str] = {
     "isolation": "isolation",
     "fuzz": "fuzz",
     "monitor": "monitor_load",
+    "day": "monitor_day",
 }

@@ -200,8 +200,11 @@ def test_connecting_switches_to_a_new_workspace_and_stops_the_old_one(
     window.connect_action.trigger()
     ((url, token, second),) = created
     assert (url, token) == ("ws://staging.example:8765", "monitor-token")
-    assert first.stops == 1 and second.stops == 0
-    assert window.workspace is second
+    # until its handshake completes, the new connection replaces nothing
+    assert window.connecting and window.workspace is first and first.stops == 0
+    second.session.set_status(ConnectionState.CONNECTED, url, "runtime 1.0")
+    qtbot.waitUntil(lambda: window.workspace is second)
+    assert first.stops == 1 and second.stops == 0 and not window.connecting
     assert window.sessions.store is second.session.store
     assert window.sessions.model.rowCount() == 0
     assert "ws://staging.example:8765" in window.windowTitle()
