@@ -25,8 +25,10 @@ PLOT_FOREGROUND = theme.TEXT
 PLOT_MUTED = theme.TEXT_MUTED
 #: the alternating band behind every other user's lanes
 PLOT_BAND = "#171e26"
-#: the band behind the selected run's lane
+#: the band behind the selected run's lane (and its label)
 PLOT_SELECTION = theme.SELECTION
+#: the outline of the selected run's lane and the bar beside its label
+PLOT_SELECTION_EDGE = theme.ACCENT
 #: the ring drawn around a highlighted event
 PLOT_HIGHLIGHT = "#ffffff"
 
@@ -95,6 +97,9 @@ TOOL_SPAN_COLORS: dict[str, str] = {
     "error": "#b8534f",  # finished with an error: red-ish
     "open": "#e69f00",  # still executing
     "stalled": "#ff2e2e",  # executing longer than the stall threshold: loud red
+    # its run ended without a tool_completed: hatched and outlined, so it reads as cut off
+    # rather than as still running (the shape tells it apart, not only the hue)
+    "unfinished": "#ff79c6",
 }
 
 #: the outline of a marker whose event has a finding

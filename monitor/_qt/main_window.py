@@ -97,9 +97,10 @@ REFRESH_MS = 33
 USER_REPAINT_AFTER = 0.05
 #: the status bar changes at most this often (s): faster is unreadable
 STATUS_INTERVAL = 0.25
-#: the sessions and findings tables refresh at most this often (s, ~4 Hz): a table repaint
-#: calls ``model.data`` in Python per visible cell, too costly for every 33 ms tick
-TABLE_INTERVAL = 0.25
+#: the sessions and findings tables refresh at most this often (s): a table repaint calls
+#: ``model.data`` in Python several times per visible cell (~15 ms for a full sessions
+#: pane), too costly for every frame; once a second keeps statuses and counts current
+TABLE_INTERVAL = 1.0
 #: the status bar says the window lags the stream once this many frames wait to be shown
 #: (fewer are simply in flight: a fast stream commits a few thousand frames at a time)
 LAG_SHOWN = 5_000
@@ -359,6 +360,7 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("mainToolbar")
         toolbar.setMovable(False)
         toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        theme.style_toolbar(toolbar)  # before any action: its overflow button takes it
         toolbar.addAction(self.pause_action)
         toolbar.addAction(self.follow_action)
         toolbar.addSeparator()
@@ -768,7 +770,7 @@ class MainWindow(QMainWindow):
                 parts.append(status.detail)
         line = "  ·  ".join(p for p in parts if p)
         self.connection_label.setText(line)
-        self.connection_label.setStyleSheet(f"color: {colour};")
+        theme.set_text_colour(self.connection_label, colour)
         # the label is cut to the bar's width: the tooltip has all of it
         self.connection_label.setToolTip(
             line.replace("  ·  ", "\n")
@@ -787,11 +789,12 @@ class MainWindow(QMainWindow):
         warnings = store.findings_by_severity.get("warning", 0)
         self.findings_label.setText(f"{errors:,} errors · {warnings:,} warnings")
         total_findings = store.findings_total
-        self.bottom_tabs.setTabText(
-            0, f"Findings · {total_findings:,}" if total_findings else "Findings"
-        )
-        self.findings_label.setStyleSheet(
-            f"color: {theme.DANGER if errors else theme.WARN if warnings else theme.TEXT_MUTED};"
+        findings_tab = f"Findings · {total_findings:,}" if total_findings else "Findings"
+        if self.bottom_tabs.tabText(0) != findings_tab:  # a new text re-lays the tab bar out
+            self.bottom_tabs.setTabText(0, findings_tab)
+        theme.set_text_colour(
+            self.findings_label,
+            theme.DANGER if errors else theme.WARN if warnings else theme.TEXT_MUTED,
         )
         memory = resident_mb()
         self.memory_label.setText("– MB" if memory is None else f"{memory:,.0f} MB")
@@ -827,13 +830,13 @@ class MainWindow(QMainWindow):
             self.recording_label.setToolTip(
                 "replaying a recording" if self.replay_workspace else "this session is not recorded"
             )
-            self.recording_label.setStyleSheet(f"color: {theme.TEXT_MUTED};")
+            theme.set_text_colour(self.recording_label, theme.TEXT_MUTED)
             return
         status = recorder.status()
         self.recording_label.setText(status.describe())
         self.recording_label.setToolTip(f"recording to {status.path}")
         colour = theme.DANGER if status.loud else theme.TEXT_MUTED
-        self.recording_label.setStyleSheet(f"color: {colour};")
+        theme.set_text_colour(self.recording_label, colour)
 
     @property
     def recorder(self) -> SessionRecording | None:

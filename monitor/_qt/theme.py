@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtGui import QColor, QFont, QIcon, QPalette
-from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleOption, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QProxyStyle,
+    QStyle,
+    QStyleOption,
+    QToolButton,
+    QWidget,
+)
 
 from monitor.model.session import ConnectionState
 from runtime.resources import resource_path
@@ -135,10 +142,15 @@ def stylesheet() -> str:
     return qss
 
 
-class MonitorStyle(QProxyStyle):
-    """Fusion, plus what a stylesheet cannot set: the toolbar overflow button's width (the
-    toolbar lays it out by this metric, whatever its QSS says) and its icon, which Fusion
-    draws dark: invisible on the dark toolbar."""
+class ToolbarStyle(QProxyStyle):
+    """Fusion, plus what a stylesheet cannot set for a toolbar: its overflow button's width
+    (the toolbar lays it out by this metric, whatever its QSS says) and its icon, which
+    Fusion draws dark: invisible on the dark toolbar.
+
+    Set on the toolbar only (``style_toolbar``): a style written in Python is asked for
+    every metric of every widget it styles — about a thousand calls per table repaint,
+    were it the application's style.
+    """
 
     def pixelMetric(
         self,
@@ -162,13 +174,37 @@ class MonitorStyle(QProxyStyle):
 
 
 def apply_theme(app: QApplication, name: str = DEFAULT_THEME) -> None:
-    """``MonitorStyle`` (Fusion), the theme's palette and stylesheet, and pyqtgraph's global
-    colours."""
+    """Fusion, the theme's palette and stylesheet, and pyqtgraph's global colours."""
     if name not in THEMES:
         raise ValueError(f"unknown theme {name!r}; known: {', '.join(THEMES)}")
     # Fusion draws every control from the palette, so the theme looks the same on every
     # platform (native styles ignore parts of a dark palette).
-    app.setStyle(MonitorStyle("Fusion"))
+    app.setStyle("Fusion")
     app.setPalette(dark_palette())
     app.setStyleSheet(stylesheet())
     pg.setConfigOptions(background=BASE, foreground=TEXT_MUTED, antialias=True)
+
+
+def set_text_colour(widget: QWidget, colour: str) -> None:
+    """Colour ``widget``'s text — only when the colour changed: each ``setStyleSheet``
+    re-polishes the widget and repaints the window around it, which a status line updated
+    several times a second must not do."""
+    if widget.property("textColour") != colour:
+        widget.setProperty("textColour", colour)
+        widget.setStyleSheet(f"color: {colour};")
+
+
+def style_toolbar(toolbar: QWidget) -> ToolbarStyle:
+    """Give ``toolbar`` and its overflow button their ``ToolbarStyle`` (a widget's style is
+    not its children's: the button takes its icon from its own)."""
+    style = ToolbarStyle("Fusion")
+    style.setParent(toolbar)
+    toolbar.setStyle(style)
+    extension = toolbar.findChild(QToolButton, "qt_toolbar_ext_button")
+    if extension is not None:
+        extension.setStyle(style)
+        # it took its icon from the application's style when the toolbar was made
+        extension.setIcon(
+            style.standardIcon(QStyle.StandardPixmap.SP_ToolBarHorizontalExtensionButton)
+        )
+    return style

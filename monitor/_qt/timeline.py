@@ -1,10 +1,22 @@
 """``TimelineView``: every run as a lane, its events as markers, its tool calls as bars.
 
 x is receive time in seconds since ``store.epoch``; there is one lane per run overlapping
-the visible x-range, grouped by user (first-seen order), then by run start. The view is thin:
-each ``refresh(now)`` reads numpy slices from the ``EventStore`` and hands them to a fixed set
-of pyqtgraph items created once in ``__init__`` — one scatter per event type, one bar item per
-tool-call state and per run status, one density image. No Python object exists per event.
+the visible x-range, grouped by user (first-seen order), then by run start. A lane is never
+shorter than its label needs (``MIN_LANE_PX``, more with a larger font), so past a few dozen
+runs the lanes scroll: a scroll bar beside the plot and the mouse wheel move them, as in the
+track views of Perfetto and Chrome's performance panel (Ctrl+wheel, or the wheel over the
+time axis, zooms time; Shift+wheel pans it). Every lane whose middle is in view carries its
+own label, level with its markers; the selected run's lane and label are highlighted and
+scrolled into view.
+
+The view is thin: a render reads numpy slices from the ``EventStore`` and hands them to a
+fixed set of pyqtgraph items created once in ``__init__`` — one marker item per event type,
+one bar item per tool-call state and per run status, one density image. No Python object
+exists per event. A render covers a margin beyond the visible range and notes how far the view may
+move before what it drew goes stale, so a ``refresh`` that finds nothing new only moves the
+view: bars that grow to "now" (open runs, running tools) are drawn to the margin and clipped
+at "now" when painted. The view follows the clock, and draws what arrived, in steps of
+``live_interval`` (a tenth of a second): refreshes in between change nothing.
 
 When more than ``MAX_MARKERS`` events would be visible the markers are replaced by a density
 image (per lane, per 2-pixel bucket: the dominant event type's colour, opacity by count), so a
@@ -22,10 +34,29 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetrics, QPainterPath
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from pyqtgraph.graphicsItems.ScatterPlotItem import drawSymbol, renderSymbol
+from pyqtgraph.Qt.internals import PrimitiveArray
+from PySide6.QtCore import QEvent, QLineF, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QPainter,
+    QPainterPath,
+    QPixmap,
+    QStaticText,
+    QTransform,
+)
+from PySide6.QtWidgets import (
+    QApplication,
+    QGraphicsView,
+    QScrollBar,
+    QVBoxLayout,
+    QWidget,
+)
 
+from monitor.model.run_archive import RunSummary
 from monitor.model.store import EVENT_TYPES, TOOL_ERROR, TOOL_OK, EventStore, RunInfo
 from runtime.protocol import EventType, ProtocolError, decode_object
 
@@ -42,6 +73,7 @@ from .event_style import (
     PLOT_HIGHLIGHT,
     PLOT_MUTED,
     PLOT_SELECTION,
+    PLOT_SELECTION_EDGE,
     STATUS_COLORS,
     TOOL_SPAN_COLORS,
     style_plot,
@@ -63,17 +95,42 @@ FOLLOW_WINDOW = 30.0
 #: while following live, the density image is recomputed at most this often (s, ~5 Hz);
 #: in between the last image stays where it was drawn and scrolls with the view
 DENSITY_INTERVAL = 0.2
+#: the view follows the clock, and draws what arrived, in steps of this much session time
+#: (10 a second, ``TimelineView.live_interval``): at demo traffic nearly every 33 ms tick
+#: brings an event, and redrawing and repainting the plot on each one was most of the
+#: monitor's CPU time
+LIVE_INTERVAL = 0.1
 #: a lane is never taller than this (pixels): a few runs sit at the top, not stretched
 MAX_LANE_PX = 40.0
-#: lane labels need this many pixels each; denser lanes get every n-th label
-LABEL_PX = 14.0
+#: a lane is never shorter than this (pixels), nor than its label's font plus
+#: ``LABEL_PADDING_PX``: past that, lanes scroll instead of shrinking
+MIN_LANE_PX = 18.0
+LABEL_PADDING_PX = 4.0
 #: hover picks the nearest marker within this many pixels along x
 HOVER_PX = 12.0
+#: a render draws this fraction of the visible span beyond each edge it may scroll toward
+RENDER_MARGIN = 0.5
+#: lane labels kept laid out (``QStaticText``), about a screenful of lanes many times over
+MAX_LAID_OUT_LABELS = 4_000
+#: at most this many runs that left memory before the view saw them are paged back from the
+#: run archive per redraw (those with events in view; the rest follow on the next ones)
+MAX_PAGED_RUNS = 2_000
+#: what hovering a tool call that its run never completed says
+UNFINISHED_TEXT = "unfinished: run ended without tool_completed"
+#: how to move around (tooltip of the lane labels, the time axis and the scroll bar)
+NAVIGATION_HINT = (
+    "Wheel: scroll the lanes · Ctrl+wheel, or the wheel over the time axis: zoom time · "
+    "Shift+wheel or drag: pan time · click a lane or its label: select the run"
+)
 
 _RUN_STATUSES: tuple[str, ...] = ("running", "completed", "failed", "cancelled", "stalled")
 _STATUS_CODE = {s: i for i, s in enumerate(_RUN_STATUSES)}
 _ERROR_CODE = EVENT_TYPES.index(EventType.AGENT_ERROR)
 _NTYPES = len(EVENT_TYPES)
+#: tool-call bar items, by state; hover reads a visible span's state by its index here
+_TOOL_STATES: tuple[str, ...] = ("ok", "error", "unfinished", "open", "stalled")
+#: the bar items whose bars may reach "now" (clipped there when painted)
+_LIVE_TOOL_STATES = ("open", "stalled")
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -82,10 +139,13 @@ LaneArray = npt.NDArray[np.int32]
 
 @dataclass(frozen=True, slots=True)
 class _Frame:
-    """What one render draws: the visible x-range (s since epoch), the time, the pixels."""
+    """What one render draws: the visible x-range and the drawn one (s since epoch), the
+    time, the pixels."""
 
     x0: float
     x1: float
+    cover0: float  # items are drawn for [cover0, cover1] (the visible range and a margin)
+    cover1: float
     now: float  # seconds since epoch
     epoch: float
     width_px: int
@@ -96,6 +156,30 @@ class _Frame:
     def px(self) -> float:
         """Seconds per pixel along x."""
         return (self.x1 - self.x0) / max(self.width_px, 1)
+
+    @property
+    def far(self) -> float:
+        """Where bars that grow to "now" end when drawn (they are clipped at "now")."""
+        return self.cover1 + (self.x1 - self.x0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Drawn:
+    """What the last render drew from, and how far the view and the clock may move before
+    it is stale. The lane set holds while ``x0_lo < x0 <= x0_hi`` and
+    ``x1_lo <= x1 < x1_hi``; the items cover ``[cover0, cover1]``."""
+
+    key: tuple[Any, ...]
+    now: float  # session time (unix s) of the render
+    span: float
+    cover0: float
+    cover1: float
+    x0_lo: float
+    x0_hi: float
+    x1_lo: float
+    x1_hi: float
+    now_hi: float  # s since epoch: a drawn state changes by itself then (a tool stalls)
+    image_lanes: tuple[int, int] | None  # lanes the density image has rows for
 
 
 def _alpha(color: str, alpha: int) -> QColor:
@@ -108,7 +192,38 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def lane_label(run: RunInfo) -> str:
+def _cell_counts(key: npt.NDArray[np.int32], cells: int) -> tuple[IntArray, IntArray, IntArray]:
+    """Events per density cell, from one ``cell * types + type`` key per event: the occupied
+    cells, how many events each holds, and its dominant type (the most frequent, the lowest
+    code on a tie; an error is never outvoted)."""
+    if key.size * 8 >= cells * _NTYPES:
+        # many events for the cells: count every (cell, type) pair
+        per_type = np.bincount(key, minlength=cells * _NTYPES).reshape(cells, _NTYPES)
+        totals = per_type.sum(axis=1)
+        occupied = np.flatnonzero(totals)
+        per_type = per_type[occupied]
+        dominant = per_type.argmax(axis=1)
+        dominant[per_type[:, _ERROR_CODE] > 0] = _ERROR_CODE
+        return occupied, totals[occupied], dominant
+    if key.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    # few events (most lanes scrolled out of view): count only the pairs that occur
+    pairs, count = np.unique(key, return_counts=True)
+    cell, etype = pairs // _NTYPES, pairs % _NTYPES
+    occupied, first = np.unique(cell, return_index=True)
+    totals = np.add.reduceat(count, first)
+    # within each cell (pairs are sorted by cell), the last after ordering by count, then by
+    # descending type, is the most frequent type with the lowest code
+    order = np.lexsort((-etype, count, cell))
+    last = np.append(first[1:], cell.size) - 1
+    dominant = etype[order][last]
+    errors = np.searchsorted(occupied, cell[etype == _ERROR_CODE])
+    dominant[errors] = _ERROR_CODE
+    return occupied.astype(np.int64), totals.astype(np.int64), dominant.astype(np.int64)
+
+
+def lane_label(run: RunInfo | RunSummary) -> str:
     """The lane label of a run: ``user · agent · short run id``."""
     return f"{_clip(run.user_id, 18)} · {_clip(run.agent_name, 16)} · {short_id(run.run_id)}"
 
@@ -162,66 +277,190 @@ class ElapsedAxis(pg.AxisItem):  # type: ignore[misc]
         minor = major / divisions
         return [(major, 0.0), (minor, 0.0)]
 
+    def tickValues(
+        self, minVal: float, maxVal: float, size: float
+    ) -> list[tuple[float, list[float]]]:
+        # the stock version compares every tick with every coarser one (``np.isclose`` on
+        # an outer product), on each redraw of a live view; the levels here are whole
+        # multiples of each other, so a minor tick is a major one when its index divides
+        lo, hi = sorted((minVal, maxVal))
+        out: list[tuple[float, list[float]]] = []
+        coarser = 0.0
+        for spacing, offset in self.tickSpacing(lo, hi, size):
+            first = math.ceil((lo - offset) / spacing)
+            index = np.arange(first, math.floor((hi - offset) / spacing) + 1)
+            values = index * spacing + offset
+            if coarser:
+                ratio = values / coarser
+                values = values[np.abs(ratio - np.round(ratio)) > 1e-6]
+            out.append((spacing, values.tolist()))
+            coarser = spacing
+        return out
+
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         return [format_elapsed(v * scale, spacing * scale) for v in values]
 
 
+@dataclass(frozen=True, slots=True)
+class DrawnLabel:
+    """A lane label as last painted: its lane, its text and the scene y of its middle."""
+
+    lane: int
+    text: str
+    scene_y: float
+
+
 class LaneAxis(pg.AxisItem):  # type: ignore[misc]
-    """The left axis: one label per lane, thinned so that labels never overlap."""
+    """The left axis: the label of every lane whose middle is in view, on the lane's row.
+
+    Labels are placed with the linked view's own mapping from lane to scene, so a label sits
+    level with its lane's markers at any scroll position, height or pixel ratio. The lanes
+    keep a height the label fits in (``TimelineView`` sees to that), so none is skipped.
+    """
 
     def __init__(self) -> None:
         super().__init__("left")
         self._labels: list[str] = []
+        self._selected: int | None = None
+        self._drawn: list[DrawnLabel] = []
+        self._texts: dict[tuple[str, str, float], QStaticText] = {}  # see ``_laid_out``
 
     @property
     def labels(self) -> list[str]:
         """The label of every lane, lane 0 first."""
         return list(self._labels)
 
+    @property
+    def selected_lane(self) -> int | None:
+        """The lane whose label is highlighted, if any."""
+        return self._selected
+
+    @property
+    def drawn_labels(self) -> list[DrawnLabel]:
+        """The labels the last paint drew (empty before the axis was first painted)."""
+        return list(self._drawn)
+
     def set_labels(self, labels: list[str]) -> None:
         """Replace the lane labels (repaints only when they changed)."""
         if labels != self._labels:
             self._labels = labels
-            self.picture = None
             self.update()
 
-    def tickValues(
-        self, minVal: float, maxVal: float, size: float
-    ) -> list[tuple[float, list[float]]]:
-        n = len(self._labels)
-        lo_val, hi_val = sorted((minVal, maxVal))
-        if n == 0 or size <= 0 or hi_val <= lo_val:
-            return []
-        lo = max(0, math.ceil(lo_val))
-        hi = min(n - 1, math.floor(hi_val))
-        if hi < lo:
-            return []
-        px_per_lane = size / (hi_val - lo_val)
-        step = max(1, math.ceil(LABEL_PX / px_per_lane))
-        first = math.ceil(lo / step) * step
-        return [(float(step), [float(v) for v in range(first, hi + 1, step)])]
+    def set_selected_lane(self, lane: int | None) -> None:
+        """Highlight the label of ``lane`` (None: no label)."""
+        if lane != self._selected:
+            self._selected = lane
+            self.update()
 
-    def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+    def paint(self, p: QPainter, *args: Any) -> None:
+        # drawn straight, not recorded into pyqtgraph's picture and replayed: the labels
+        # change with the lanes on most redraws, and the plot beside them repaints alone
+        self._draw_labels(p)
+
+    def _draw_labels(self, p: QPainter) -> None:
+        drawn: list[DrawnLabel] = []
+        self._drawn = drawn
+        view = self.linkedView()
         n = len(self._labels)
-        return [self._labels[int(v)] if 0 <= int(v) < n else "" for v in values]
+        if view is None or n == 0:
+            return
+        lo, hi = sorted(float(v) for v in view.viewRange()[1])
+        first, last = max(0, math.ceil(lo)), min(n - 1, math.floor(hi))
+        if last < first:
+            return
+        # lane -> y in this item: linear, taken from the view's own transform
+        top = self.mapFromScene(view.mapViewToScene(QPointF(0.0, 0.0))).y()
+        per_lane = self.mapFromScene(view.mapViewToScene(QPointF(0.0, 1.0))).y() - top
+        bounds = self.mapRectFromParent(self.geometry())
+        font = QFont(self.style["tickFont"] or p.font())
+        bold = QFont(font)
+        bold.setBold(True)
+        right = bounds.right() - 6.0  # a gap between a label and the plot
+        width = max(bounds.width() - 12.0, 10.0)
+        p.setClipRect(bounds)  # a lane cut off at an edge has its label cut off alike
+        p.setRenderHint(QPainter.RenderHint.TextAntialiasing, True)
+        text_pen = self.textPen()
+        for lane in range(first, last + 1):
+            y = top + per_lane * lane
+            label = self._labels[lane]
+            selected = lane == self._selected
+            if selected:
+                band = QRectF(bounds.left(), y - abs(per_lane) / 2, bounds.width(), abs(per_lane))
+                p.fillRect(band, QColor(PLOT_SELECTION))
+                p.fillRect(
+                    QRectF(band.right() - 3.0, band.top(), 3.0, band.height()),
+                    QColor(PLOT_SELECTION_EDGE),
+                )
+                p.setFont(bold)
+                p.setPen(QColor(theme.TEXT))
+            else:
+                p.setFont(font)
+                p.setPen(text_pen)
+            text = self._laid_out(label, bold if selected else font, width)
+            size = text.size()
+            # right-aligned, its middle on the lane's middle
+            p.drawStaticText(QPointF(right - size.width(), y - size.height() / 2), text)
+            drawn.append(DrawnLabel(lane, label, self.mapToScene(QPointF(0.0, y)).y()))
+
+    def _laid_out(self, label: str, font: QFont, width: float) -> QStaticText:
+        """``label`` elided to ``width`` and laid out once: labels are repainted whenever the
+        lanes change, and shaping the same text again was most of that."""
+        key = (label, font.key(), width)
+        text = self._texts.get(key)
+        if text is None:
+            if len(self._texts) > MAX_LAID_OUT_LABELS:
+                self._texts.clear()
+            elided = QFontMetricsF(font).elidedText(label, Qt.TextElideMode.ElideMiddle, width)
+            text = QStaticText(elided)
+            text.setTextFormat(Qt.TextFormat.PlainText)
+            text.prepare(QTransform(), font)
+            self._texts[key] = text
+        return text
 
 
 class _Bars(pg.BarGraphItem):  # type: ignore[misc]
     """A single-colour BarGraphItem (pyqtgraph paints those with one ``drawRects``).
 
     Its hit-test shape is its bounding rectangle: the stock ``shape()`` builds a path from
-    every rectangle in Python, on each hover, after each data change.
+    every rectangle in Python, on each hover, after each data change; and that rectangle is
+    kept until the bars or the view's scale change (the stock one is computed in Python on
+    each of the dozens of calls a paint makes). ``clip_right`` (view x, None: none) cuts
+    every bar off there when painted: bars that grow with the clock are drawn long and
+    clipped at "now", which moves without touching the bars' data.
     """
 
-    def __init__(self, color: QColor | str, z: float, **opts: Any) -> None:
+    def __init__(self, color: QColor | QBrush | str, z: float, pen: Any = None) -> None:
+        self._bounds: QRectF | None = None
         super().__init__(
-            x0=np.zeros(0), x1=np.zeros(0), y=np.zeros(0), height=1.0, brush=color, pen=None, **opts
+            x0=np.zeros(0), x1=np.zeros(0), y=np.zeros(0), height=1.0, brush=color, pen=pen
         )
         self.setZValue(z)
+        self.clip_right: float | None = None
 
     def set_bars(self, x0: FloatArray, x1: FloatArray, y: FloatArray, height: float) -> None:
         """Replace every bar: ``[x0, x1]`` wide, centred on ``y``, ``height`` tall."""
         self.setOpts(x0=x0, x1=x1, y=y, height=height)
+        self._bounds = None
+
+    def boundingRect(self) -> QRectF:
+        if self._bounds is None:
+            self._bounds = QRectF(super().boundingRect())
+        return self._bounds
+
+    def viewTransformChanged(self) -> None:
+        # the bounds have a pixel of padding: it changes with the view's scale
+        self.prepareGeometryChange()
+        self._bounds = None
+        super().viewTransformChanged()
+
+    def set_clip_right(self, x: float | None) -> bool:
+        """Cut the bars off at view x ``x`` (None: not at all); returns whether it moved."""
+        if x == self.clip_right:
+            return False
+        self.clip_right = x
+        if self.count:
+            self.update()
+        return True
 
     @property
     def count(self) -> int:
@@ -233,6 +472,220 @@ class _Bars(pg.BarGraphItem):  # type: ignore[misc]
         path = QPainterPath()
         path.addRect(self.boundingRect())
         return path
+
+    def paint(self, p: QPainter, *args: Any) -> None:
+        if self.clip_right is not None:
+            bounds = QRectF(self.boundingRect())
+            if self.clip_right <= bounds.left():
+                return
+            bounds.setRight(min(bounds.right(), self.clip_right))
+            p.setClipRect(bounds, Qt.ClipOperation.IntersectClip)
+        super().paint(p, *args)
+
+
+class _Markers(pg.GraphicsObject):  # type: ignore[misc]
+    """One event type's markers: its symbol at every ``(x, y)``, painted in one
+    ``drawPixmapFragments`` call straight from the numpy arrays.
+
+    ``ScatterPlotItem`` keeps a record per point and looks each point's style up in Python
+    on every ``setData`` (a millisecond per thousand points): with one style for all
+    points none of that is needed, and it was most of the cost of redrawing a live window.
+    ``getData`` and ``opts`` (symbol, size, pen, brush) read as a scatter's do.
+    """
+
+    def __init__(self, symbol: str, size: int, brush: QBrush, pen: Any) -> None:
+        super().__init__()
+        self.opts: dict[str, Any] = {
+            "symbol": symbol,
+            "size": size,
+            "brush": brush,
+            "pen": pen,
+            "antialias": True,
+        }
+        self._x: FloatArray = np.zeros(0)
+        self._y: FloatArray = np.zeros(0)
+        self._data_rect = QRectF()
+        self._rect: QRectF | None = None
+        self._sprite: tuple[float, QPixmap] | None = None  # per device pixel ratio
+        # pyqtgraph's own contiguous array of fragments, as its scatter paints with
+        self._fragments = PrimitiveArray(QPainter.PixmapFragment, 10)
+
+    def setData(self, x: npt.ArrayLike, y: npt.ArrayLike) -> None:
+        """Put a marker at every ``(x[i], y[i])`` (view coordinates), and only there."""
+        self.prepareGeometryChange()
+        self._x = np.asarray(x, dtype=np.float64)
+        self._y = np.asarray(y, dtype=np.float64)
+        if self._x.size:
+            x0, x1 = float(self._x.min()), float(self._x.max())
+            y0, y1 = float(self._y.min()), float(self._y.max())
+            self._data_rect = QRectF(x0, y0, x1 - x0, y1 - y0)
+        else:
+            self._data_rect = QRectF()
+        self._rect = None
+        self.update()
+
+    def getData(self) -> tuple[FloatArray, FloatArray]:
+        """The markers' x and y."""
+        return self._x, self._y
+
+    def viewTransformChanged(self) -> None:
+        # the half-marker margin of the bounds is in pixels: it changes with the scale
+        self.prepareGeometryChange()
+        self._rect = None
+        super().viewTransformChanged()  # forgets the cached visible range
+
+    def _margin(self) -> tuple[float, float]:
+        """Half a marker (and its outline), in view units along x and y."""
+        px, py = self.pixelVectors()
+        half = self.opts["size"] / 2 + 1.0
+        return (
+            half * (px.length() if px is not None else 0.0),
+            half * (py.length() if py is not None else 0.0),
+        )
+
+    def boundingRect(self) -> QRectF:
+        if self._rect is None:
+            if self._x.size == 0:
+                self._rect = QRectF()
+            else:
+                mx, my = self._margin()
+                self._rect = self._data_rect.adjusted(-mx, -my, mx, my)
+        return self._rect
+
+    def _sprite_for(self, dpr: float) -> QPixmap:
+        if self._sprite is None or self._sprite[0] != dpr:
+            opts = self.opts
+            image = renderSymbol(opts["symbol"], opts["size"], opts["pen"], opts["brush"], dpr=dpr)
+            self._sprite = (dpr, QPixmap.fromImage(image))
+        return self._sprite[1]
+
+    def paint(self, p: QPainter, option: Any, widget: QWidget | None = None) -> None:
+        x, y = self._x, self._y
+        if x.size == 0:
+            return
+        t = p.transform()
+        # the centre of each marker in device pixels; only those in sight are drawn
+        dx = t.m11() * x + t.m21() * y + t.dx()
+        dy = t.m12() * x + t.m22() * y + t.dy()
+        area = QRectF(p.viewport())
+        half = self.opts["size"] / 2 + 1.0
+        in_view = (dx >= area.left() - half) & (dx <= area.right() + half)
+        in_view &= (dy >= area.top() - half) & (dy <= area.bottom() + half)
+        dx, dy = dx[in_view], dy[in_view]
+        if dx.size == 0:
+            return
+        dpr = widget.devicePixelRatioF() if widget is not None else p.device().devicePixelRatioF()
+        sprite = self._sprite_for(dpr)
+        self._fragments.resize(dx.size)
+        fragments = self._fragments.ndarray()
+        fragments[:, 0] = dx
+        fragments[:, 1] = dy
+        fragments[:, 2:6] = (0.0, 0.0, sprite.width(), sprite.height())  # the source rect
+        fragments[:, 6:10] = (1 / dpr, 1 / dpr, 0.0, 1.0)  # scale x, y, rotation, opacity
+        p.resetTransform()
+        first, count = self._fragments.drawargs()
+        p.drawPixmapFragments(first, count, sprite)
+
+
+class _MarkerSample(pg.ItemSample):  # type: ignore[misc]
+    """A legend sample of a ``_Markers`` item: its symbol (clicking hides or shows them)."""
+
+    def paint(self, p: QPainter, *args: Any) -> None:
+        if not self.item.isVisible():
+            super().paint(p, *args)  # the "hidden" eye
+            return
+        opts = self.item.opts
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        p.translate(10, 10)
+        drawSymbol(
+            p, opts["symbol"], opts["size"], pg.mkPen(opts["pen"]), pg.mkBrush(opts["brush"])
+        )
+
+
+class _HatchSample(pg.ItemSample):  # type: ignore[misc]
+    """A legend sample drawn like the unfinished tool bars: hatched and outlined."""
+
+    def __init__(self, color: str) -> None:
+        super().__init__(pg.PlotDataItem(pen=pg.mkPen(color)))
+        self._color = QColor(color)
+
+    def paint(self, p: QPainter, *args: Any) -> None:
+        rect = QRectF(1.0, 7.5, 18.0, 7.0)
+        p.setPen(pg.mkPen(self._color, width=1))
+        p.setBrush(QBrush(self._color, Qt.BrushStyle.BDiagPattern))
+        p.drawRect(rect)
+
+
+class _TimeGrid(pg.GraphicsObject):  # type: ignore[misc]
+    """Vertical lines at the time axis's ticks, drawn in the plot's coordinates (so they
+    scroll with it, untouched) behind the lanes.
+
+    Opaque colours, blended with the background beforehand: the raster painter draws
+    translucent lines several times slower, and the axis's own grid was redrawn and
+    repainted on every tick while following live.
+    """
+
+    def __init__(self, major: QColor, minor: QColor) -> None:
+        super().__init__()
+        self._pens = (pg.mkPen(minor, width=1), pg.mkPen(major, width=1))
+        self._lines: tuple[list[QLineF], list[QLineF]] = ([], [])
+        self._rect = QRectF()
+
+    def set_lines(self, major: FloatArray, minor: FloatArray, y0: float, y1: float) -> None:
+        """Draw lines at ``major`` and ``minor`` x (view units) from ``y0`` to ``y1``."""
+        self.prepareGeometryChange()
+        self._lines = (
+            [QLineF(x, y0, x, y1) for x in minor.tolist()],
+            [QLineF(x, y0, x, y1) for x in major.tolist()],
+        )
+        xs = np.concatenate((major, minor))
+        self._rect = (
+            QRectF(float(xs.min()), y0, float(xs.max() - xs.min()), y1 - y0)
+            if xs.size
+            else QRectF()
+        )
+        self.update()
+
+    def boundingRect(self) -> QRectF:
+        return self._rect
+
+    def paint(self, p: QPainter, *args: Any) -> None:
+        p.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for pen, lines in zip(self._pens, self._lines, strict=True):
+            p.setPen(pen)
+            p.drawLines(lines)
+
+
+def _blend(color: str, alpha: float, background: str) -> QColor:
+    """``color`` at opacity ``alpha`` over ``background``, as one opaque colour."""
+    fg, bg = QColor(color), QColor(background)
+    return QColor.fromRgbF(
+        alpha * fg.redF() + (1 - alpha) * bg.redF(),
+        alpha * fg.greenF() + (1 - alpha) * bg.greenF(),
+        alpha * fg.blueF() + (1 - alpha) * bg.blueF(),
+    )
+
+
+class _LaneViewBox(pg.ViewBox):  # type: ignore[misc]
+    """The plot's view box: the wheel scrolls lanes, as Perfetto's and Chrome's track views
+    do; Ctrl+wheel (or the wheel over the time axis) zooms time, Shift+wheel pans it."""
+
+    #: lanes to scroll by (signed, in wheel steps: 1.0 per notch)
+    lane_wheel = Signal(float)
+
+    def wheelEvent(self, ev: Any, axis: int | None = None) -> None:
+        modifiers = ev.modifiers()
+        horizontal = ev.orientation() == Qt.Orientation.Horizontal
+        steps = ev.delta() / 120.0
+        if axis == 0 or (modifiers & Qt.KeyboardModifier.ControlModifier and not horizontal):
+            super().wheelEvent(ev, axis=0)  # zoom time around the mouse
+        elif horizontal or modifiers & Qt.KeyboardModifier.ShiftModifier:
+            x0, x1 = self.viewRange()[0]
+            self.translateBy(x=-steps * 0.1 * (x1 - x0))
+            ev.accept()
+        else:
+            self.lane_wheel.emit(-steps)
+            ev.accept()
 
 
 @dataclass(eq=False, slots=True)
@@ -249,6 +702,7 @@ class TimeBand:
     region: Any  # pg.LinearRegionItem
     text: Any  # pg.TextItem
     placed: tuple[float, float] | None = None
+    text_at: tuple[float, float] | None = None
 
 
 class TimelineView(QWidget):
@@ -256,10 +710,10 @@ class TimelineView(QWidget):
 
     #: the index (into ``store.runs``) of a run whose lane or marker was clicked
     run_clicked = Signal(int)
-    #: when (monotonic) and for what layout (lanes, width, height) the density image was
-    #: last computed while following live
+    #: when (monotonic) and for what layout (its first and last lane, width, height) the
+    #: density image was last computed while following live
     _density_at: float = -math.inf
-    _density_layout: tuple[int, int, int] | None = None
+    _density_layout: tuple[int, int, int, int] | None = None
     #: follow-live was switched on or off (by the user panning, or ``set_follow_live``)
     follow_live_changed = Signal(bool)
 
@@ -270,25 +724,40 @@ class TimelineView(QWidget):
         *,
         stall_after: float = 10.0,
         follow_window: float = FOLLOW_WINDOW,
+        live_interval: float = LIVE_INTERVAL,
     ) -> None:
         super().__init__(parent)
         self._store = store
         self.stall_after = stall_after
         self.follow_window = follow_window
+        #: the view follows the clock, and draws what arrived, at most this often (s of
+        #: session time); 0: on every refresh (for a caller that paces refreshes itself)
+        self.live_interval = live_interval
         self._follow = True
         self._paused = False
         self._frozen: tuple[float, int] | None = None  # (now, total) when paused
         self._selected: int | None = None
+        self._reveal_run: int | None = None  # scroll its lane into view on the next render
         self._highlight: tuple[int, float, int] | None = None  # row, t (rel), run
         self._setting_range = False
         self._dirty = True
-        self._last_key: tuple[Any, ...] | None = None
+        self._drawn: _Drawn | None = None
+        self._renders = 0
+        self._density_pending = False  # a live density image was skipped: redraw it soon
         self._dense = False
         self._last_now: float | None = None
+        self._now_rel = 0.0  # the time (s since epoch) live bars are clipped at
+        self._clipped_at = -math.inf  # the same, in unix seconds
+        self._stepped_at = -math.inf  # when following live last moved the view
         self._time_bands: list[TimeBand] = []
         self._pager: RecordingPager | None = None
 
-        # per-run cache, grown as runs appear: read by numpy every refresh
+        # lane geometry: height in pixels, and the pixel row of the lanes at the top edge
+        self._lane_px = MAX_LANE_PX
+        self._min_lane_px = MIN_LANE_PX
+        self._scroll_px = 0.0
+
+        # per-run cache, grown as runs appear: read by numpy every render
         self._n_runs = 0
         self._run_start = np.zeros(0)
         self._run_end = np.zeros(0)  # NaN while open
@@ -296,6 +765,9 @@ class TimelineView(QWidget):
         self._run_first_row = np.zeros(0, dtype=np.int64)
         self._run_status = np.zeros(0, dtype=np.int8)
         self._run_label_px = np.zeros(0, dtype=np.int32)
+        # False: the run left the store's memory before this view saw it (no lane until its
+        # events come into view and it is paged back from the run archive)
+        self._run_known = np.zeros(0, dtype=bool)
         self._run_labels: list[str] = []
         self._open_runs: set[int] = set()
         self._user_order: dict[str, int] = {}
@@ -312,11 +784,11 @@ class TimelineView(QWidget):
         self._vis_seq: IntArray = np.zeros(0, dtype=np.int64)
         self._vis_frame_id: IntArray = np.zeros(0, dtype=np.int64)  # -1: a store row
         self._vis_span_x0: FloatArray = np.zeros(0)
-        self._vis_span_x1: FloatArray = np.zeros(0)
+        self._vis_span_x1: FloatArray = np.zeros(0)  # NaN: grows to "now"
         self._vis_span_lane: FloatArray = np.zeros(0)
         self._vis_span_index: IntArray = np.zeros(0, dtype=np.int64)
-        self._density_counts: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
-        self._end_eff: FloatArray = np.zeros(0)
+        self._vis_span_state: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
+        self._density_total = 0
 
         self._build()
 
@@ -327,70 +799,106 @@ class TimelineView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         self._canvas = pg.GraphicsLayoutWidget()
         self._canvas.setBackground(PLOT_BACKGROUND)
-        self._canvas.ci.setContentsMargins(4, 2, 8, 4)
+        # a plain fill, not pyqtgraph's cached background: blitting a window-sized cache on
+        # every paint (in threads, with their hand-over) cost more than the fill it saves
+        self._canvas.setCacheMode(QGraphicsView.CacheModeFlag.CacheNone)
+        # everything here is axis-aligned rectangles and lines, or markers and text that
+        # bring their own smoothing: edges on whole pixels are crisper, and cheaper
+        self._canvas.setAntialiasing(False)
+        self._scroll_bar = QScrollBar(Qt.Orientation.Vertical, self)
+        self._scroll_bar.setToolTip(NAVIGATION_HINT)
+        self._scroll_bar.hide()
+        # the right margin is the scroll bar's gutter: it sits there, level with the lanes
+        gutter = self._scroll_bar.sizeHint().width() + 4
+        self._canvas.ci.setContentsMargins(4, 2, gutter, 4)
         self._canvas.ci.setSpacing(0)
         layout.addWidget(self._canvas)
+        self._scroll_bar.raise_()
 
         self.lane_axis = LaneAxis()
+        self._vb = _LaneViewBox()
         self.plot: pg.PlotItem = pg.PlotItem(
-            axisItems={"left": self.lane_axis, "bottom": ElapsedAxis("bottom")}
+            viewBox=self._vb,
+            axisItems={"left": self.lane_axis, "bottom": ElapsedAxis("bottom")},
         )
-        style_plot(self.plot, grid_x=True)
+        # the time grid is an item of its own (``_TimeGrid``), not the axis's
+        style_plot(self.plot, grid_x=False)
         self.plot.setLabel("bottom", "received (m:ss since first event)")
+        # labels on major ticks only: the axis is redrawn at every live step, and measuring
+        # minor labels that the crowding rule then drops was half of that
+        self.plot.getAxis("bottom").setStyle(maxTextLevel=0)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
-        self.lane_axis.setStyle(tickLength=0, hideOverlappingLabels=False)
+        self.lane_axis.setStyle(tickLength=0)
         self.lane_axis.setWidth(120)
         self.lane_axis.setGrid(False)
-        vb = self.plot.getViewBox()
+        self.lane_axis.setToolTip(NAVIGATION_HINT)
+        self.plot.getAxis("bottom").setToolTip(NAVIGATION_HINT)
+        vb = self._vb
         vb.invertY(True)
         vb.disableAutoRange()
         vb.setMouseEnabled(x=True, y=False)
         vb.setDefaultPadding(0.0)
-        self._vb = vb
+        self._apply_label_font()
 
         self.legend = pg.LegendItem(
-            colCount=6, labelTextColor=PLOT_FOREGROUND, labelTextSize="8pt", verSpacing=-6
+            colCount=7, labelTextColor=PLOT_FOREGROUND, labelTextSize="8pt", verSpacing=-6
         )
         self._canvas.addItem(self.legend, row=0, col=0)
         self._canvas.addItem(self.plot, row=1, col=0)
 
         # background layers
         self.user_bands = _Bars(PLOT_BAND, -30)
-        self.selection_band = _Bars(_alpha(PLOT_SELECTION, 200), -25)
+        self.selection_band = _Bars(
+            _alpha(PLOT_SELECTION, 235), -25, pen=pg.mkPen(_alpha(PLOT_SELECTION_EDGE, 210))
+        )
         self.run_bars: dict[str, _Bars] = {
             s: _Bars(_alpha(STATUS_COLORS[s], 46), -20) for s in _RUN_STATUSES
         }
+        unfinished = TOOL_SPAN_COLORS["unfinished"]
         self.tool_bars: dict[str, _Bars] = {
             "ok": _Bars(TOOL_SPAN_COLORS["ok"], -10),
             "error": _Bars(TOOL_SPAN_COLORS["error"], -9),
+            "unfinished": _Bars(
+                QBrush(QColor(unfinished), Qt.BrushStyle.BDiagPattern),
+                -8.5,
+                pen=pg.mkPen(unfinished, width=1),
+            ),
             "open": _Bars(_alpha(TOOL_SPAN_COLORS["open"], 150), -8),
             "stalled": _Bars(TOOL_SPAN_COLORS["stalled"], -7),
         }
+        # the grid's faint lines, as the other plots draw them (the foreground at 12 % and
+        # 6 %), over the plot background
+        self.time_grid = _TimeGrid(
+            _blend(PLOT_FOREGROUND, 0.12, PLOT_BACKGROUND),
+            _blend(PLOT_FOREGROUND, 0.06, PLOT_BACKGROUND),
+        )
+        self.time_grid.setZValue(-26)  # over the user bands, under the selection and the runs
+        self.plot.addItem(self.time_grid, ignoreBounds=True)
         for item in (self.user_bands, self.selection_band, *self.run_bars.values()):
             self.plot.addItem(item, ignoreBounds=True)
         for item in self.tool_bars.values():
             self.plot.addItem(item, ignoreBounds=True)
+        #: the items whose bars grow to "now" while the clock runs
+        self._live_bars = (*self.run_bars.values(), *(self.tool_bars[s] for s in _LIVE_TOOL_STATES))
 
         self.density = pg.ImageItem(axisOrder="row-major")
         self.density.setZValue(0)
         self.plot.addItem(self.density, ignoreBounds=True)
 
         outline = pg.mkPen(PLOT_BACKGROUND, width=1)
-        self.markers: dict[EventType, pg.ScatterPlotItem] = {}
+        self.markers: dict[EventType, _Markers] = {}
         for event_type in EVENT_TYPES:
-            item = pg.ScatterPlotItem(
-                symbol=EVENT_SYMBOLS[event_type],
-                size=EVENT_SYMBOL_SIZES[event_type],
-                brush=pg.mkBrush(EVENT_COLORS[event_type]),
-                pen=outline,
-                antialias=True,
-                name=EVENT_SHORT_NAMES[event_type],
+            item = _Markers(
+                EVENT_SYMBOLS[event_type],
+                EVENT_SYMBOL_SIZES[event_type],
+                pg.mkBrush(EVENT_COLORS[event_type]),
+                outline,
             )
             item.setZValue(10)
             self.markers[event_type] = item
             self.plot.addItem(item, ignoreBounds=True)
-            self.legend.addItem(item, EVENT_SHORT_NAMES[event_type])
+            self.legend.addItem(_MarkerSample(item), EVENT_SHORT_NAMES[event_type])
 
         self.finding_rings = pg.ScatterPlotItem(
             symbol="o", size=15, brush=None, pen=pg.mkPen(FINDING_OUTLINE, width=2), antialias=True
@@ -414,6 +922,7 @@ class TimelineView(QWidget):
         ):
             sample = pg.PlotDataItem(pen=pg.mkPen(TOOL_SPAN_COLORS[state], width=6))
             self.legend.addItem(sample, label)
+        self.legend.addItem(_HatchSample(unfinished), "tool unfinished")
 
         self._hover = pg.TextItem(
             "", color=PLOT_FOREGROUND, fill=_alpha(theme.SURFACE, 240), border=theme.BORDER
@@ -427,8 +936,11 @@ class TimelineView(QWidget):
         self.plot.addItem(self._empty, ignoreBounds=True)
 
         self._apply_x_range(0.0, self.follow_window)
-        self._apply_y_range(0)
+        self._apply_lane_geometry(0)
         vb.sigXRangeChanged.connect(self._on_x_range_changed)
+        vb.sigResized.connect(self._on_view_resized)
+        vb.lane_wheel.connect(self._on_lane_wheel)
+        self._scroll_bar.valueChanged.connect(self._on_scroll_bar_moved)
         scene = self._canvas.scene()
         scene.sigMouseMoved.connect(self._on_mouse_moved)
         scene.sigMouseClicked.connect(self._on_mouse_clicked)
@@ -471,13 +983,21 @@ class TimelineView(QWidget):
             self._frozen = None
         self._dirty = True
 
+    @property
+    def selected_run(self) -> int | None:
+        """The run whose lane is highlighted (an index into ``store.runs``), if any."""
+        return self._selected
+
     def set_selected_run(self, run_index: int | None) -> None:
-        """Mark the lane of run ``run_index`` (an index into ``store.runs``), or none."""
+        """Highlight the lane of run ``run_index`` (an index into ``store.runs``), or none;
+        the next refresh scrolls it into view if it is out of sight."""
         self._selected = run_index
+        self._reveal_run = run_index
         self._dirty = True
 
     def highlight_row(self, row: int) -> None:
-        """Centre the view on store row ``row`` and ring its marker (turns follow-live off)."""
+        """Centre the view on store row ``row`` and ring its marker (turns follow-live off);
+        the next refresh scrolls its lane into view."""
         with self._store.lock:
             columns = self._store.row(row)
             epoch = self._store.epoch
@@ -487,6 +1007,7 @@ class TimelineView(QWidget):
             return
         t = float(columns["t"]) - epoch
         self._highlight = (row, t, int(columns["run"]))
+        self._reveal_run = int(columns["run"])  # its lane, too, may be scrolled out of view
         self.set_follow_live(False)
         x0, x1 = self._vb.viewRange()[0]
         half = (x1 - x0) / 2
@@ -512,21 +1033,54 @@ class TimelineView(QWidget):
         x0, x1 = (float(v) for v in self._vb.viewRange()[0])
         return epoch + x0, epoch + x1
 
-    def refresh(self, now: float) -> None:
-        """Redraw from the store as of ``now`` (unix seconds); the main window's timer calls it."""
+    def refresh(self, now: float) -> bool:
+        """Bring the plot up to date with the store as of ``now`` (unix seconds); the main
+        window's timer calls it.
+
+        Returns whether anything visible changed: the view scrolled, items were redrawn from
+        the store, a bar growing to "now" grew, a time band moved. False: this call left
+        the plot as it was (a caller may skip repainting it). The view follows the clock, and
+        draws what arrived, once per ``live_interval`` of ``now``: calls in between return
+        False. With nothing new in the store and only the time moving, no item's data is
+        touched: the view scrolls, and bars of open runs and tools are clipped at the new
+        "now".
+        """
         self._last_now = now
-        self._place_time_bands(now)
+        changed = self._place_time_bands(now)
         if self._paused:
             assert self._frozen is not None
             frozen_now, frozen_total = self._frozen
-            self._render(frozen_now, frozen_total)
-            return
+            return self._update(frozen_now, frozen_total) or changed
         epoch = self._store.epoch
         if self._follow and epoch is not None:
+            if not self._live_step_due(now):
+                return changed
+            self._stepped_at = now
             # half a second of margin either side, so no marker sits on the plot's edge
             right = max(now - epoch, self.follow_window) + 0.5
-            self._apply_x_range(right - self.follow_window - 1.0, right)
-        self._render(now, None)
+            changed |= self._apply_x_range(right - self.follow_window - 1.0, right)
+        changed = self._update(now, None) or changed
+        # the items' transforms follow the view now, not in the coming paint: changed there,
+        # they would mark the plot dirty again and cost a second paint on the next tick
+        self._vb.updateMatrix()
+        return changed
+
+    def _live_step_due(self, now: float) -> bool:
+        """Following live, the view moves on (and draws what arrived) once per
+        ``live_interval`` of session time; a user's change or a resize at once."""
+        drawn = self._drawn
+        return (
+            self._dirty
+            or drawn is None
+            or drawn.key[-1] != self._size()
+            or self._interval_passed(now, self._stepped_at)
+        )
+
+    def _interval_passed(self, now: float, since: float) -> bool:
+        """Whether a live step is due at ``now`` after one at ``since`` (session time). A
+        tenth short of the interval counts: a timer's ticks (or a paced window's frames)
+        come a little early or late, and steps should follow them one for one."""
+        return not 0.0 <= now - since < 0.9 * self.live_interval
 
     # --- time bands -------------------------------------------------------------------
 
@@ -580,10 +1134,12 @@ class TimelineView(QWidget):
     def time_bands(self) -> tuple[TimeBand, ...]:
         return tuple(self._time_bands)
 
-    def _place_time_bands(self, now: float | None) -> None:
+    def _place_time_bands(self, now: float | None) -> bool:
+        """Place every band (and keep its label in sight); returns whether any moved."""
         epoch = self._store.epoch
         (view_x0, _view_x1), y_range = self._vb.viewRange()
         top = min(y_range)
+        moved = False
         for band in self._time_bands:
             visible = epoch is not None
             band.region.setVisible(visible)
@@ -595,8 +1151,14 @@ class TimelineView(QWidget):
             if placed != band.placed:
                 band.region.setRegion(placed)
                 band.placed = placed
+                moved = True
             # the label stays in sight while any of the band is
-            band.text.setPos(max(placed[0], min(view_x0, placed[1])), top)
+            text_at = (max(placed[0], min(view_x0, placed[1])), top)
+            if text_at != band.text_at:
+                band.text.setPos(*text_at)
+                band.text_at = text_at
+                moved = True
+        return moved
 
     # --- what is shown (read by tests and by the main window) ---------------------------
 
@@ -611,28 +1173,57 @@ class TimelineView(QWidget):
         return self.lane_axis.labels
 
     @property
+    def lane_height(self) -> float:
+        """The height of every lane, in pixels."""
+        return self._lane_px
+
+    @property
+    def min_lane_height(self) -> float:
+        """Lanes are never shorter than this (pixels): the label font's height and padding,
+        at least ``MIN_LANE_PX``."""
+        return self._min_lane_px
+
+    @property
+    def lane_scroll_bar(self) -> QScrollBar:
+        """The vertical scroll bar of the lanes (shown while they do not all fit)."""
+        return self._scroll_bar
+
+    def visible_lanes(self) -> tuple[float, float]:
+        """The lane positions at the plot's top and bottom edges (lane ``i`` spans
+        ``i - 0.5 .. i + 0.5``)."""
+        y0, y1 = (float(v) for v in self._vb.viewRange()[1])
+        return min(y0, y1), max(y0, y1)
+
+    @property
     def dense(self) -> bool:
         """Whether events are drawn as a density image instead of markers."""
         return self._dense
 
     @property
     def density_total(self) -> int:
-        """How many events the density image counts (0 when markers are shown)."""
-        return int(self._density_counts.sum())
+        """How many events the density image stands for: every visible event, whether its
+        lane is scrolled into view (drawn) or not (0 when markers are shown)."""
+        return self._density_total if self._dense else 0
 
     @property
     def hover_text(self) -> str:
         """The text of the hover box, empty when it is hidden."""
         return str(self._hover.toPlainText()) if self._hover.isVisible() else ""
 
+    @property
+    def renders(self) -> int:
+        """How many times the items were redrawn from the store (a ``refresh`` that only
+        scrolled the view does not count)."""
+        return self._renders
+
     # --- handlers ---------------------------------------------------------------------
 
     def _on_x_range_changed(self, _vb: object, _range: object) -> None:
         if self._setting_range:
             return
-        # the user (or another widget) moved the view: stop following
+        # the user (or another widget) moved the view: stop following. What is drawn covers
+        # a margin around the view: the next refresh redraws only once the view leaves it.
         self.set_follow_live(False)
-        self._dirty = True
 
     def _on_mouse_moved(self, scene_pos: QPointF) -> None:
         if not self._vb.sceneBoundingRect().contains(scene_pos):
@@ -656,7 +1247,10 @@ class TimelineView(QWidget):
         if event.button() != Qt.MouseButton.LeftButton:
             return
         pos = event.scenePos()
-        if not self._vb.sceneBoundingRect().contains(pos):
+        plot = self._vb.sceneBoundingRect()
+        # on the lanes, or on a lane's label (left of the plot, level with the lanes)
+        on_label = self.lane_axis.sceneBoundingRect().contains(pos)
+        if not (plot.contains(pos) or on_label) or not plot.top() <= pos.y() <= plot.bottom():
             return
         lane = round(self._vb.mapSceneToView(pos).y())
         if 0 <= lane < self._lane_runs.size:
@@ -666,27 +1260,213 @@ class TimelineView(QWidget):
         self._hover.setVisible(False)
         super().leaveEvent(event)
 
+    def changeEvent(self, event: QEvent) -> None:
+        # a style sheet may set the font while the widget is still being built
+        if event.type() == QEvent.Type.FontChange and hasattr(self, "lane_axis"):
+            self._apply_label_font()
+            self._dirty = True
+        super().changeEvent(event)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._place_scroll_bar()
+
+    def _on_view_resized(self) -> None:
+        self._apply_lane_geometry(int(self._lane_runs.size))
+
+    def _on_lane_wheel(self, steps: float) -> None:
+        # as far per notch as a list scrolls (the desktop's setting, 3 lines by default)
+        self._scroll_to(self._scroll_px + steps * QApplication.wheelScrollLines() * self._lane_px)
+
+    def _on_scroll_bar_moved(self, value: int) -> None:
+        if value != round(self._scroll_px):
+            self._scroll_to(float(value))
+
+    # --- lanes: height, scrolling -----------------------------------------------------
+
+    def _apply_label_font(self) -> None:
+        """Label the lanes in the widget's font; lanes are at least as tall as it needs."""
+        font = QFont(self.font())
+        metrics = QFontMetricsF(font)
+        self.lane_axis.setTickFont(font)
+        bold_font = QFont(font)
+        bold_font.setBold(True)  # the selected lane's label is bold: all get room for that
+        bold = self._label_metrics = QFontMetricsF(bold_font)
+        self._min_lane_px = max(MIN_LANE_PX, math.ceil(metrics.height()) + LABEL_PADDING_PX)
+        self._run_label_px[: self._n_runs] = [
+            math.ceil(bold.horizontalAdvance(label)) for label in self._run_labels
+        ]
+
+    def _scroll_to(self, scroll_px: float) -> None:
+        """Scroll the lanes so that pixel row ``scroll_px`` of them is at the top."""
+        self._scroll_px = scroll_px
+        self._apply_lane_geometry(int(self._lane_runs.size))
+
+    def _lane_px_for(self, lanes: int) -> float:
+        """The height of a lane when there are ``lanes``: they share the plot's height,
+        between the label's minimum and ``MAX_LANE_PX``."""
+        height = max(float(self._vb.height()), 1.0)
+        return min(MAX_LANE_PX, max(self._min_lane_px, height / max(lanes, 1)))
+
+    def _apply_lane_geometry(self, lanes: int) -> None:
+        """Size the lanes for the plot's height and set the y-range for the scroll position;
+        the scroll bar follows."""
+        height = max(float(self._vb.height()), 1.0)
+        lane_px = self._lane_px_for(lanes)
+        max_scroll = max(0.0, lanes * lane_px - height)
+        scroll = min(max(self._scroll_px, 0.0), max_scroll)
+        self._lane_px, self._scroll_px = lane_px, scroll
+        y0 = scroll / lane_px - 0.5
+        y1 = y0 + height / lane_px
+        old0, old1 = self._vb.viewRange()[1]
+        if abs(old0 - y0) > 1e-9 or abs(old1 - y1) > 1e-9:
+            self._setting_range = True
+            try:
+                self._vb.setYRange(y0, y1, padding=0)
+            finally:
+                self._setting_range = False
+            self._place_time_bands(self._last_now)
+        bar = self._scroll_bar
+        bar.blockSignals(True)
+        try:
+            bar.setRange(0, math.ceil(max_scroll))
+            bar.setPageStep(max(1, round(height)))
+            bar.setSingleStep(max(1, round(lane_px)))
+            bar.setValue(round(scroll))
+        finally:
+            bar.blockSignals(False)
+        if bar.isHidden() == (max_scroll > 0):
+            bar.setVisible(max_scroll > 0)
+        self._place_scroll_bar()
+
+    def _place_scroll_bar(self) -> None:
+        """Put the scroll bar in the canvas's right gutter, as tall as the lanes' area."""
+        rect = self._vb.sceneBoundingRect()
+        viewport = self._canvas.viewport()
+        top = viewport.mapTo(self, self._canvas.mapFromScene(rect.topLeft()))
+        bottom = viewport.mapTo(self, self._canvas.mapFromScene(rect.bottomLeft()))
+        width = self._scroll_bar.sizeHint().width()
+        x = viewport.mapTo(self, QPoint(viewport.width(), 0)).x() - width - 2
+        self._scroll_bar.setGeometry(x, top.y(), width, max(bottom.y() - top.y(), 1))
+
+    def _keep_scroll_anchor(self, old_runs: IntArray, old_px: float) -> None:
+        """The lanes changed: keep the run that was at the top of the view on the same pixel
+        row (or the selected run, when it was in view), as a list keeps its place."""
+        lane_px, height = old_px, max(float(self._vb.height()), 1.0)
+        lane_of_run = self._lane_of_run
+        scroll = self._scroll_px
+        anchor: tuple[int, float] | None = None  # run, its pixel row minus the scroll
+        sel = self._selected
+        if sel is not None and old_runs.size:
+            hits = np.flatnonzero(old_runs == sel)
+            if hits.size:
+                row = float(hits[0]) * lane_px
+                if scroll - lane_px < row < scroll + height and lane_of_run[sel] >= 0:
+                    anchor = (sel, row - scroll)
+        if anchor is None and old_runs.size:
+            first = min(int(scroll // lane_px), old_runs.size - 1)
+            kept = np.flatnonzero(lane_of_run[old_runs[first:]] >= 0)
+            if kept.size:
+                lane = first + int(kept[0])
+                anchor = (int(old_runs[lane]), lane * lane_px - scroll)
+        if anchor is not None:
+            run, offset = anchor
+            self._scroll_px = float(lane_of_run[run]) * self._lane_px - offset
+
+    def _reveal(self, lane: int) -> None:
+        """Scroll so that ``lane`` is wholly in view (centred, if it was not)."""
+        lane_px, height = self._lane_px, max(float(self._vb.height()), 1.0)
+        row = lane * lane_px
+        if row < self._scroll_px or row + lane_px > self._scroll_px + height:
+            self._scroll_px = row - (height - lane_px) / 2
+
     # --- ranges -----------------------------------------------------------------------
 
-    def _apply_x_range(self, x0: float, x1: float) -> None:
+    def _apply_x_range(self, x0: float, x1: float) -> bool:
+        old0, old1 = self._vb.viewRange()[0]
+        if old0 == x0 and old1 == x1:
+            return False
         self._setting_range = True
         try:
             self._vb.setXRange(x0, x1, padding=0)
         finally:
             self._setting_range = False
-
-    def _apply_y_range(self, lanes: int) -> None:
-        height = max(self._vb.height(), 1.0)
-        shown = max(float(lanes), height / MAX_LANE_PX, 1.0)
-        y0, y1 = self._vb.viewRange()[1]
-        if abs(y0 + 0.5) > 1e-9 or abs(y1 - (shown - 0.5)) > 1e-9:
-            self._setting_range = True
-            try:
-                self._vb.setYRange(-0.5, shown - 0.5, padding=0)
-            finally:
-                self._setting_range = False
+        return True
 
     # --- drawing ----------------------------------------------------------------------
+
+    def _size(self) -> tuple[int, int]:
+        return int(self._vb.width()), int(self._vb.height())
+
+    def _key(self, row_limit: int | None) -> tuple[Any, ...]:
+        """What a render reads from the store (counters) and the plot's size."""
+        store = self._store
+        return (
+            store.total if row_limit is None else row_limit,
+            store.findings_total,
+            store.span_count,
+            store.epoch,
+            self._size(),
+        )
+
+    def _update(self, now: float, row_limit: int | None) -> bool:
+        """Redraw if what is drawn is stale for the view and the clock; else only let live
+        bars reach ``now``. Returns whether anything visible changed."""
+        drawn = self._drawn
+        key = self._key(row_limit)
+        x0, x1 = (float(v) for v in self._vb.viewRange()[0])
+        epoch = self._store.epoch
+        now_rel = now - (epoch or 0.0)
+        if (
+            self._dirty
+            or drawn is None
+            or key[-1] != drawn.key[-1]  # the plot's size
+            or abs((x1 - x0) - drawn.span) > 1e-9 * max(drawn.span, 1.0)
+            or not (drawn.cover0 <= x0 and x1 <= drawn.cover1)
+            or not (drawn.x0_lo < x0 <= drawn.x0_hi and drawn.x1_lo <= x1 < drawn.x1_hi)
+            or now_rel >= drawn.now_hi
+            or not self._image_covers_view(drawn)
+            or (self._density_pending and time.monotonic() - self._density_at >= DENSITY_INTERVAL)
+            # what arrived is drawn at most once per live_interval (following live, the
+            # steps are that far apart already)
+            or (key[:-1] != drawn.key[:-1] and self._interval_passed(now, drawn.now))
+        ):
+            self._render(now, row_limit)
+            return True
+        if not self._interval_passed(now, self._clipped_at):
+            return False
+        return self._clip_live_bars(now_rel)
+
+    def _image_covers_view(self, drawn: _Drawn) -> bool:
+        """Whether the density image (if shown) has rows for every lane in view."""
+        if drawn.image_lanes is None:
+            return True
+        first, last = self._lanes_in_view()
+        return drawn.image_lanes[0] <= first and last <= drawn.image_lanes[1]
+
+    def _lanes_in_view(self) -> tuple[int, int]:
+        """The lanes at least partly in view: ``first`` up to, not including, ``last``."""
+        top, bottom = self.visible_lanes()
+        lanes = int(self._lane_runs.size)
+        first = min(max(0, math.floor(top + 0.5)), lanes)
+        last = min(max(first, math.floor(bottom + 0.5) + 1), lanes)
+        return first, last
+
+    def _clip_live_bars(self, now_rel: float) -> bool:
+        """Cut the bars that grow to "now" off at ``now_rel``; returns whether that changed
+        what is in view."""
+        self._now_rel = now_rel
+        self._clipped_at = now_rel + (self._store.epoch or 0.0)
+        x0, x1 = self._vb.viewRange()[0]
+        # a tool call of a few ms is still drawn as a 2 px tick
+        clip = now_rel + 2 * (x1 - x0) / max(self._vb.width(), 1.0)
+        visible = False
+        for item in self._live_bars:
+            before = clip if item.clip_right is None else item.clip_right
+            if item.set_clip_right(clip) and item.count > 0:
+                # the bars changed between the old and the new edge: is that in view?
+                visible |= max(before, clip) >= x0 and min(before, clip) <= x1
+        return visible
 
     def _sync_runs(self) -> None:
         """Bring the per-run arrays up to date with ``store.runs`` (store lock held)."""
@@ -703,72 +1483,125 @@ class TimelineView(QWidget):
             self._run_first_row = np.resize(self._run_first_row, cap)
             self._run_status = np.resize(self._run_status, cap)
             self._run_label_px = np.resize(self._run_label_px, cap)
-        metrics = QFontMetrics(self.lane_axis.font())
+            self._run_known = np.resize(self._run_known, cap)
         for i in range(self._n_runs, n):
-            run = runs[i]
-            user = self._user_order.setdefault(run.user_id, len(self._user_order))
-            label = lane_label(run)
-            self._run_labels.append(label)
-            self._run_start[i] = run.started_at - epoch
-            self._run_end[i] = np.nan
-            self._run_user[i] = user
-            self._run_first_row[i] = run.first_row
-            self._run_label_px[i] = metrics.horizontalAdvance(label)
-            self._open_runs.add(i)
+            self._run_labels.append("")
+            run = runs.get(i)
+            if run is None:  # it left memory before this view saw it: no lane for now
+                self._run_known[i] = False
+                self._run_start[i] = self._run_end[i] = np.nan
+            else:
+                self._learn_run(i, run, epoch)
         self._n_runs = n
         for i in list(self._open_runs):
-            run = runs[i]
-            self._run_status[i] = _STATUS_CODE.get(run.status, 0)
-            if run.ended_at is not None:
-                self._run_end[i] = run.ended_at - epoch
+            held = runs.get(i)
+            # ended and left memory since the last redraw: how it ended is in the archive
+            known = held if held is not None else store.run_summary(i)
+            if known is None:
                 self._open_runs.discard(i)
+                continue
+            self._run_status[i] = _STATUS_CODE.get(known.status, 0)
+            if known.ended_at is not None:
+                self._run_end[i] = known.ended_at - epoch
+                self._open_runs.discard(i)
+
+    def _learn_run(self, i: int, run: RunInfo | RunSummary, epoch: float) -> None:
+        """Fill run ``i``'s place in the per-run arrays."""
+        user = self._user_order.setdefault(run.user_id, len(self._user_order))
+        label = lane_label(run)
+        self._run_labels[i] = label
+        self._run_known[i] = True
+        self._run_start[i] = run.started_at - epoch
+        self._run_user[i] = user
+        self._run_first_row[i] = run.first_row
+        self._run_label_px[i] = math.ceil(self._label_metrics.horizontalAdvance(label))
+        self._run_status[i] = _STATUS_CODE.get(run.status, 0)
+        if run.ended_at is None:
+            self._run_end[i] = np.nan
+            self._open_runs.add(i)
+        else:
+            self._run_end[i] = run.ended_at - epoch
+
+    def _page_in_runs(self, indices: IntArray, epoch: float) -> None:
+        """Learn runs that left memory before this view saw them, from the run archive (off
+        the store's lock: it reads the disk)."""
+        for i in indices[:MAX_PAGED_RUNS].tolist():
+            run = self._store.run_summary(i)
+            if run is None:  # in no archive either: never ask again
+                self._run_known[i] = True
+            else:
+                self._learn_run(i, run, epoch)
+        if indices.size > MAX_PAGED_RUNS:
+            self._dirty = True  # the others on the next redraw
 
     def _render(self, now: float, row_limit: int | None) -> None:
         store = self._store
         x0, x1 = (float(v) for v in self._vb.viewRange()[0])
-        size = (int(self._vb.width()), int(self._vb.height()))
-        key = (
-            x0,
-            x1,
-            size,
-            store.total if row_limit is None else row_limit,
-            store.findings_total,
-            store.span_count,
-            min(now - (store.epoch or 0.0), x1),
-            self._selected,
-            self._highlight,
-        )
-        if not self._dirty and key == self._last_key:
-            return
+        span = x1 - x0
+        size = self._size()
+        key = self._key(row_limit)
         self._dirty = False
-        self._last_key = key
+        self._renders += 1
         with store.lock:
             epoch = store.epoch
             if epoch is None:
                 self._empty.setVisible(True)
                 self._empty.setPos((x0 + x1) / 2, 2)
+                inf = math.inf
+                self._drawn = _Drawn(key, now, span, x0, x1, -inf, inf, -inf, inf, inf, None)
                 return
             self._sync_runs()
+            # while following live the view only moves right: no margin on the left
+            margin = span * RENDER_MARGIN
+            live = self._follow and row_limit is None
+            cover0, cover1 = (x0 if live else x0 - margin), x1 + margin
             oldest = store.oldest_time
-            paging = self._pager is not None and oldest is not None and epoch + x0 < oldest
-            cols = {} if paging else store.window(epoch + x0, epoch + x1)
+            paging = self._pager is not None and oldest is not None and epoch + cover0 < oldest
+            cols = {} if paging else store.window(epoch + cover0, epoch + cover1)
             spans = store.spans()
         if paging:
             # evicted rows come back from the recording (off the lock: it reads the disk)
             assert self._pager is not None
-            cols = self._pager.window(epoch + x0, epoch + x1)
+            cols = self._pager.window(epoch + cover0, epoch + cover1)
         self._empty.setVisible(False)
         if row_limit is not None:
             keep = int(np.searchsorted(cols["row"], row_limit))
             cols = {name: array[:keep] for name, array in cols.items()}
-        frame = _Frame(x0, x1, now - epoch, epoch, size[0], size[1], row_limit is not None)
-        lanes = self._layout_lanes(cols, frame, row_limit)
-        self._draw_background(x0, x1)
-        self._draw_tool_bars(spans, frame)
-
         # the store's columns are fresh copies with these dtypes: no further copies here
         x: FloatArray = np.asarray(cols["t"], dtype=np.float64) - epoch
-        lane: LaneArray = self._lane_of_run[cols["run"]]
+        lo = int(np.searchsorted(x, x0, side="left"))
+        hi = int(np.searchsorted(x, x1, side="right"))
+        dense = hi - lo > MAX_MARKERS
+        if dense:  # the image is bucketed over the visible range: no margin
+            cols = {name: array[lo:hi] for name, array in cols.items()}
+            x = x[lo:hi]
+            cover0, cover1 = x0, x1
+            lo, hi = 0, x.size
+        frozen = row_limit is not None
+        frame = _Frame(x0, x1, cover0, cover1, now - epoch, epoch, size[0], size[1], frozen)
+        old_runs, old_px = self._lane_runs, self._lane_px
+        run_col = np.asarray(cols["run"], dtype=np.int32)
+        bounds = self._layout_lanes(run_col[lo:hi], frame, row_limit)
+        self._lane_px = self._lane_px_for(int(self._lane_runs.size))
+        self._keep_scroll_anchor(old_runs, old_px)
+        sel = self._selected
+        sel_lane = (
+            int(self._lane_of_run[sel]) if sel is not None and 0 <= sel < self._n_runs else -1
+        )
+        reveal, self._reveal_run = self._reveal_run, None
+        if reveal is not None and 0 <= reveal < self._n_runs and self._lane_of_run[reveal] >= 0:
+            self._reveal(int(self._lane_of_run[reveal]))
+        self._apply_lane_geometry(int(self._lane_runs.size))
+        self.lane_axis.set_selected_lane(sel_lane if sel_lane >= 0 else None)
+        self._draw_background(frame, sel_lane)
+        now_hi = self._draw_tool_bars(spans, frame)
+        now_hi = min(now_hi, bounds[4], frame.far - 2 * frame.px)
+
+        lane: LaneArray = self._lane_of_run[run_col]
+        with_lane = lane >= 0
+        if not with_lane.all():  # events in the margin of runs without a lane
+            cols = {name: array[with_lane] for name, array in cols.items()}
+            x, lane = x[with_lane], lane[with_lane]
         self._vis_x, self._vis_lane = x, lane
         self._vis_rows = np.asarray(cols["row"], dtype=np.int64)
         self._vis_ts = np.asarray(cols["ts"], dtype=np.float64)
@@ -781,50 +1614,81 @@ class TimelineView(QWidget):
             if frame_ids is None
             else np.asarray(frame_ids, dtype=np.int64)
         )
-        if x.size > MAX_MARKERS:
-            self._draw_density(x, lane, lanes, frame)
+        image_lanes = None
+        if dense:
+            image_lanes = self._draw_density(x, lane, frame)
         else:
             self._draw_markers(x, lane)
         self._draw_highlight()
+        self._clip_live_bars(now - epoch)
+        if live:
+            # nothing is received after "now" without the store changing: the view may run
+            # on to the right as far as the bars were drawn (``now_hi``)
+            cover1 = math.inf
+        x0_lo, x0_hi, x1_lo, x1_hi, _ = bounds
+        self._drawn = _Drawn(
+            key, now, span, cover0, cover1, x0_lo, x0_hi, x1_lo, x1_hi, now_hi, image_lanes
+        )
 
     def _layout_lanes(
-        self, cols: dict[str, npt.NDArray[np.generic]], frame: _Frame, row_limit: int | None
-    ) -> int:
-        """Choose the runs that get a lane, in user then start order; returns the count."""
+        self, run_col: npt.NDArray[np.int32], frame: _Frame, row_limit: int | None
+    ) -> tuple[float, float, float, float, float]:
+        """Choose the runs that get a lane, in user then start order.
+
+        Returns how far the view's edges may move with the same lanes (``x0_lo``, ``x0_hi``,
+        ``x1_lo``, ``x1_hi``, see ``_Drawn``) and the time at which the clock alone changes
+        them (an open run reaching a view that lies ahead of "now").
+        """
         x0, x1, now_rel = frame.x0, frame.x1, frame.now
         n = self._n_runs
+        with_events = np.bincount(run_col, minlength=n)[:n] > 0
+        missing = np.flatnonzero(with_events & ~self._run_known[:n])
+        if missing.size:
+            self._page_in_runs(missing, frame.epoch)
         start = self._run_start[:n]
         end = self._run_end[:n]
         open_ = np.isnan(end) | (end > now_rel)
         end_eff = np.where(open_, now_rel, end)
-        shown = (start <= x1) & (end_eff >= x0)
+        candidate = np.ones(n, dtype=bool)
         if row_limit is not None:
-            shown &= self._run_first_row[:n] < row_limit
-        run_col = np.asarray(cols["run"], dtype=np.int32)
-        if run_col.size:
-            # a late event (e.g. a duplicate after agent_completed) keeps its run in view
-            shown |= np.bincount(run_col, minlength=n)[:n] > 0
+            candidate &= self._run_first_row[:n] < row_limit
+        in_range = candidate & (start <= x1) & (end_eff >= x0)
+        shown = in_range.copy()
+        # a late event (e.g. a duplicate after agent_completed) keeps its run in view
+        shown |= with_events & self._run_known[:n] & ~np.isnan(start)
+        before = candidate & ~in_range & (end_eff < x0)
+        after = candidate & ~in_range & (start > x1)
+        bounds = (
+            float(end_eff[before].max()) if before.any() else -math.inf,
+            float(end_eff[in_range].min()) if in_range.any() else math.inf,
+            float(start[in_range].max()) if in_range.any() else -math.inf,
+            float(start[after].min()) if after.any() else math.inf,
+            x0 if (before & open_).any() else math.inf,
+        )
         candidates = np.flatnonzero(shown)
         order = np.lexsort((start[candidates], self._run_user[:n][candidates]))
         lane_runs = candidates[order]
         lane_of_run = np.full(n, -1, dtype=np.int32)
         lane_of_run[lane_runs] = np.arange(lane_runs.size, dtype=np.int32)
+        relabel = not np.array_equal(lane_runs, self._lane_runs)
         self._lane_runs = lane_runs
         self._lane_of_run = lane_of_run
-        self._end_eff = end_eff
-        self.lane_axis.set_labels([self._run_labels[i] for i in lane_runs])
+        if relabel:  # thousands of lanes: build their labels only when they changed
+            labels = self._run_labels
+            self.lane_axis.set_labels([labels[i] for i in lane_runs.tolist()])
         if lane_runs.size:
-            width = int(self._run_label_px[lane_runs].max()) + 14
+            width = int(self._run_label_px[lane_runs].max()) + 16
             width = min(max(width, 90), 320)
             if abs(width - self.lane_axis.width()) > 4:
                 self.lane_axis.setWidth(width)
-        self._apply_y_range(int(lane_runs.size))
-        return int(lane_runs.size)
+        return bounds
 
-    def _draw_background(self, x0: float, x1: float) -> None:
+    def _draw_background(self, frame: _Frame, sel_lane: int) -> None:
         lane_runs = self._lane_runs
         n = lane_runs.size
         lanes = np.arange(n, dtype=np.float64)
+        span = frame.x1 - frame.x0
+        left, right = frame.cover0 - span, frame.far
         # every other user's lanes sit on a slightly lighter band
         users = self._run_user[lane_runs]
         if n:
@@ -832,29 +1696,47 @@ class TimelineView(QWidget):
             odd = group % 2 == 1
         else:
             odd = np.zeros(0, dtype=bool)
-        full0 = np.full(int(odd.sum()), x0 - (x1 - x0))
-        full1 = np.full(int(odd.sum()), x1 + (x1 - x0))
-        self.user_bands.set_bars(full0, full1, lanes[odd], 1.0)
+        count = int(odd.sum())
+        self.user_bands.set_bars(np.full(count, left), np.full(count, right), lanes[odd], 1.0)
+        self._draw_grid(frame, n)
 
-        sel = self._selected
-        if sel is not None and 0 <= sel < self._n_runs and self._lane_of_run[sel] >= 0:
-            lane = float(self._lane_of_run[sel])
+        if sel_lane >= 0:
             self.selection_band.set_bars(
-                np.array([x0 - (x1 - x0)]), np.array([x1 + (x1 - x0)]), np.array([lane]), 1.0
+                np.array([left]), np.array([right]), np.array([float(sel_lane)]), 1.0
             )
         else:
             self.selection_band.set_bars(np.zeros(0), np.zeros(0), np.zeros(0), 1.0)
 
-        starts = np.maximum(self._run_start[lane_runs], x0 - 1.0)
-        ends = np.minimum(self._end_eff[lane_runs], x1 + 1.0)
+        start = self._run_start[lane_runs]
+        end = self._run_end[lane_runs]
+        open_ = np.isnan(end) | (end > frame.now)
+        starts = np.maximum(start, frame.cover0 - 1.0)
+        # open runs are drawn to the far end and clipped at "now" (``_clip_live_bars``)
+        ends = np.where(open_, frame.far, np.minimum(end, frame.cover1 + 1.0))
         status = self._run_status[lane_runs]
-        # an open run shows as running/stalled even if a paused snapshot predates its end
         for code, name in enumerate(_RUN_STATUSES):
             mask = status == code
             self.run_bars[name].set_bars(starts[mask], ends[mask], lanes[mask], 0.84)
 
-    def _draw_tool_bars(self, spans: dict[str, npt.NDArray[np.generic]], frame: _Frame) -> None:
-        x0, x1, now_rel, px = frame.x0, frame.x1, frame.now, frame.px
+    def _draw_grid(self, frame: _Frame, lanes: int) -> None:
+        """Lines at the time axis's major and minor ticks, over all the drawn range."""
+        axis = self.plot.getAxis("bottom")
+        spacing = axis.tickSpacing(frame.x0, frame.x1, float(max(frame.width_px, 1)))
+        if len(spacing) < 2:
+            self.time_grid.set_lines(np.zeros(0), np.zeros(0), 0.0, 0.0)
+            return
+        (major, _), (minor, _) = spacing[:2]
+        first = math.ceil((frame.cover0 - (frame.x1 - frame.x0)) / minor)
+        ticks = np.arange(first, math.floor(frame.far / minor) + 1) * minor
+        on_major = np.abs(ticks / major - np.round(ticks / major)) < 1e-6
+        # to the plot's bottom edge, however many lanes there are and wherever they scroll
+        bottom = max(float(lanes), float(self._vb.height()) / self._lane_px) + 1.0
+        self.time_grid.set_lines(ticks[on_major], ticks[~on_major], -1.0, bottom)
+
+    def _draw_tool_bars(self, spans: dict[str, npt.NDArray[np.generic]], frame: _Frame) -> float:
+        """Draw the tool calls of the lanes; returns when (s since epoch) the next running
+        one turns stalled."""
+        cover0, cover1, now_rel, px = frame.cover0, frame.cover1, frame.now, frame.px
         run = np.asarray(spans["run"], dtype=np.int32)
         start: FloatArray = np.asarray(spans["start"], dtype=np.float64) - frame.epoch
         end: FloatArray = np.asarray(spans["end"], dtype=np.float64) - frame.epoch
@@ -862,25 +1744,31 @@ class TimelineView(QWidget):
         lane: LaneArray = self._lane_of_run[run]
         # paused: spans opened later do not exist yet (and those closed later are still open)
         is_open = np.isnan(end) | (end > now_rel)
-        end_eff = np.where(is_open, now_rel, end)
-        visible = (lane >= 0) & (start <= x1) & (end_eff >= x0)
+        # a call still open when its run ended never completed: it ends with the run
+        run_end = self._run_end[run]
+        unfinished = is_open & (run_end <= now_rel)  # NaN (run open) compares False
+        end_eff = np.where(unfinished, run_end, np.where(is_open, frame.far, end))
+        visible = (lane >= 0) & (start <= cover1) & (end_eff >= cover0)
         if frame.frozen:
             visible &= start <= now_rel
         index = np.flatnonzero(visible)
-        start, end_eff, status, lane, is_open = (
+        start, end_eff, status, lane, is_open, unfinished = (
             start[index],
             end_eff[index],
             status[index],
             lane[index],
             is_open[index],
+            unfinished[index],
         )
         # a tool call of a few ms is still drawn as a 2 px tick
         end_eff = np.maximum(end_eff, start + 2 * px)
-        stalled = is_open & (now_rel - start > self.stall_after)
+        running = is_open & ~unfinished
+        stalled = running & (now_rel - start > self.stall_after)
         groups = {
             "ok": ~is_open & (status == TOOL_OK),
             "error": ~is_open & (status == TOOL_ERROR),
-            "open": is_open & ~stalled,
+            "unfinished": unfinished,
+            "open": running & ~stalled,
             "stalled": stalled,
         }
         ok = groups["ok"]
@@ -893,17 +1781,21 @@ class TimelineView(QWidget):
                 ok[idx[:: math.ceil(idx.size / MAX_TOOL_BARS)]] = True
             groups["ok"] = ok
         y = lane.astype(np.float64)
-        lo, hi = x0 - 1.0, x1 + 1.0
-        for name, mask in groups.items():
-            self.tool_bars[name].set_bars(
-                np.maximum(start[mask], lo), np.minimum(end_eff[mask], hi), y[mask], 0.36
-            )
-        self._vis_span_x0, self._vis_span_x1 = start, end_eff
+        lo, hi = cover0 - 1.0, cover1 + 1.0
+        state = np.full(index.size, -1, dtype=np.int8)
+        for code, (name, mask) in enumerate(groups.items()):
+            ends = end_eff[mask] if name in _LIVE_TOOL_STATES else np.minimum(end_eff[mask], hi)
+            self.tool_bars[name].set_bars(np.maximum(start[mask], lo), ends, y[mask], 0.36)
+            state[mask] = code
+        self._vis_span_x0, self._vis_span_x1 = start, np.where(running, np.nan, end_eff)
         self._vis_span_lane, self._vis_span_index = y, index
+        self._vis_span_state = state
+        waiting = start[running & ~stalled]
+        return float(waiting.min()) + self.stall_after if waiting.size else math.inf
 
     def _draw_markers(self, x: FloatArray, y: LaneArray) -> None:
         self._dense = False
-        self._density_counts = np.zeros(0, dtype=np.int64)
+        self._density_pending = False
         self.density.setVisible(False)
         etype = self._vis_type
         for code, event_type in enumerate(EVENT_TYPES):
@@ -916,56 +1808,58 @@ class TimelineView(QWidget):
             fx, fy = fx[::stride], fy[::stride]
         self.finding_rings.setData(x=fx, y=fy, size=15)
 
-    def _draw_density(self, x: FloatArray, y: LaneArray, lanes: int, frame: _Frame) -> None:
+    def _draw_density(self, x: FloatArray, y: LaneArray, frame: _Frame) -> tuple[int, int]:
         """Per lane and 2-pixel bucket: the dominant type's colour, opacity by count.
 
-        While following live the image is recomputed at most every ``DENSITY_INTERVAL``
-        (unless the lanes or the plot's size changed): the last one stays in place.
+        The image has rows for the lanes in view and a screenful either side (scrolling
+        further redraws it). While following live the image is recomputed at most every
+        ``DENSITY_INTERVAL`` (unless the lanes or the plot's size changed): the last one
+        stays in place. Returns the lanes the image has rows for.
         """
+        lanes = int(self._lane_runs.size)
+        top, bottom = self.visible_lanes()
+        page = max(1, math.ceil(bottom - top))
+        first, last = self._lanes_in_view()
+        first, last = max(0, first - page), min(lanes, last + page)
         wall = time.monotonic()
-        layout = (lanes, frame.width_px, frame.height_px)
+        layout = (first, last, frame.width_px, frame.height_px)
         if self._follow and not frame.frozen:
             if (
                 self._dense
                 and layout == self._density_layout
                 and wall - self._density_at < DENSITY_INTERVAL
             ):
-                return
+                self._density_pending = True  # the next refresh after the interval draws it
+                return first, last
             self._density_at = wall
             self._density_layout = layout
         else:
             self._density_layout = None  # the next live image is drawn at once
+        self._density_pending = False
         self._dense = True
+        self._density_total = int(x.size)
         for item in self.markers.values():
             item.setData(x=[], y=[])
         x0, x1 = frame.x0, frame.x1
-        width_px, height_px = max(frame.width_px, 200), max(frame.height_px, 100)
+        width_px = max(frame.width_px, 200)
         buckets = max(1, min(2000, width_px // 2))
-        lane_px = height_px / max(lanes, height_px / MAX_LANE_PX, 1.0)
-        if lane_px >= 6:
-            # tall lanes: three image rows per lane, the event band is the middle one
-            sub, rows = 3, lanes * 3
-            row_of = y * 3 + 1
-        else:
-            # thin lanes: several lanes share an image row
-            sub, rows = 1, max(1, min(lanes, height_px))
-            row_of = ((y + 0.5) * (rows / max(lanes, 1))).astype(np.int32)
-            np.clip(row_of, 0, rows - 1, out=row_of)
+        rows = max(1, (last - first) * 3)
+        in_rows = (y >= first) & (y < last)
+        # three image rows per lane: the event band is the middle one
+        row_of = (y[in_rows] - first) * 3 + 1
+        types = self._vis_type[in_rows]
         # int32 throughout (cells * types stays far below 2**31): a million events make
         # several temporaries here, and halving their size is most of this function's time
-        scaled = x - x0
+        scaled = x[in_rows] - x0
         scaled *= buckets / (x1 - x0)
         bucket = scaled.astype(np.int32)
         np.clip(bucket, 0, buckets - 1, out=bucket)
-        cell = row_of * np.int32(buckets)
+        cell = row_of.astype(np.int32) * np.int32(buckets)
         cell += bucket
         cells = rows * buckets
         key = cell * np.int32(_NTYPES)
-        key += self._vis_type
-        per_type = np.bincount(key, minlength=cells * _NTYPES).reshape(cells, _NTYPES)
-        counts = per_type.sum(axis=1)
-        dominant = per_type.argmax(axis=1)
-        dominant[per_type[:, _ERROR_CODE] > 0] = _ERROR_CODE  # an error is never outvoted
+        key += types
+        occupied, totals, dominant = _cell_counts(key, cells)
         palette = np.array(
             [
                 (c.red(), c.green(), c.blue())
@@ -974,16 +1868,14 @@ class TimelineView(QWidget):
             dtype=np.uint8,
         )
         image = np.zeros((cells, 4), dtype=np.uint8)
-        image[:, :3] = palette[dominant]
-        peak = max(int(counts.max()), 1)
-        alpha = 70 + 185 * np.log1p(counts) / math.log1p(peak)
-        image[:, 3] = np.where(counts > 0, alpha, 0).astype(np.uint8)
+        image[occupied, :3] = palette[dominant]
+        peak = max(int(totals.max()), 1) if totals.size else 1
+        image[occupied, 3] = (70 + 185 * np.log1p(totals) / math.log1p(peak)).astype(np.uint8)
         self.density.setImage(image.reshape(rows, buckets, 4), autoLevels=False)
-        self.density.setRect(QRectF(x0, -0.5, x1 - x0, float(lanes)))
+        self.density.setRect(QRectF(x0, first - 0.5, x1 - x0, float(max(last - first, 1))))
         self.density.setVisible(True)
-        self._density_counts = counts
 
-        flagged = np.flatnonzero(self._vis_flag == 1)
+        flagged = np.flatnonzero(self._vis_flag[in_rows] == 1)
         if flagged.size:
             # one ring per flagged cell, at the cell's centre
             flagged_cells = np.unique(cell[flagged])
@@ -992,12 +1884,12 @@ class TimelineView(QWidget):
                     :: math.ceil(flagged_cells.size / (MAX_FINDING_RINGS // 4))
                 ]
             fx = x0 + (flagged_cells % buckets + 0.5) * (x1 - x0) / buckets
-            frow = flagged_cells // buckets
-            fy = (frow - 1) / 3 if sub == 3 else (frow + 0.5) * (lanes / rows) - 0.5
+            fy = first + (flagged_cells // buckets - 1) / 3
             # smaller rings: over a density image, full-size ones would hide the data
             self.finding_rings.setData(x=fx, y=fy, size=8)
         else:
             self.finding_rings.setData(x=[], y=[])
+        return first, last
 
     def _draw_highlight(self) -> None:
         h = self._highlight
@@ -1020,8 +1912,13 @@ class TimelineView(QWidget):
             best = int(dist.argmin())
             if dist[best] <= HOVER_PX * px:
                 return self._describe_event(int(on_lane[best]))
+        # a running call reaches "now" (its end is NaN here)
+        ends = np.where(np.isnan(self._vis_span_x1), self._now_rel, self._vis_span_x1)
         spans = np.flatnonzero(
-            (self._vis_span_lane == lane) & (self._vis_span_x0 <= x) & (self._vis_span_x1 >= x)
+            (self._vis_span_lane == lane)
+            & (self._vis_span_x0 <= x)
+            & (ends >= x)
+            & (self._vis_span_state >= 0)  # not thinned out
         )
         if spans.size:
             return self._describe_span(int(spans[-1]))
@@ -1032,8 +1929,10 @@ class TimelineView(QWidget):
         row = int(self._vis_rows[i])
         event_type = EVENT_TYPES[int(self._vis_type[i])]
         run_index = int(self._lane_runs[int(self._vis_lane[i])])
+        run = store.run_summary(run_index)  # held, or paged back from the run archive
+        if run is None:
+            return ""
         with store.lock:
-            run = store.runs[run_index]
             columns = store.row(row) if row >= 0 else None
             raw = store.raw(row) if row >= 0 else None
             epoch = store.epoch or 0.0
@@ -1086,14 +1985,29 @@ class TimelineView(QWidget):
     def _describe_span(self, i: int) -> str:
         store = self._store
         index = int(self._vis_span_index[i])
+        lane_run = int(self._lane_runs[int(self._vis_span_lane[i])])
         with store.lock:
-            name = store.span_names[index] if index < len(store.span_names) else "?"
-            status = int(store.span_status[index])
-            run = store.runs[int(store.span_run[index])]
-        start, end = float(self._vis_span_x0[i]), float(self._vis_span_x1[i])
-        state = {TOOL_OK: "ok", TOOL_ERROR: "error"}.get(status, "running")
-        if state == "running" and end - start > self.stall_after:
-            state = f"<span style='color:{TOOL_SPAN_COLORS['stalled']}'>running, stalled</span>"
+            # the store drops the spans of runs that leave memory (the others move up): a
+            # span drawn before that is described only while it is still where it was
+            if index >= store.span_count or int(store.span_run[index]) != lane_run:
+                return ""
+            name = store.span_names[index]
+            run = store.runs.get(lane_run)
+        if run is None:
+            return ""
+        start = float(self._vis_span_x0[i])
+        end = float(self._vis_span_x1[i])
+        if math.isnan(end):
+            end = self._now_rel
+        state_name = _TOOL_STATES[int(self._vis_span_state[i])]
+        state = {
+            "ok": "ok",
+            "error": "error",
+            "unfinished": f"<span style='color:{TOOL_SPAN_COLORS['unfinished']}'>"
+            f"{UNFINISHED_TEXT}</span>",
+            "open": "running",
+            "stalled": f"<span style='color:{TOOL_SPAN_COLORS['stalled']}'>running, stalled</span>",
+        }[state_name]
         return "<br>".join(
             [
                 f"<b>tool {escape(name)}</b> · {state}",

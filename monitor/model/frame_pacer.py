@@ -7,8 +7,9 @@ pacer whether a frame is due, and how long to sleep until the next tick.
 
 - **Busy** (the stream is fast, ``rate`` ≥ ``busy_rate`` events/s): a frame every
   ``busy_interval`` (~30 Hz), so a flood of events still moves smoothly.
-- **Live** (events arrive, slowly): a frame every ``live_interval`` (~10 Hz) — a marker
-  shows up within a tenth of a second and the live view scrolls steadily.
+- **Live** (events arrive, slowly): a frame every ``live_interval`` (4 Hz) — a marker shows
+  up within a quarter of a second, the live view scrolls in small steps, and an app left
+  open on a quiet staging runtime costs a few percent of a core, not a quarter of one.
 - **Moving** (nothing new, but the view scrolls with time: runs still open, or recent events
   in the live window): a frame every ``moving_interval``.
 - **Still** (nothing new and nothing in view moves): a frame every ``still_interval``, for
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 @dataclass
 class FramePacer:
     busy_interval: float = 1 / 30
-    live_interval: float = 0.1
-    moving_interval: float = 0.25
+    live_interval: float = 0.25
+    moving_interval: float = 0.5
     still_interval: float = 1.0
     #: events/s from which the stream counts as busy
     busy_rate: float = 500.0

@@ -20,5 +20,7 @@ BENCHMARKS: tuple[str, ...] = (
     "monitor_ingest",
     "monitor_memory",
     "monitor_startup",
+    "monitor_cpu",
     "recording",
+    "timeline_scale",
 )

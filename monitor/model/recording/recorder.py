@@ -45,7 +45,7 @@ from .writer import TRIM_ABOVE, FrameRow, RecordingWriter, is_busy, is_disk_full
 
 log = logging.getLogger(__name__)
 
-FLUSH_INTERVAL = 0.02
+FLUSH_INTERVAL = 0.05
 BATCH_FRAMES = 5_000
 RETRY_INTERVAL = 1.0
 #: how often (s) the writer applies the retention policy while recording
