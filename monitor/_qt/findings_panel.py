@@ -33,7 +33,7 @@ from .anchored_table import TableAnchor
 from .event_style import SEVERITY_COLORS
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock, short_id
-from .table_model import ColumnTableModel, ModelIndex
+from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: role that returns the row's ``FindingRecord``
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -48,6 +48,8 @@ def severity_colour(severity: str) -> str:
 
 class FindingTableModel(ColumnTableModel):
     """Findings that pass the filter; row 0 is the newest."""
+
+    ROLES = CELL_ROLES | {int(RECORD_ROLE)}
 
     COLUMNS = ("Time", "Severity", "Rule", "User", "Run", "Seq", "Message")
     TIME, SEVERITY, RULE, USER, RUN, SEQ, MESSAGE = range(7)
@@ -78,7 +80,7 @@ class FindingTableModel(ColumnTableModel):
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        if role not in self.ROLES or not index.isValid():
             return None
         record = self.record(index.row())
         found = record.finding

@@ -41,7 +41,7 @@ from .anchored_table import TableAnchor
 from .event_style import EVENT_COLORS
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock, short_id
-from .table_model import ColumnTableModel, ModelIndex
+from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: role that returns the store row id of a table row
 STORE_ROW_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -101,6 +101,8 @@ class _EventRow:
 class EventTableModel(ColumnTableModel):
     """Store rows that pass the filter, newest first, at most ``limit`` of them."""
 
+    ROLES = CELL_ROLES | {int(STORE_ROW_ROLE)}
+
     COLUMNS = ("Time", "Type", "User", "Run", "Seq", "Summary")
     TIME, TYPE, USER, RUN, SEQ, SUMMARY = range(6)
 
@@ -129,7 +131,7 @@ class EventTableModel(ColumnTableModel):
         return None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        if role not in self.ROLES or not index.isValid():
             return None
         row = self.store_row(index.row())
         column = index.column()

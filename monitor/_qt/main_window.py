@@ -95,8 +95,9 @@ REFRESH_MS = 33
 #: a repaint Qt asks for this long after the last frame is the user's doing (s): a frame
 #: follows at the next tick (the ones plots ask for while a frame paints come sooner)
 USER_REPAINT_AFTER = 0.05
-#: the status bar changes at most this often (s): faster is unreadable
-STATUS_INTERVAL = 0.25
+#: the status bar changes at most this often (s): faster is unreadable, and each change
+#: repaints the labels and what lies under them
+STATUS_INTERVAL = 0.5
 #: the sessions and findings tables refresh at most this often (s): a table repaint calls
 #: ``model.data`` in Python several times per visible cell (~15 ms for a full sessions
 #: pane), too costly for every frame; once a second keeps statuses and counts current
@@ -637,10 +638,11 @@ class MainWindow(QMainWindow):
             self._drawn = shown
             self._last_frame_at = wall
             self._draw_frame(session)
-        interval = self._pacer.tick_interval(wall, moving=moving)
+        interval = self._pacer.tick_interval(wall, moving=moving, rate=rate)
         self.timer.setInterval(max(1, round(interval * 1000)))
-        # asleep (a slow tick): the next frames to arrive wake the window at once
-        session.on_frames = self._woken.emit if interval > REFRESH_MS / 1000 else None
+        # asleep (slower than the live pace): the next frames to arrive wake the window
+        asleep = interval > self._pacer.live_interval
+        session.on_frames = self._woken.emit if asleep else None
 
     def _on_woken(self) -> None:
         """Frames arrived while the window slept: back to the fast tick now."""

@@ -48,7 +48,7 @@ from . import theme
 from .anchored_table import TableAnchor
 from .event_style import STATUS_COLORS
 from .icons import icon
-from .table_model import ColumnTableModel, ModelIndex
+from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: how often (s) rows that received nothing are re-read (their events/s decays)
 LIVE_SWEEP_INTERVAL = 0.5
@@ -141,6 +141,8 @@ class SessionTableModel(ColumnTableModel):
     """Source model: one row per run the store holds, in run-index order (runs are appended
     as they appear; a run that leaves the store's memory leaves the table too)."""
 
+    ROLES = CELL_ROLES | {int(SORT_ROLE), int(RUN_INDEX_ROLE)}
+
     COLUMNS = (
         "User",
         "Thread",
@@ -199,7 +201,7 @@ class SessionTableModel(ColumnTableModel):
         return at if at < len(self._order) and self._order[at] == run_index else None
 
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
+        if role not in self.ROLES or not index.isValid():
             return None
         row = self._rows[index.row()]
         column = index.column()

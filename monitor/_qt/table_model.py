@@ -13,11 +13,30 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 ModelIndex = QModelIndex | QPersistentModelIndex
 
 
+#: the roles a cell of the monitor's tables answers to (views ask for a dozen per cell)
+CELL_ROLES = frozenset(
+    int(role)
+    for role in (
+        Qt.ItemDataRole.DisplayRole,
+        Qt.ItemDataRole.DecorationRole,
+        Qt.ItemDataRole.ForegroundRole,
+        Qt.ItemDataRole.TextAlignmentRole,
+        Qt.ItemDataRole.ToolTipRole,
+    )
+)
+
+
 class ColumnTableModel(QAbstractTableModel):
-    """A flat table model: ``COLUMNS`` are the headers, ``HEADER_TIPS`` their tooltips."""
+    """A flat table model: ``COLUMNS`` are the headers, ``HEADER_TIPS`` their tooltips.
+
+    ``ROLES``: the roles ``data`` answers to; a subclass's ``data`` returns None for any
+    other at once (``if role not in self.ROLES``) — a repaint asks each visible cell for
+    roles the tables never set (font, background, check state…), each a Python call.
+    """
 
     COLUMNS: ClassVar[tuple[str, ...]] = ()
     HEADER_TIPS: ClassVar[tuple[str, ...]] = ()
+    ROLES: ClassVar[frozenset[int]] = CELL_ROLES
 
     def __len__(self) -> int:
         raise NotImplementedError

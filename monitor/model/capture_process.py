@@ -58,7 +58,7 @@ OPENED, STATUS, PROGRESS, ENDED = b"o", b"t", b"p", b"e"
 
 _HEADER = struct.Struct("!cI")
 #: progress is reported at most this often (s): one report covers many commits
-PROGRESS_INTERVAL = 0.05
+PROGRESS_INTERVAL = 0.1
 #: how long stopping waits for the capture process to exit before killing it (s)
 EXIT_TIMEOUT = 5.0
 #: ``agent-monitor <CAPTURE_ARGUMENT>`` runs the capture (how a frozen app starts it)

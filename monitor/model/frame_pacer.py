@@ -32,8 +32,8 @@ class FramePacer:
     still_interval: float = 1.0
     #: events/s from which the stream counts as busy
     busy_rate: float = 500.0
-    #: the timer ticks at ``busy_interval`` while a frame may come sooner than the next
-    #: slower tick; it slows to the frame interval once nothing changed for this long (s)
+    #: after a change the timer ticks at the live (or busy) pace for this long (s), then
+    #: slows to the pace of what is left: moving or still
     settle: float = 0.5
 
     def __post_init__(self) -> None:
@@ -64,8 +64,11 @@ class FramePacer:
             self._requested = False
         return due
 
-    def tick_interval(self, now: float, *, moving: bool) -> float:
-        """How long the timer should sleep before the next tick."""
-        if self._requested or now - self._last_change < self.settle:
+    def tick_interval(self, now: float, *, moving: bool, rate: float = 0.0) -> float:
+        """How long the timer should sleep before the next tick: no longer than until the
+        next frame can be due."""
+        if self._requested:
             return self.busy_interval
+        if now - self._last_change < self.settle:
+            return self.busy_interval if rate >= self.busy_rate else self.live_interval
         return self.moving_interval if moving else self.still_interval

@@ -50,6 +50,8 @@ BATCH_FRAMES = 5_000
 RETRY_INTERVAL = 1.0
 #: how often (s) the writer applies the retention policy while recording
 RETENTION_INTERVAL = 30.0
+#: the file's size is looked at again after this many bytes of frames were written (at most)
+SIZE_CHECK_BYTES = 256 * 1024
 #: backlog (bytes of raw frames waiting) at which the state turns BEHIND
 WARN_BACKLOG_BYTES = 16 * 1024 * 1024
 #: backlog at which ``full`` asks the capture to stop reading until the disk catches up
@@ -194,6 +196,12 @@ class Recorder:
         self._failure = ""  # why recording stopped: FAILED when set
         self._disk_full = ""  # the last SQLITE_FULL while retrying: DISK_FULL when set
         self._bytes_on_disk = 0
+        limit = retention.max_total_bytes if retention is not None else None
+        #: a twentieth of the size limit at most: the file overshoots it by no more
+        self._size_check_bytes = (
+            SIZE_CHECK_BYTES if limit is None else min(SIZE_CHECK_BYTES, limit // 20)
+        )
+        self._size_checked_at = -self._size_check_bytes  # bytes written at the last check
         self._stopping = False
         self._stopped = False
         self._wake = threading.Event()
@@ -417,11 +425,15 @@ class Recorder:
                 if frames:
                     self._committed = frames[-1][0]
                 self._progress.notify_all()
-            self._bytes_on_disk = writer.bytes_on_disk
             if frames and self.on_commit is not None:
                 self.on_commit(self._committed)
-            if self.retention is not None and self._over_size(writer):
-                self._apply_retention(writer)
+            # the file's size (two stats) and the size check (two pragmas), not after every
+            # small commit of a quiet stream: once per SIZE_CHECK_BYTES written
+            if self._written_bytes - self._size_checked_at >= self._size_check_bytes:
+                self._size_checked_at = self._written_bytes
+                self._bytes_on_disk = writer.bytes_on_disk
+                if self.retention is not None and self._over_size(writer):
+                    self._apply_retention(writer)
         return _Outcome.DONE
 
     def _take_batch(self) -> tuple[list[FrameRow], list[StreamNote]]:
@@ -453,8 +465,8 @@ class Recorder:
         return _Outcome.BROKEN
 
     def _over_size(self, writer: RecordingWriter) -> bool:
-        """This recording alone outgrew the size limit (checked after each commit: a fast
-        stream must not overshoot it by a whole retention interval)."""
+        """This recording alone outgrew the size limit (checked as it grows: a fast stream
+        must not overshoot it by a whole retention interval)."""
         assert self.retention is not None
         limit = self.retention.max_total_bytes
         try:
@@ -465,6 +477,7 @@ class Recorder:
     def _apply_retention(self, writer: RecordingWriter) -> None:
         """Keep the folder within the policy: other recordings first, then this one's
         oldest frames."""
+        self._bytes_on_disk = writer.bytes_on_disk
         policy = self.retention
         assert policy is not None
         apply_retention(self.path.parent, policy, protect=(self.path,))

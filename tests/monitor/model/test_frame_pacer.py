@@ -44,7 +44,8 @@ def test_a_change_wakes_the_timer_and_a_request_draws_at_once() -> None:
     pacer.request()  # the user clicked: draw at the next tick, whatever the pace
     assert pacer.tick_interval(0.6, moving=False) == pacer.busy_interval
     assert pacer.frame_due(0.62, changed=False, moving=False, rate=0.0)
-    # a change keeps the timer fast for ``settle``, then it sleeps again
+    # a change keeps the timer at the stream's pace for ``settle``, then it sleeps again
     pacer.frame_due(1.0, changed=True, moving=False, rate=10.0)
-    assert pacer.tick_interval(1.2, moving=False) == pacer.busy_interval
+    assert pacer.tick_interval(1.2, moving=False, rate=10.0) == pacer.live_interval
+    assert pacer.tick_interval(1.2, moving=False, rate=20_000.0) == pacer.busy_interval
     assert pacer.tick_interval(1.0 + pacer.settle + 0.01, moving=False) == pacer.still_interval
