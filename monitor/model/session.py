@@ -130,8 +130,8 @@ class ObservationSession:
         self.frame_gate = FrameGate()
         #: when the connection was lost and back (from the capture's notes), oldest first
         self.outages: list[Outage] = []
-        #: called (from the feeding thread) after frames were fed, while set: a window that
-        #: sleeps while nothing happens sets it to be woken by the next frames
+        #: called once (from the feeding thread) after the next frames were fed, then unset:
+        #: a window that sleeps while nothing happens sets it to be woken by them
         self.on_frames: Callable[[], None] | None = None
 
     # --- connection state -------------------------------------------------------------
@@ -148,7 +148,9 @@ class ObservationSession:
         for sink in self.frame_sinks:
             sink(data, now)
         with self.store.lock:
-            return self._feed(data, now)
+            found = self._feed(data, now)
+        self._wake()
+        return found
 
     def feed_many(self, frames: list[bytes], received_at: float) -> int:
         """Take frames received together, with the store locked once for all of them.
@@ -168,6 +170,7 @@ class ObservationSession:
                 taken += 1
                 if len(self.errors) > errors:
                     break
+        self._wake()
         return taken
 
     def feed_rows(self, rows: list[tuple[int, float, bytes]]) -> int:
@@ -185,10 +188,14 @@ class ObservationSession:
                 taken += 1
                 if len(self.errors) > errors:
                     break
+        self._wake()
+        return taken
+
+    def _wake(self) -> None:
         wake = self.on_frames
         if wake is not None:
+            self.on_frames = None  # once: the window sets it again when it next sleeps
             wake()
-        return taken
 
     def _feed(self, data: bytes, now: float) -> list[Finding]:
         self.frames += 1

@@ -174,6 +174,9 @@ class EventStore:
         self._raw: list[bytes | None] = [None] * raw_capacity
         self.raw_capacity = raw_capacity
         self.epoch: float | None = None  # receive time of the first event (plot origin)
+        #: receive time of the newest event (None before the first); read without the lock
+        #: (a float, written whole) by a window deciding whether its live view moves
+        self.newest_time: float | None = None
         self.runs = RunTable()
         self._run_index: dict[tuple[str, str], int] = {}
         self.max_finished_runs = max_finished_runs
@@ -212,13 +215,6 @@ class EventStore:
         """The oldest row still held (older ones were evicted)."""
         return max(0, self.total - self.capacity)
 
-    @property
-    def newest_time(self) -> float | None:
-        """Receive time of the newest row (None when empty)."""
-        with self.lock:
-            if self.total == 0:
-                return None
-            return float(self._rows.t[(self.total - 1) % self._rows.capacity])
 
     @property
     def oldest_time(self) -> float | None:
@@ -244,6 +240,7 @@ class EventStore:
         with self.lock:
             if self.epoch is None:
                 self.epoch = received_at
+            self.newest_time = received_at
             row = self.total
             slot = row % self._rows.capacity
             r = self._rows

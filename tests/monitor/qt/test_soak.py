@@ -5,6 +5,7 @@ the real Qt event loop. Guards DESIGN §5 (PySide6 6.12 + Qt timers aborting wit
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pytest
@@ -60,8 +61,13 @@ def test_window_survives_150k_frames_fed_from_another_thread_without_loss(
         ticks_before = ticks
 
         def feeder(batch: list[bytes] = frames) -> None:
-            for raw in batch:
+            for n, raw in enumerate(batch):
                 session.feed(raw)
+                if n % 500 == 499:
+                    # as frames come off a socket: now and then the feeder waits, off the
+                    # interpreter lock (a loop of pure Python never would, and the window's
+                    # timer could not run until the round is over)
+                    time.sleep(0.001)
 
         thread = threading.Thread(target=feeder, name=f"soak-feeder-{round_number}")
         thread.start()
