@@ -215,7 +215,6 @@ class EventStore:
         """The oldest row still held (older ones were evicted)."""
         return max(0, self.total - self.capacity)
 
-
     @property
     def oldest_time(self) -> float | None:
         """Receive time of the oldest row still held (None when empty). Anything received
