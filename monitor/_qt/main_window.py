@@ -639,7 +639,9 @@ class MainWindow(QMainWindow):
             self._last_frame_at = wall
             self._draw_frame(session)
         interval = self._pacer.tick_interval(wall, moving=moving, rate=rate)
-        self.timer.setInterval(max(1, round(interval * 1000)))
+        ms = max(1, round(interval * 1000))
+        if ms != self.timer.interval():  # setting it restarts the countdown: not every tick
+            self.timer.setInterval(ms)
         # asleep (slower than the live pace): the next frames to arrive wake the window
         asleep = interval > self._pacer.live_interval
         session.on_frames = self._woken.emit if asleep else None

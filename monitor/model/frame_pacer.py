@@ -47,8 +47,11 @@ class FramePacer:
 
     def frame_interval(self, changed: bool, moving: bool, rate: float) -> float:
         """How long frames are apart in the current state."""
+        if rate >= self.busy_rate:
+            # a busy stream arrives in batches, not every tick; its view moves all the same
+            return self.busy_interval
         if changed:
-            return self.busy_interval if rate >= self.busy_rate else self.live_interval
+            return self.live_interval
         return self.moving_interval if moving else self.still_interval
 
     def frame_due(self, now: float, *, changed: bool, moving: bool, rate: float) -> bool:
@@ -57,8 +60,9 @@ class FramePacer:
         if changed:
             self._last_change = now
         interval = self.frame_interval(changed, moving, rate)
-        # a frame is due when its interval has passed (a tick may come a little early)
-        due = self._requested or now - self._last_frame >= interval * 0.9
+        # due once its interval has passed, give or take half a fast tick: a timer tick
+        # that comes a little early must not skip a whole frame
+        due = self._requested or now - self._last_frame >= interval - self.busy_interval / 2
         if due:
             self._last_frame = now
             self._requested = False
@@ -69,6 +73,8 @@ class FramePacer:
         next frame can be due."""
         if self._requested:
             return self.busy_interval
+        if rate >= self.busy_rate:
+            return self.busy_interval
         if now - self._last_change < self.settle:
-            return self.busy_interval if rate >= self.busy_rate else self.live_interval
+            return self.live_interval
         return self.moving_interval if moving else self.still_interval
