@@ -270,9 +270,10 @@ def soak(duration: float = 600.0) -> BenchmarkResult:
         ),
         none_allowed(
             "day.lost",
-            report.emitted - report.received + rules.get("AEM009", 0) + rules.get("AEM019", 0),
+            report.emitted - report.events_stored + rules.get("AEM009", 0) + rules.get("AEM019", 0),
             "events",
-            f"emitted {report.emitted:,}, received {report.received:,} frames",
+            f"emitted {report.emitted:,}, stored {report.events_stored:,}; "
+            f"AEM009 {rules.get('AEM009', 0)}, AEM019 {rules.get('AEM019', 0)}",
         ),
         none_allowed("day.behind_at_end", report.behind_at_end, "frames"),
         Figure(
