@@ -60,6 +60,7 @@ from monitor.model.user_guide import HELP_TOPICS
 
 from . import theme
 from .about_dialog import AboutDialog
+from .archived_runs import ArchivedRunsDialog
 from .chat_panel import ChatPanel
 from .connect_dialog import ConnectDialog
 from .export_dialog import ExportEventsDialog
@@ -571,6 +572,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)  # deletes the previous views after a switch
 
         self.sessions.run_selected.connect(self._on_run_selected)
+        self.sessions.older_runs_requested.connect(self._on_older_runs_requested)
         self.findings.finding_activated.connect(self._on_finding_activated)
         self.timeline.run_clicked.connect(self._on_timeline_run_clicked)
         self.timeline.follow_live_changed.connect(self._on_follow_live_changed)
@@ -877,15 +879,42 @@ class MainWindow(QMainWindow):
         self.inspector.set_selected_run(run_index)
 
     def _on_timeline_run_clicked(self, run_index: int) -> None:
-        self.sessions.select_run(run_index)
+        self.focus_run(run_index)
 
     def _on_finding_activated(self, record: FindingRecord) -> None:
         """Select the finding's session and point at its event."""
         if record.run_index is not None:
-            self.sessions.select_run(record.run_index)
+            self.focus_run(record.run_index)
         if record.row is not None:
             self.timeline.highlight_row(record.row)
             self.inspector.show_row(record.row)
+
+    def focus_run(self, run_index: int) -> None:
+        """Focus the window on a run: its session row when it is held; a run that left
+        memory (no row) is paged back — the plots and inspector focus on it and the timeline
+        shows its time, its events read back from the recording."""
+        store = self.workspace.session.store
+        if run_index in store.runs:
+            self.sessions.select_run(run_index)
+            return
+        run = store.run_summary(run_index)
+        if run is None:
+            return
+        self.sessions.select_run(None)
+        self._on_run_selected(run_index)
+        self.timeline.show_time_range(run.started_at, run.ended_at or run.last_at)
+
+    def older_runs_dialog(self) -> ArchivedRunsDialog:
+        """The runs that left memory, newest first; choosing one focuses the window on it."""
+        store = self.workspace.session.store
+        dialog = ArchivedRunsDialog(store.archive, store.runs.held, self)
+        dialog.run_chosen.connect(self.focus_run)
+        return dialog
+
+    def _on_older_runs_requested(self) -> None:
+        dialog = self.older_runs_dialog()
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()  # beside the window: choose one run after another
 
     def _on_clear_selection(self) -> None:
         self.sessions.select_run(None)

@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMenu,
     QTableView,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -476,6 +477,8 @@ class SessionsPanel(QWidget):
 
     #: the selected run's index, or None when the selection is cleared
     run_selected = Signal(object)
+    #: the user asked to see the runs that left memory
+    older_runs_requested = Signal()
 
     def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -497,6 +500,14 @@ class SessionsPanel(QWidget):
         header_row.addWidget(self.caption)
         header_row.addStretch(1)
         header_row.addWidget(self.count_label)
+        # the runs that left memory, a click away (the window opens the archive's list)
+        self.older_button = QToolButton(self)
+        self.older_button.setText("Older runs…")
+        self.older_button.setToolTip("Runs that left memory: browse them and show one")
+        self.older_button.setAutoRaise(True)
+        self.older_button.setVisible(False)
+        self.older_button.clicked.connect(self.older_runs_requested)
+        header_row.addWidget(self.older_button)
 
         self.table = PlaceholderTableView("Agent runs appear here as their events arrive.", self)
         self.table.setModel(self.proxy)
@@ -527,6 +538,8 @@ class SessionsPanel(QWidget):
             if archived:
                 text += f" · {archived:,} older archived"
             self.count_label.setText(text)
+            if self.older_button.isHidden() == bool(archived):
+                self.older_button.setVisible(bool(archived))
 
     # --- selection ----------------------------------------------------------------------
 

@@ -1014,6 +1014,18 @@ class TimelineView(QWidget):
         self._apply_x_range(t - half, t + half)
         self._dirty = True
 
+    def show_time_range(self, t0: float, t1: float) -> None:
+        """Show receive times ``t0``..``t1`` (Unix seconds) with a margin either side (turns
+        follow-live off): a run that left memory, picked from the archive, comes back into
+        view, its events paged in from the recording."""
+        epoch = self._store.epoch
+        if epoch is None:
+            return
+        margin = max(1.0, 0.1 * (t1 - t0))
+        self.set_follow_live(False)
+        self._apply_x_range(t0 - epoch - margin, t1 - epoch + margin)
+        self._dirty = True
+
     def set_pager(self, pager: RecordingPager | None) -> None:
         """Page events the store evicted back in from a recording when the view reaches
         before ``store.oldest_time`` (None: show only the store's rows)."""

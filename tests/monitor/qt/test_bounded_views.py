@@ -5,15 +5,30 @@ older runs are archived."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 from pytestqt.qtbot import QtBot
 
+from monitor._qt.archived_runs import PAGE
+from monitor._qt.main_window import MainWindow
 from monitor._qt.sessions_panel import RUN_INDEX_ROLE, SessionsPanel
-from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
+from monitor.model.session import FROM_START_VALIDATOR, ConnectionState, ObservationSession
 from monitor.model.store import EventStore
 from tests.monitor.model.recording.frames import T0, traffic
 
 HELD = 40
+
+
+@dataclass
+class FedWorkspace:
+    """A workspace the test feeds directly."""
+
+    session: ObservationSession
+    target: str = "scripted://"
+    kind: str = "scripted"
+
+    def stop(self) -> None:
+        self.session.close()
 
 
 def test_sessions_drop_the_rows_of_runs_that_left_memory(qtbot: QtBot) -> None:
@@ -44,3 +59,40 @@ def test_sessions_drop_the_rows_of_runs_that_left_memory(qtbot: QtBot) -> None:
     assert shown == {run.index for run in store.runs}
     # the run that was selected left memory: its row is gone, the selection with it
     assert panel.selected_run() is None
+
+
+def test_runs_that_left_memory_page_back_from_the_archive(qtbot: QtBot) -> None:
+    store = EventStore(capacity=100_000, max_finished_runs=HELD)
+    session = ObservationSession(store, FROM_START_VALIDATOR)
+    session.set_status(ConnectionState.CONNECTED, "scripted://", "")
+    window = MainWindow(FedWorkspace(session))  # type: ignore[arg-type]
+    qtbot.addWidget(window)
+    window.show()
+    for at, raw in traffic(700, users=5):
+        session.feed(raw, at)
+    qtbot.waitUntil(window.sessions.older_button.isVisible, timeout=5_000)
+
+    dialog = window.older_runs_dialog()
+    qtbot.addWidget(dialog)
+    model = dialog.model
+    first_page = model.rowCount()
+    assert first_page == min(PAGE, store.evicted_runs)
+    newest = [model.run(r).index for r in range(first_page)]
+    assert newest == sorted(newest, reverse=True), "not newest first"
+    assert newest[0] == max(set(range(700)) - {run.index for run in store.runs})
+    # scrolling on pages the rest in
+    while model.canFetchMore():
+        model.fetchMore()
+    assert model.rowCount() == store.evicted_runs
+
+    # choosing one: every view focuses on it, the timeline at its time
+    chosen = model.run(model.rowCount() - 1)  # the oldest
+    with qtbot.waitSignal(dialog.run_chosen):
+        dialog._on_chosen(model.index(model.rowCount() - 1, 0))
+    assert window.timeline.selected_run == chosen.index
+    qtbot.waitUntil(lambda: window.throughput.selected_label.endswith(chosen.agent_name))
+    visible = window.timeline.visible_time_range()
+    assert visible is not None and visible[0] <= chosen.started_at <= visible[1]
+    assert not window.timeline.follow_live
+    assert window.sessions.selected_run() is None  # no row: it left memory
+    window.close()
