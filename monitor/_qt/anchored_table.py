@@ -29,43 +29,18 @@ from PySide6.QtCore import (
     Qt,
     Signal,
 )
-from PySide6.QtGui import QColor, QKeyEvent
+from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QAbstractItemView, QTableView, QToolButton
-
-from . import theme
 
 #: space between the top of the rows and the chip (px)
 CHIP_MARGIN = 6
-
-_CHIP_HOVER = QColor(theme.ACCENT).lighter(115).name()
-
-#: the chip's look; set on the chip itself (the app stylesheet has no rule for it yet)
-CHIP_STYLE = f"""
-QToolButton#newRowsChip {{
-    background: {theme.ACCENT};
-    color: #ffffff;
-    border: 1px solid {theme.ACCENT};
-    border-radius: 11px;
-    padding: 2px 12px;
-    font-weight: 600;
-}}
-QToolButton#newRowsChip:hover {{
-    background: {_CHIP_HOVER};
-    border-color: {_CHIP_HOVER};
-}}
-QToolButton#newRowsChip:pressed {{
-    background: {theme.SELECTION};
-}}
-"""
-
 
 class NewRowsChip(QToolButton):
     """The "N new ↑" button floating over the top of an anchored table."""
 
     def __init__(self, view: QTableView) -> None:
         super().__init__(view)  # a child of the view, not of its viewport: it does not scroll
-        self.setObjectName("newRowsChip")
-        self.setStyleSheet(CHIP_STYLE)
+        self.setObjectName("newRowsChip")  # its look: dark.qss
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the table keeps the keyboard
         self.setToolTip("Back to the newest rows (Home)")

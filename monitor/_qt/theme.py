@@ -83,6 +83,7 @@ _QSS_COLOURS = {
     "@text_muted@": TEXT_MUTED,
     "@text_disabled@": TEXT_DISABLED,
     "@accent@": ACCENT,
+    "@accent_hover@": QColor(ACCENT).lighter(115).name(),
     "@selection@": SELECTION,
     "@warn@": WARN,
     "@ok@": OK,
