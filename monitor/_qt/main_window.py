@@ -610,10 +610,9 @@ class MainWindow(QMainWindow):
             if replay is not None:
                 return RecordingPager(store, replay.opened.recording)
             recorder = self.recorder
-            if recorder is not None:
-                # the pager reads committed frames only: what was received so far goes to
-                # disk first (later frames are committed by the recorder as they come)
-                recorder.flush(timeout=1.0)
+            if recorder is not None and recorder.path.exists():
+                # the pager reads what is committed, which is everything the store holds:
+                # the store is fed from the recording
                 return RecordingPager(store, recorder.path)
         except RecordingError:
             pass  # nothing readable (yet): the timeline shows the store's rows only
@@ -805,6 +804,10 @@ class MainWindow(QMainWindow):
         self.memory_label.setText("– MB" if memory is None else f"{memory:,.0f} MB")
         self._update_lag()
         self._update_recording_status()
+        if self._pager is None and self.recorder is not None:
+            # the capture creates the recording a moment after the window is built
+            self._pager = self._open_pager(store)
+            self.timeline.set_pager(self._pager)
 
     def _sync_outages(self) -> None:
         """Draw each stretch without a connection as a band on the timeline."""

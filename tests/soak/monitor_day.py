@@ -47,8 +47,11 @@ from tests.benchmarks.results import BenchmarkResult, Figure, Target
 from .figures import none_allowed
 from .monitor_load import rss_bytes
 
-#: runs in a compressed day (a busy staging runtime: about one run a second for a day)
+#: runs in a compressed day (a busy staging runtime: about one run a second for a day) …
 RUNS = 90_000
+#: … and how many the load generator is asked for, so that RUNS reach the monitor even
+#: though its users ramp up and down
+RUNS_ASKED = 92_000
 USERS = 50
 #: thinking steps per run: with started, one tool call's two events and completed, 10 events
 STEPS = 6
@@ -100,8 +103,8 @@ class DayReport:
         return self.samples[-1].rss_mb if self.samples else math.nan
 
 
-#: the pace of the compressed day: RUNS in ten minutes
-RUNS_PER_S = RUNS / 600.0
+#: the pace of the compressed day: RUNS_ASKED in ten minutes
+RUNS_PER_S = RUNS_ASKED / 600.0
 
 
 def compressed_day(duration: float = 600.0, runs: int = RUNS) -> DayReport:
@@ -231,8 +234,8 @@ def _run_until(
 
 def soak(duration: float = 600.0) -> BenchmarkResult:
     """Runs at a compressed day's pace for ``duration`` seconds through the whole monitor:
-    ``RUNS`` in 600 s (``python -m tests.soak day --duration 600``), fewer in less."""
-    report = compressed_day(duration, min(RUNS, round(RUNS_PER_S * duration)))
+    at least ``RUNS`` in 600 s (``python -m tests.soak day --duration 600``), fewer in less."""
+    report = compressed_day(duration, min(RUNS_ASKED, round(RUNS_PER_S * duration)))
     baseline_at = min(BASELINE_AT, duration / 2)
     baseline = report.rss_at(baseline_at)
     end = report.samples[-1].rss_mb if report.samples else math.nan
@@ -249,7 +252,7 @@ def soak(duration: float = 600.0) -> BenchmarkResult:
             "day.runs",
             report.runs_seen,
             "runs",
-            targets=(Target(">=", 0.98 * report.runs_asked),),
+            targets=(Target(">=", min(RUNS, 0.97 * report.runs_asked)),),
             note=f"{report.runs_asked:,} asked in {report.duration_s:g} s; "
             f"{report.events_stored:,} events",
         ),
