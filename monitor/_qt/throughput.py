@@ -78,7 +78,7 @@ class ThroughputView(QWidget):
         fill = QColor(TOTAL_COLOR)
         fill.setAlpha(50)
         self.total_curve = pg.PlotDataItem(
-            pen=pg.mkPen(TOTAL_COLOR, width=1.5), fillLevel=0, fillBrush=fill, antialias=True
+            pen=pg.mkPen(TOTAL_COLOR, width=1), fillLevel=0, fillBrush=fill, antialias=False
         )
         self.plot.addItem(self.total_curve)
         # PlotItem.addItem imposes the plot's own settings on its curves: set them here

@@ -7,7 +7,7 @@ pacer whether a frame is due, and how long to sleep until the next tick.
 
 - **Busy** (the stream is fast, ``rate`` ≥ ``busy_rate`` events/s): a frame every
   ``busy_interval`` (~30 Hz), so a flood of events still moves smoothly.
-- **Live** (events arrive, slowly): a frame every ``live_interval`` (4 Hz) — a marker shows
+- **Live** (events arrive, slowly): a frame every ``live_interval`` (3 Hz) — a marker shows
   up within a quarter of a second, the live view scrolls in small steps, and an app left
   open on a quiet staging runtime costs a few percent of a core, not a quarter of one.
 - **Moving** (nothing new, but the view scrolls with time: runs still open, or recent events
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 @dataclass
 class FramePacer:
     busy_interval: float = 1 / 30
-    live_interval: float = 0.25
+    live_interval: float = 1 / 3
     moving_interval: float = 0.5
     still_interval: float = 1.0
     #: events/s from which the stream counts as busy
