@@ -143,7 +143,7 @@ DEFAULT_WINDOW_SIZE = (1400, 900)
 #: the views' layout at first start (``MainWindow._build_views``), for
 #: ``DEFAULT_WINDOW_SIZE``: a splitter scales its sizes to its real length
 DEFAULT_VIEW_LAYOUT = ViewLayout(
-    splitters={"main": (590, 220), "top": (580, 820), "centre": (400, 160)},
+    splitters={"main": (590, 220), "top": (640, 760), "centre": (380, 180)},
     tabs={"bottom": 0, "plot": 0},
 )
 #: the settings group every window-layout key is under (``monitor.model.settings``)
