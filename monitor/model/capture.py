@@ -114,6 +114,11 @@ class CaptureLog(Protocol):
     @property
     def full(self) -> bool: ...
 
+    @property
+    def failure(self) -> str:
+        """Why the log can take nothing more ("" while it can)."""
+        ...
+
 
 StatusListener = Callable[[ConnectionState, str], None]
 
@@ -131,6 +136,10 @@ class CaptureStats:
 
 class _RuntimeRestarted(Exception):
     """The runtime behind the URL is a new one; reconnect from its start without waiting."""
+
+
+class _LogFailed(Exception):
+    """The log took nothing more: there is no point in reading on."""
 
 
 class MonitorCapture:
@@ -187,8 +196,19 @@ class MonitorCapture:
 
     async def run(self) -> None:
         """Connect, log, reconnect … until cancelled, or until the runtime refuses the token
-        (state FAILED)."""
+        or the log fails (state FAILED)."""
+        try:
+            await self._run()
+        except _LogFailed:
+            reason = f"the recording failed: {self.log.failure}"
+            self._last_error = reason
+            self._set_status(ConnectionState.FAILED, f"{reason} — stopped watching")
+            log.error("capture of %s: %s", self.url, reason)
+
+    async def _run(self) -> None:
         while True:
+            if self.log.failure:
+                raise _LogFailed
             if self._lost_at is not None and self.probe_health:
                 await self._check_restart_by_uptime()
             after = max(self._last_monitor_seq, self._baseline) if self._joined else None
@@ -269,6 +289,8 @@ class MonitorCapture:
         log_, clock, take = self.log, self.clock, self._take
         while True:
             take(await ws.recv(decode=False), clock())
+            if log_.failure:
+                raise _LogFailed
             if log_.full:
                 # The disk is behind by the log's whole backlog: stop reading until it has
                 # caught up (the socket and then the runtime hold what comes meanwhile).

@@ -313,6 +313,11 @@ class Recorder:
         return self.backlog_bytes >= self.max_backlog_bytes
 
     @property
+    def failure(self) -> str:
+        """Why recording stopped for good ("" while it records)."""
+        return self._failure
+
+    @property
     def received(self) -> int:
         """The id of the last frame taken (frames are numbered 1, 2, 3 …)."""
         return self._last_id

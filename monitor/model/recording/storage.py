@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -53,15 +54,24 @@ def sample_recordings() -> list[Path]:
         return []
 
 
+#: names handed out by ``new_recording_path`` in this process: a capture process creates its
+#: file a moment after it was named, and a second session started meanwhile must not take it
+_NAMED: set[Path] = set()
+_NAMING = threading.Lock()
+
+
 def new_recording_path(directory: Path, now: float | None = None) -> Path:
-    """A fresh file name for a recording started at ``now`` (never an existing file)."""
+    """A fresh file name for a recording started at ``now`` (never an existing file, nor one
+    this process named before)."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(time.time() if now is None else now))
     base = f"recording-{stamp}-{os.getpid()}"
     path = directory / f"{base}{SUFFIX}"
     n = 1
-    while path.exists():
-        n += 1
-        path = directory / f"{base}-{n}{SUFFIX}"
+    with _NAMING:
+        while path.exists() or path in _NAMED:
+            n += 1
+            path = directory / f"{base}-{n}{SUFFIX}"
+        _NAMED.add(path)
     return path
 
 

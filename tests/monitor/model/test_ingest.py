@@ -7,12 +7,13 @@ from __future__ import annotations
 import secrets
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 import pytest
 from websockets.exceptions import InvalidURI
 
 from monitor.model.backoff import Backoff
-from monitor.model.ingest import MonitorIngest
+from monitor.model.ingest import MonitorIngest, RecordingPlan
 from monitor.model.session import ConnectionState, ObservationSession
 from runtime.auth import Role, TokenAuthority
 from runtime.protocol import ValidatorConfig
@@ -268,3 +269,21 @@ def test_base_url_accepts_the_stream_url_too() -> None:
     assert base_url("ws://staging:8765/monitor") == "ws://staging:8765"
     assert base_url("ws://staging:8765/") == "ws://staging:8765"
     assert base_url("wss://staging.example") == "wss://staging.example"
+
+
+def test_a_recording_that_cannot_be_written_stops_the_watching_loudly(
+    tmp_path: Path, start_runtime: RuntimeStarter
+) -> None:
+    runtime = start_runtime()
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the recordings folder should be")
+    ingest = MonitorIngest(
+        ObservationSession(), runtime.url, monitor_token(runtime), recording=RecordingPlan(blocked)
+    ).start()
+    try:
+        wait_until(lambda: not ingest.running, 10, "the ingest to give up")
+        status = ingest.session.status
+        assert status.state is ConnectionState.FAILED
+        assert "the recording failed" in status.detail and "recording is off" in status.detail
+    finally:
+        ingest.stop()
