@@ -152,31 +152,11 @@ class ObservationSession:
         self._wake()
         return found
 
-    def feed_many(self, frames: list[bytes], received_at: float) -> int:
-        """Take frames received together, with the store locked once for all of them.
-
-        Stops after the first ``error`` frame, whose handling (a ``replay_gap`` is reported
-        before the frames after it are checked) is the caller's; returns how many frames
-        it took. Each is taken as by ``feed``.
-        """
-        errors = len(self.errors)
-        taken = 0
-        feed = self._feed
-        with self.store.lock:
-            for data in frames:
-                for sink in self.frame_sinks:
-                    sink(data, received_at)
-                feed(data, received_at)
-                taken += 1
-                if len(self.errors) > errors:
-                    break
-        self._wake()
-        return taken
-
     def feed_rows(self, rows: list[tuple[int, float, bytes]]) -> int:
         """Take recorded frames ``(id, received_at, raw)``, with the store locked once for
-        all of them. Stops after the first ``error`` frame, like ``feed_many``; returns how
-        many it took."""
+        all of them, each as by ``feed``. Stops after the first ``error`` frame, whose
+        handling (a ``replay_gap`` is reported before the frames after it are checked) is
+        the caller's; returns how many it took."""
         errors = len(self.errors)
         taken = 0
         feed = self._feed
