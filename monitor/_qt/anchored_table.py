@@ -35,6 +35,7 @@ from PySide6.QtWidgets import QAbstractItemView, QTableView, QToolButton
 #: space between the top of the rows and the chip (px)
 CHIP_MARGIN = 6
 
+
 class NewRowsChip(QToolButton):
     """The "N new ↑" button floating over the top of an anchored table."""
 

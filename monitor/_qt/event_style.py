@@ -82,6 +82,7 @@ STATUS_COLORS: dict[str, str] = {
     "failed": theme.DANGER,
     "cancelled": theme.NEUTRAL,
     "stalled": theme.WARN,
+    "abandoned": theme.DANGER,  # silent for minutes without ever ending: given up on
 }
 
 #: finding severities as ``Severity`` values spell them

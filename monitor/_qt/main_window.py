@@ -635,6 +635,9 @@ class MainWindow(QMainWindow):
         changed = shown != self._drawn
         moving = self._moving(session)
         rate = self._events_per_second(wall, session.store.total, sample=False)
+        if self._animating():
+            # an audience watches spinners and steps appear: the full frame rate
+            rate = max(rate, self._pacer.busy_rate)
         if self._pacer.frame_due(wall, changed=changed, moving=moving, rate=rate):
             self._drawn = shown
             self._last_frame_at = wall
@@ -674,12 +677,16 @@ class MainWindow(QMainWindow):
             replay.replay.position if replay is not None else None,
         )
 
+    def _animating(self) -> bool:
+        """The presentation is up, or the chat shows a run in progress (spinners, steps)."""
+        return self.presentation.isVisible() or (
+            self.chat.isVisible() and bool(self.chat.conversation.running)
+        )
+
     def _moving(self, session: ObservationSession) -> bool:
         """Whether what is shown moves with time alone: a live view with open runs or
         recent events scrolling, an outage growing, a running check, chat or presentation."""
-        if self.predeploy.running or self.presentation.isVisible():
-            return True
-        if self.chat.isVisible() and self.chat.conversation.running:
+        if self.predeploy.running or self._animating():
             return True
         if self.paused or not self.timeline.follow_live:
             return False

@@ -161,7 +161,8 @@ class SessionTableModel(ColumnTableModel):
         "conversation (thread) id",
         "agent run id",
         "agent that handles the run",
-        "running, completed, failed, cancelled, or stalled (silent past the watchdog threshold)",
+        "running, stalled (silent past the watchdog threshold), completed, failed, cancelled, "
+        "or abandoned (silent for minutes without ever ending)",
         "events received for this run",
         "tools executing right now",
         "rule findings about this run",

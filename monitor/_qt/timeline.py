@@ -123,7 +123,14 @@ NAVIGATION_HINT = (
     "Shift+wheel or drag: pan time · click a lane or its label: select the run"
 )
 
-_RUN_STATUSES: tuple[str, ...] = ("running", "completed", "failed", "cancelled", "stalled")
+_RUN_STATUSES: tuple[str, ...] = (
+    "running",
+    "completed",
+    "failed",
+    "cancelled",
+    "stalled",
+    "abandoned",
+)
 _STATUS_CODE = {s: i for i, s in enumerate(_RUN_STATUSES)}
 _ERROR_CODE = EVENT_TYPES.index(EventType.AGENT_ERROR)
 _NTYPES = len(EVENT_TYPES)

@@ -24,7 +24,15 @@ import orjson
 
 from runtime.protocol import EventType
 
-from .store import EVENT_TYPES, TOOL_ERROR, TOOL_OPEN, TYPE_CODE, EventStore, RunInfo
+from .store import (
+    EVENT_TYPES,
+    FINISHED_STATUSES,
+    TOOL_ERROR,
+    TOOL_OPEN,
+    TYPE_CODE,
+    EventStore,
+    RunInfo,
+)
 
 #: the five mandatory events, in the order a run goes through them
 STAGES: tuple[EventType, ...] = (
@@ -73,7 +81,7 @@ class RunCard:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+        return self.status in FINISHED_STATUSES
 
     def reached(self, stage: EventType) -> bool:
         return self.stage_counts[STAGES.index(stage)] > 0

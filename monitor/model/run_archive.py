@@ -77,7 +77,7 @@ class RunSummary:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+        return self.status not in ("running", "stalled")
 
 
 class RunArchive:

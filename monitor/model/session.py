@@ -275,7 +275,9 @@ class ObservationSession:
         """Run the watchdogs (stalled runs and tools, overdue seq gaps)."""
         now = self.clock() if now is None else now
         with self.store.lock:
-            return self._record(self.validator.tick(now), now)
+            found = self._record(self.validator.tick(now), now)
+        self.store.abandon_silent(now)
+        return found
 
     def close(self) -> None:
         """The session is over: let go of what it keeps on disk (the store's run archive)."""

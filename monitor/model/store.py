@@ -40,6 +40,12 @@ RATE_WINDOW = 5.0
 TRIM_EVERY = 20_000
 #: finished runs held in memory (the newest); older ones go to the run archive
 MAX_FINISHED_RUNS = 5_000
+#: a run silent this long (s of receive time) without ``agent_completed`` is given up on:
+#: "abandoned" — its lane stops growing and it can leave memory like a finished run (the
+#: validator has flagged it as stalled long before); an event for it revives it
+ABANDON_AFTER = 300.0
+#: how a run can end, as ``RunInfo.status`` says ("running" and "stalled" are not ends)
+FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled", "abandoned"})
 #: runs evicted together (one archive transaction, one compaction of the tool spans)
 EVICT_BATCH = 500
 
@@ -57,7 +63,7 @@ class RunInfo:
     last_at: float
     first_row: int
     last_row: int = 0
-    status: str = "running"  # running / completed / failed / cancelled / stalled
+    status: str = "running"  # running / stalled / completed / failed / cancelled / abandoned
     ended_at: float | None = None
     events: int = 0
     findings: int = 0
@@ -74,7 +80,7 @@ class RunInfo:
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+        return self.status in FINISHED_STATUSES
 
 
 class RunTable:
@@ -185,8 +191,8 @@ class EventStore:
         self._archive = archive
         #: runs that left memory so far (they are in the archive)
         self.evicted_runs = 0
-        #: runs seen start and not (yet) end
-        self.open_runs = 0
+        #: runs seen start and not (yet) end, by index
+        self._open: set[int] = set()
         self.users: list[str] = []
         self._user_index: dict[str, int] = {}
         # tool spans: growable arrays, one row per tool call
@@ -268,6 +274,32 @@ class EventStore:
             if run.recent:
                 run.rate(now)
 
+    @property
+    def open_runs(self) -> int:
+        """Runs seen start and not (yet) end."""
+        return len(self._open)
+
+    def _ended(self, run: RunInfo) -> None:
+        """``run`` just finished: it may leave memory once enough newer ones did."""
+        self._open.discard(run.index)
+        self._finished.append(run.index)
+        if len(self._finished) >= self.max_finished_runs + self._evict_batch:
+            self._evict_finished()
+
+    def abandon_silent(self, now: float, after: float = ABANDON_AFTER) -> int:
+        """Give up on runs silent for ``after`` seconds without ending (``ABANDON_AFTER``);
+        returns how many. The watchdog ticks call it."""
+        with self.lock:
+            gone = [
+                run
+                for index in self._open
+                if (run := self.runs.get(index)) is not None and now - run.last_at > after
+            ]
+            for run in gone:
+                run.status, run.ended_at = "abandoned", run.last_at
+                self._ended(run)
+            return len(gone)
+
     # --- leaving memory ---------------------------------------------------------------
 
     @property
@@ -293,7 +325,7 @@ class EventStore:
         while len(finished) > self.max_finished_runs:
             index = finished.popleft()
             run = self.runs.get(index)
-            if run is None:
+            if run is None or not run.finished:  # gone already, or revived
                 continue
             self.runs.remove(index)
             if self._run_index.get((run.user_id, run.run_id)) == index:
@@ -343,7 +375,7 @@ class EventStore:
         )
         self._run_index[key] = run.index
         self.runs.add(run)
-        self.open_runs += 1
+        self._open.add(run.index)
         return run
 
     def _update_run(self, run: RunInfo, event: Event, received_at: float, row: int) -> None:
@@ -358,6 +390,9 @@ class EventStore:
         run.counts[name] = run.counts.get(name, 0) + 1
         if run.status == "stalled":
             run.status = "running"
+        elif run.status == "abandoned":  # given up on too soon: it goes on after all
+            run.status, run.ended_at = "running", None
+            self._open.add(run.index)
         etype = event.type
         if etype is EventType.AGENT_STARTED:
             run.input = str(event.data.get("input", ""))
@@ -368,10 +403,7 @@ class EventStore:
         elif etype is EventType.AGENT_COMPLETED and run.ended_at is None:
             run.status = str(event.data.get("status", "completed"))
             run.ended_at = received_at
-            self.open_runs -= 1
-            self._finished.append(run.index)
-            if len(self._finished) >= self.max_finished_runs + self._evict_batch:
-                self._evict_finished()
+            self._ended(run)
 
     def _open_span(self, run: RunInfo, event: Event, at: float) -> None:
         key = (run.index, str(event.data.get("tool_call_id")))

@@ -137,3 +137,27 @@ def test_memory_stops_growing_with_the_number_of_runs() -> None:
     # 4.7 KB per run when every run stayed; what is left is the index-keyed bookkeeping
     assert per_run < 300, f"{per_run:.0f} bytes stay in memory per run that went by"
     session.close()
+
+
+def test_a_run_silent_for_minutes_is_abandoned_leaves_memory_and_revives_if_it_speaks() -> None:
+    session = session_with(max_finished_runs=10)
+    store = session.store
+    frames = run_events("zed", 1, T0, tools=1)
+    for at, raw in frames[:3]:  # started, thinking, tool_executing … and then silence
+        session.feed(raw, at)
+    run = store.runs[0]
+    session.tick(T0 + 60)
+    assert run.status == "stalled" and store.open_runs == 1
+    session.tick(T0 + 301)
+    assert run.status == "abandoned" and run.finished and store.open_runs == 0
+    assert run.ended_at == run.last_at  # its lane ends where it went silent
+    # it speaks after all: running again
+    _at, raw = frames[3]
+    session.feed(raw, T0 + 302)
+    assert run.status == "running" and run.ended_at is None and store.open_runs == 1
+    # abandoned runs leave memory like finished ones
+    session.tick(T0 + 700)
+    feed_runs(session, 100)
+    assert run.index not in store.runs
+    summary = store.run_summary(run.index)
+    assert summary is not None and summary.status == "abandoned"
