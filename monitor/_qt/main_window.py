@@ -539,8 +539,10 @@ class MainWindow(QMainWindow):
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.top_splitter.addWidget(self.sessions)
         self.top_splitter.addWidget(self.centre_splitter)
-        self.top_splitter.setStretchFactor(0, 0)
-        self.top_splitter.setStretchFactor(1, 1)
+        # both give and take room as the window is resized (the sessions pane no less: at
+        # 1024 px it kept its full width and squeezed the timeline)
+        self.top_splitter.setStretchFactor(0, 2)
+        self.top_splitter.setStretchFactor(1, 3)
 
         self.bottom_tabs = QTabWidget()
         self.bottom_tabs.setDocumentMode(True)

@@ -123,6 +123,10 @@ NAVIGATION_HINT = (
     "Shift+wheel or drag: pan time · click a lane or its label: select the run"
 )
 
+#: the legend's columns when there is room, and the width one needs (px)
+LEGEND_COLUMNS = 7
+LEGEND_COLUMN_PX = 115
+
 _RUN_STATUSES: tuple[str, ...] = (
     "running",
     "completed",
@@ -849,7 +853,10 @@ class TimelineView(QWidget):
         self._apply_label_font()
 
         self.legend = pg.LegendItem(
-            colCount=7, labelTextColor=PLOT_FOREGROUND, labelTextSize="8pt", verSpacing=-6
+            colCount=LEGEND_COLUMNS,
+            labelTextColor=PLOT_FOREGROUND,
+            labelTextSize="8pt",
+            verSpacing=-6,
         )
         self._canvas.addItem(self.legend, row=0, col=0)
         self._canvas.addItem(self.plot, row=1, col=0)
@@ -1289,6 +1296,11 @@ class TimelineView(QWidget):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._place_scroll_bar()
+        # the legend wraps to as many columns as fit: seven need ~650 px, and a narrow
+        # window (1024 px) leaves the timeline far less
+        columns = max(2, min(LEGEND_COLUMNS, self.width() // LEGEND_COLUMN_PX))
+        if columns != self.legend.columnCount:
+            self.legend.setColumnCount(columns)
 
     def _on_view_resized(self) -> None:
         self._apply_lane_geometry(int(self._lane_runs.size))
