@@ -515,6 +515,8 @@ class SessionsPanel(QWidget):
         self.table.fit_columns(_COLUMN_SAMPLES, icon_columns=(SessionTableModel.STATUS,))
         # the thread is in every row's tooltip; its column is one right-click away
         self.table.setColumnHidden(SessionTableModel.THREAD, True)
+        # ids differ at their ends (``load-7c8d19-9``): a narrow column keeps both ends
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._on_header_menu)

@@ -106,6 +106,13 @@ MAX_LANE_PX = 40.0
 #: ``LABEL_PADDING_PX``: past that, lanes scroll instead of shrinking
 MIN_LANE_PX = 18.0
 LABEL_PADDING_PX = 4.0
+#: lane labels are as wide as the widest needs, within these bounds (px), and never wider
+#: than this share of the timeline: in a narrow pane the events keep most of the width
+#: (labels elide in the middle, keeping the run id at their end)
+LANE_LABEL_PX = (90, 320)
+LANE_LABEL_SHARE = 0.4
+#: between the parts of a lane label
+LABEL_SEPARATOR = " · "
 #: hover picks the nearest marker within this many pixels along x
 HOVER_PX = 12.0
 #: a render draws this fraction of the visible span beyond each edge it may scroll toward
@@ -203,6 +210,15 @@ def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _clip_middle(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, keeping both ends (user ids differ at their
+    ends: ``load-7c8d19-9``)."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
+
+
 def _cell_counts(key: npt.NDArray[np.int32], cells: int) -> tuple[IntArray, IntArray, IntArray]:
     """Events per density cell, from one ``cell * types + type`` key per event: the occupied
     cells, how many events each holds, and its dominant type (the most frequent, the lowest
@@ -236,7 +252,30 @@ def _cell_counts(key: npt.NDArray[np.int32], cells: int) -> tuple[IntArray, IntA
 
 def lane_label(run: RunInfo | RunSummary) -> str:
     """The lane label of a run: ``user · agent · short run id``."""
-    return f"{_clip(run.user_id, 18)} · {_clip(run.agent_name, 16)} · {short_id(run.run_id)}"
+    return LABEL_SEPARATOR.join(
+        (_clip_middle(run.user_id, 18), _clip(run.agent_name, 16), short_id(run.run_id))
+    )
+
+
+def elide_lane_label(label: str, metrics: QFontMetricsF, width: float) -> str:
+    """``label`` (``user · agent · run``) shortened to ``width`` so that what tells lanes
+    apart survives: the run id stays whole, the user keeps both ends (``load-7c…19-9``), and
+    the agent gives way first (shortened, then left out)."""
+    if metrics.horizontalAdvance(label) <= width:
+        return label
+    parts = label.split(LABEL_SEPARATOR)
+    if len(parts) != 3:
+        return metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, width)
+    user, agent, run = parts
+    separator = metrics.horizontalAdvance(LABEL_SEPARATOR)
+    room = width - metrics.horizontalAdvance(run) - separator
+    user_px = metrics.horizontalAdvance(user)
+    agent_room = room - user_px - separator
+    if agent_room >= metrics.horizontalAdvance(agent[:3] + "…"):
+        agent = metrics.elidedText(agent, Qt.TextElideMode.ElideRight, agent_room)
+        return LABEL_SEPARATOR.join((user, agent, run))
+    user = metrics.elidedText(user, Qt.TextElideMode.ElideMiddle, max(room, 0.0))
+    return LABEL_SEPARATOR.join((user, run)) if user else run
 
 
 def format_elapsed(seconds: float, spacing: float = 1.0) -> str:
@@ -421,7 +460,7 @@ class LaneAxis(pg.AxisItem):  # type: ignore[misc]
         if text is None:
             if len(self._texts) > MAX_LAID_OUT_LABELS:
                 self._texts.clear()
-            elided = QFontMetricsF(font).elidedText(label, Qt.TextElideMode.ElideMiddle, width)
+            elided = elide_lane_label(label, QFontMetricsF(font), width)
             text = QStaticText(elided)
             text.setTextFormat(Qt.TextFormat.PlainText)
             text.prepare(QTransform(), font)
@@ -834,7 +873,8 @@ class TimelineView(QWidget):
         )
         # the time grid is an item of its own (``_TimeGrid``), not the axis's
         style_plot(self.plot, grid_x=False)
-        self.plot.setLabel("bottom", "received (m:ss since first event)")
+        self._time_label = ""
+        self._fit_time_label()
         # labels on major ticks only: the axis is redrawn at every live step, and measuring
         # minor labels that the crowding rule then drops was half of that
         self.plot.getAxis("bottom").setStyle(maxTextLevel=0)
@@ -1301,6 +1341,18 @@ class TimelineView(QWidget):
         columns = max(2, min(LEGEND_COLUMNS, self.width() // LEGEND_COLUMN_PX))
         if columns != self.legend.columnCount:
             self.legend.setColumnCount(columns)
+        self._fit_time_label()
+        self._dirty = True  # the lane labels' share of the width follows the width
+
+    def _fit_time_label(self) -> None:
+        """The time axis's title, shortened where the events' area is narrower than it
+        (it is centred on that area and would run past the widget's edge)."""
+        room = self.width() - self.lane_axis.width()
+        long = "received (m:ss since first event)"
+        text = long if room >= self.fontMetrics().horizontalAdvance(long) + 40 else "m:ss"
+        if text != self._time_label:
+            self._time_label = text
+            self.plot.setLabel("bottom", text)
 
     def _on_view_resized(self) -> None:
         self._apply_lane_geometry(int(self._lane_runs.size))
@@ -1708,10 +1760,12 @@ class TimelineView(QWidget):
             labels = self._run_labels
             self.lane_axis.set_labels([labels[i] for i in lane_runs.tolist()])
         if lane_runs.size:
-            width = int(self._run_label_px[lane_runs].max()) + 16
-            width = min(max(width, 90), 320)
+            least, most = LANE_LABEL_PX
+            most = max(least, min(most, int(self.width() * LANE_LABEL_SHARE)))
+            width = min(max(int(self._run_label_px[lane_runs].max()) + 16, least), most)
             if abs(width - self.lane_axis.width()) > 4:
                 self.lane_axis.setWidth(width)
+                self._fit_time_label()
         return bounds
 
     def _draw_background(self, frame: _Frame, sel_lane: int) -> None:

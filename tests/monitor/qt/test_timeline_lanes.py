@@ -21,16 +21,18 @@ from typing import Any
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QFont, QWheelEvent
+from PySide6.QtGui import QFont, QFontMetricsF, QWheelEvent
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
 
 from monitor._qt.timeline import (
+    LANE_LABEL_SHARE,
     LIVE_INTERVAL,
     MAX_LANE_PX,
     MIN_LANE_PX,
     UNFINISHED_TEXT,
     TimelineView,
+    elide_lane_label,
     lane_label,
 )
 from monitor.model.session import ObservationSession
@@ -289,6 +291,37 @@ def test_clicking_a_lane_label_selects_its_run(
     with qtbot.waitSignal(view.run_clicked) as signal:
         qtbot.mouseClick(canvas.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(pos))
     assert signal.args == [view.lane_runs[label.lane]]
+
+
+def test_a_narrow_timeline_keeps_most_of_its_width_for_events_and_labels_tell_lanes_apart(
+    qtbot: QtBot, make_view: Callable[..., TimelineView]
+) -> None:
+    # long user ids that differ only at their ends, as a load test's are
+    lanes = Lanes(ObservationSession(clock=lambda: T0), Script(t=T0, step=0.001), T0)
+    for k in range(6):
+        lanes.feed(lanes.script.run(f"load-7c8d19-{k}", f"run_{k:06d}", steps=1, tools=0))
+    view = make_view(lanes, width=380, height=400)
+    # the axis takes its new width when the plot's layout runs
+    qtbot.waitUntil(lambda: view.lane_axis.width() != 120)
+    assert view.lane_axis.width() <= 380 * LANE_LABEL_SHARE + 1
+    wide = make_view(lanes, width=1400, height=400)
+    qtbot.waitUntil(lambda: wide.lane_axis.width() != 120)
+    labels = QFontMetricsF(wide.lane_axis.style["tickFont"])
+    assert wide.lane_axis.width() >= max(map(labels.horizontalAdvance, wide.lane_labels))
+
+    metrics = QFontMetricsF(view.lane_axis.style["tickFont"])
+    width = view.lane_axis.width() - 12  # as ``LaneAxis`` paints
+    shown = set()
+    for label in view.lane_labels:
+        text = elide_lane_label(label, metrics, width)
+        assert metrics.horizontalAdvance(text) <= width + 0.5, f"{text!r} overflows {width} px"
+        user, run = label.split(" · ")[0], label.split(" · ")[-1]
+        assert text.endswith(run), f"{label!r} shown as {text!r}: the run id was cut"
+        assert text.startswith(user[:3]) and user[-2:] in text, (
+            f"{label!r} shown as {text!r}: the user's ends were cut"
+        )
+        shown.add(text)
+    assert len(shown) == len(view.lane_labels), f"lanes read alike: {sorted(shown)}"
 
 
 # --- runs that left memory -------------------------------------------------------------
