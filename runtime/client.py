@@ -290,6 +290,27 @@ class AgentClient:
     def last_seq(self) -> int:
         return max((e.seq for e in self.events), default=self.ack.last_seq if self.ack else 0)
 
+    def forget_old(self, keep: int) -> None:
+        """Keep only the newest ``keep`` of each record: for connections open for hours.
+
+        ``keep_events=False`` drops the events, but a connection still remembers every
+        run's start and completion, latency, delivery, error and finding; a demo user
+        chatting all day would grow without bound. Give its validator a matching
+        ``max_runs`` too.
+        """
+        records: tuple[list[Any], ...] = (
+            self.latencies_ms, self.findings, self.deliveries, self.errors, self.malformed,
+            self._started,
+        )  # fmt: skip
+        for record in records:
+            if len(record) > keep:
+                del record[: len(record) - keep]
+        for _ in range(len(self._completions) - keep):
+            del self._completions[next(iter(self._completions))]
+        if len(self._claimed_runs) > keep:
+            started = {run_id for run_id, _ in self._started}
+            self._claimed_runs &= started
+
     def close_findings(self) -> list[Finding]:
         """End-of-stream checks (unfinished runs, unrecovered gaps), added to ``findings``."""
         extra = self.validator.close(time.time())

@@ -28,7 +28,7 @@ from typing import Any
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from runtime.client import AgentClient
-from runtime.protocol import UserMessage
+from runtime.protocol import SequenceValidator, UserMessage, ValidatorConfig
 
 from .backoff import Backoff
 from .loop_thread import LoopThread
@@ -41,9 +41,9 @@ USER_NAMES = (
 )  # fmt: skip
 #: users arrive one after another, this far apart, and send their first message at once
 JOIN_STAGGER = 0.25
-#: the client keeps a latency per event and a finding per chaos fault; cleared at this size
-#: so a demo left running for hours doesn't grow without bound
-CLIENT_MEMORY_LIMIT = 10_000
+#: a user's connection remembers this many of its newest runs (and latencies, findings,
+#: errors), so a demo left running for days doesn't grow without bound
+CLIENT_MEMORY_LIMIT = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +225,13 @@ class DemoTraffic(LoopThread):
         while True:
             try:
                 client = await AgentClient.connect(
-                    self.url, self.token_for(user), keep_events=False, close_timeout=2.0
+                    self.url,
+                    self.token_for(user),
+                    keep_events=False,
+                    validator=SequenceValidator(
+                        ValidatorConfig(late_join=True, max_runs=CLIENT_MEMORY_LIMIT)
+                    ),
+                    close_timeout=2.0,
                 )
             except (OSError, TimeoutError, WebSocketException) as exc:
                 self._note_connection_error(user, f"cannot connect: {exc}")
@@ -253,7 +259,6 @@ class DemoTraffic(LoopThread):
     async def _chat(self, client: AgentClient, user: str, rng: random.Random) -> None:
         """Send messages until the connection fails (that raises)."""
         thread_id = f"th_demo_{user}_{rng.randrange(16**8):08x}"  # one conversation each
-        errors_seen = 0
         while True:
             if client.closed is not None:
                 raise client.closed
@@ -269,11 +274,12 @@ class DemoTraffic(LoopThread):
             self._sent += 1
             self._faults[kind] += 1
             await asyncio.sleep(rng.uniform(*self.interval))
-            errors_seen = self._note_refusals(client, user, errors_seen)
-            _forget_old(client)
+            self._note_refusals(client, user)
+            client.forget_old(CLIENT_MEMORY_LIMIT)
 
-    def _note_refusals(self, client: AgentClient, user: str, seen: int) -> int:
-        for error in client.errors[seen:]:
+    def _note_refusals(self, client: AgentClient, user: str) -> None:
+        """Count and log the errors that arrived since the last call (and forget them)."""
+        for error in client.errors:
             self._refused += 1
             self._last_error = f"{user}: {error.code}: {error.message}"
             if error.code == "faults_disabled" and self._faults_allowed:
@@ -283,20 +289,12 @@ class DemoTraffic(LoopThread):
                 )
             else:
                 log.info("demo user %s: runtime refused a message: %s", user, error.message)
-        return len(client.errors)
+        client.errors.clear()
 
     def _note_connection_error(self, user: str, message: str) -> None:
         self._connection_errors += 1
         self._last_error = f"{user}: {message}"
         log.warning("demo user %s: %s", user, message)
-
-
-def _forget_old(client: AgentClient) -> None:
-    """Bound what a long-lived client accumulates even with ``keep_events=False``."""
-    if len(client.latencies_ms) > CLIENT_MEMORY_LIMIT:
-        client.latencies_ms.clear()
-    if len(client.findings) > CLIENT_MEMORY_LIMIT:
-        client.findings.clear()
 
 
 async def _close_quietly(client: AgentClient) -> None:

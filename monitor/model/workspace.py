@@ -30,6 +30,8 @@ from .session import FROM_START_VALIDATOR, ObservationSession
 MONITOR_ID = "agent-monitor"
 #: slows the demo agents to half speed: lively, but each step stays readable on screen
 DEMO_PACE = 0.5
+#: observer-stream frames the embedded runtime keeps for resume: minutes of demo traffic
+EMBEDDED_MONITOR_REPLAY = 20_000
 
 
 def embedded_config() -> RuntimeConfig:
@@ -40,6 +42,10 @@ def embedded_config() -> RuntimeConfig:
         secret=secrets.token_hex(32),
         allow_client_faults=True,  # the demo asks for faults; nothing else can reach it
         pace=DEMO_PACE,
+        # Its only observer is this monitor, resuming within a second or two after a
+        # hiccup: the server default (100,000 frames, for observers far away) held tens of
+        # MB more for a monitor left open all day.
+        monitor_replay_buffer=EMBEDDED_MONITOR_REPLAY,
     )
 
 
