@@ -28,7 +28,7 @@ from runtime.protocol.rules import finding
 
 from .clock import steady_time
 from .frame_gate import FrameGate
-from .store import EventStore
+from .store import MAX_FINISHED_RUNS, EventStore
 from .stream_notes import NoteKind, StreamNote
 
 #: how often (s) the watchdogs run; the GUI or ingest loop calls ``tick`` at least this often
@@ -36,9 +36,10 @@ TICK_INTERVAL = 0.5
 
 
 #: for a stream joined mid-way (a remote runtime): the first event per user sets its baseline.
-#: The validator remembers the newest ``max_runs`` runs: a monitor open for days stays
-#: bounded, and an event for a run finished that many runs ago counts as a new run's.
-LIVE_VALIDATOR = ValidatorConfig(late_join=True, run_stall_after=15.0, max_runs=20_000)
+#: The validator remembers as many runs as the store holds finished ones: a monitor open for
+#: days stays bounded (and reaches its plateau within an hour of demo traffic), and an event
+#: for a run finished that many runs ago counts as a new run's.
+LIVE_VALIDATOR = ValidatorConfig(late_join=True, run_stall_after=15.0, max_runs=MAX_FINISHED_RUNS)
 #: for a stream watched from its first event (the embedded runtime): seq 1 is expected
 FROM_START_VALIDATOR = replace(LIVE_VALIDATOR, late_join=False)
 
