@@ -100,9 +100,11 @@ USER_REPAINT_AFTER = 0.05
 #: repaints the labels and what lies under them
 STATUS_INTERVAL = 0.5
 #: the sessions and findings tables refresh at most this often (s): a table repaint calls
-#: ``model.data`` in Python several times per visible cell (~15 ms for a full sessions
-#: pane), too costly for every frame; once a second keeps statuses and counts current
-TABLE_INTERVAL = 1.0
+#: ``model.data`` in Python several times per visible cell (15-25 ms for a full sessions
+#: pane, and new runs arriving on top shift every row), too costly for every frame. Every
+#: two seconds keeps statuses and counts current; once a second was a tenth of the demo's
+#: CPU budget. Selecting, sorting or scrolling repaints at once.
+TABLE_INTERVAL = 2.0
 #: the status bar says the window lags the stream once this many frames wait to be shown
 #: (fewer are simply in flight: a fast stream commits a few thousand frames at a time)
 LAG_SHOWN = 5_000
