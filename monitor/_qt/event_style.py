@@ -115,4 +115,7 @@ def style_plot(plot: Any, *, grid_x: bool = True, grid_y: bool = False) -> None:
         axis.setPen(pen)
         axis.setTextPen(pen)
         axis.enableAutoSIPrefix(False)
+        # Major and minor ticks only: the finest level's grid lines, drawn on every repaint
+        # of the plot, took two thirds of the throughput plot's paint (11 ms of 12).
+        axis.setStyle(maxTickLevel=1)
     plot.showGrid(x=grid_x, y=grid_y, alpha=0.12)
