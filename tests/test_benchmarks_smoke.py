@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import seconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,3 +44,19 @@ def test_quick_validator_benchmark_writes_its_report(tmp_path: Path) -> None:
         assert set(figure) >= FIGURE_KEYS
     assert figures["validator.events_per_s"]["value"] > 0
     assert figures["validator.findings"]["passed"] is True
+
+
+def test_the_soak_command_without_scenarios_runs_them_all() -> None:
+    """``python -m tests.soak`` as the README gives it: no scenario named means all."""
+    from tests.soak import SCENARIOS
+    from tests.soak.__main__ import _parser, scenario_names
+
+    for argv, expected in (
+        ([], list(SCENARIOS)),
+        (["all"], list(SCENARIOS)),
+        (["day", "proxy", "day"], ["day", "proxy"]),
+    ):
+        args = _parser().parse_args(argv)
+        assert scenario_names(args.scenarios) == expected, argv
+    with pytest.raises(ValueError, match="no scenario 'dya'"):
+        scenario_names(["dya"])

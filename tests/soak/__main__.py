@@ -41,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "scenarios",
         nargs="*",
-        choices=[*SCENARIOS, "all"],
-        default=["all"],
+        # Checked in ``scenario_names``, not by ``choices``: with nargs="*" argparse checks
+        # the empty list itself against the choices and refuses a bare command.
         metavar="SCENARIO",
         help=f"{', '.join(SCENARIOS)} or all (default: all)",
     )
@@ -59,6 +59,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def scenario_names(asked: Sequence[str]) -> list[str]:
+    """The scenarios to run, in order: every one for none or ``all``, else those named.
+
+    Raises ``ValueError`` naming any that does not exist."""
+    unknown = [name for name in asked if name not in SCENARIOS and name != "all"]
+    if unknown:
+        raise ValueError(
+            f"no scenario {', '.join(map(repr, unknown))}: choose from "
+            f"{', '.join(SCENARIOS)} or all"
+        )
+    if not asked or "all" in asked:
+        return list(SCENARIOS)
+    return list(dict.fromkeys(asked))
+
+
 def run_scenario(name: str, duration: float) -> BenchmarkResult:
     """Run one scenario here; an exception becomes the result's ``error``."""
     module = importlib.import_module(f"{__package__}.{SCENARIOS[name]}")
@@ -66,11 +81,15 @@ def run_scenario(name: str, duration: float) -> BenchmarkResult:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
     # Terminated (a CI timeout, kill): unwind, so every runtime process a scenario started
     # is stopped by its ``finally`` instead of being left running.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
-    names = list(SCENARIOS) if "all" in args.scenarios else list(dict.fromkeys(args.scenarios))
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        names = scenario_names(args.scenarios)
+    except ValueError as exc:
+        parser.error(str(exc))  # exits 2, as for any other bad argument
     meta = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": args.duration,
