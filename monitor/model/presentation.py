@@ -24,15 +24,8 @@ import orjson
 
 from runtime.protocol import EventType
 
-from .store import (
-    EVENT_TYPES,
-    FINISHED_STATUSES,
-    TOOL_ERROR,
-    TOOL_OPEN,
-    TYPE_CODE,
-    EventStore,
-    RunInfo,
-)
+from .run_archive import FINISHED_STATUSES
+from .store import EVENT_TYPES, TOOL_ERROR, TOOL_OPEN, TYPE_CODE, EventStore, RunInfo
 
 #: the five mandatory events, in the order a run goes through them
 STAGES: tuple[EventType, ...] = (

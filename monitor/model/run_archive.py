@@ -53,6 +53,10 @@ _COLUMNS = (
 INPUT_CHARS = 200
 
 
+#: how a run can end, as its status says ("running" and "stalled" are not ends)
+FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled", "abandoned"})
+
+
 @dataclass(frozen=True, slots=True)
 class RunSummary:
     """What is kept of a run that left memory (the fields of ``store.RunInfo`` a view
@@ -77,7 +81,7 @@ class RunSummary:
 
     @property
     def finished(self) -> bool:
-        return self.status not in ("running", "stalled")
+        return self.status in FINISHED_STATUSES
 
 
 class RunArchive:

@@ -26,7 +26,7 @@ import numpy.typing as npt
 
 from runtime.protocol import Event, EventType, Finding, Severity
 
-from .run_archive import RunArchive, RunSummary
+from .run_archive import FINISHED_STATUSES, RunArchive, RunSummary
 
 #: type code stored per row; the order is the legend's order
 EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
@@ -44,8 +44,6 @@ MAX_FINISHED_RUNS = 5_000
 #: "abandoned" — its lane stops growing and it can leave memory like a finished run (the
 #: validator has flagged it as stalled long before); an event for it revives it
 ABANDON_AFTER = 300.0
-#: how a run can end, as ``RunInfo.status`` says ("running" and "stalled" are not ends)
-FINISHED_STATUSES = frozenset({"completed", "failed", "cancelled", "abandoned"})
 #: runs evicted together (one archive transaction, one compaction of the tool spans)
 EVICT_BATCH = 500
 
