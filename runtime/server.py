@@ -87,7 +87,7 @@ class RuntimeServer:
             cfg.host,
             cfg.port,
             process_request=self._process_request,
-            compression=None,  # loopback and LAN: compression halves throughput (DESIGN §5)
+            compression=None,  # loopback and LAN: compression halves throughput
             max_size=cfg.max_frame_bytes,
             ping_interval=cfg.ping_interval,
             ping_timeout=cfg.ping_timeout,

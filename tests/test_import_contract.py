@@ -1,4 +1,5 @@
-"""The dependency direction of DESIGN §2, checked on the source and in a fresh interpreter.
+"""The dependency direction (runtime.protocol ← runtime and the monitor's model ← Qt
+widgets), checked on the source and in a fresh interpreter.
 
 ``runtime.protocol`` ← runtime internals ← runtime server; nothing under ``runtime/`` imports
 Qt or ``monitor``; ``runtime.protocol`` is sans-I/O (stdlib without asyncio/socket/threading,
@@ -82,7 +83,7 @@ def _top(name: str) -> str:
 @pytest.mark.parametrize("path", _python_files(RUNTIME), ids=lambda p: str(p.relative_to(ROOT)))
 def test_runtime_imports_no_qt_and_no_monitor(path: Path) -> None:
     bad = [(line, name) for line, name in _imports(path) if _top(name) in FORBIDDEN_IN_RUNTIME]
-    assert not bad, f"{path.relative_to(ROOT)} imports {bad} (DESIGN §2: no Qt under runtime/)"
+    assert not bad, f"{path.relative_to(ROOT)} imports {bad} (no Qt under runtime/)"
 
 
 @pytest.mark.parametrize("path", _python_files(PROTOCOL), ids=lambda p: str(p.relative_to(ROOT)))
@@ -127,7 +128,7 @@ def test_importing_protocol_loads_no_io_or_qt_modules() -> None:
         assert name not in loaded, f"import runtime.protocol loaded {name}: {loaded}"
 
 
-# --- the monitor's model is Qt-free (DESIGN §2: runtime.protocol ← monitor model ← widgets) ---
+# --- the monitor's model is Qt-free (runtime.protocol ← monitor model ← widgets) ---
 
 MONITOR_MODEL = ROOT / "monitor" / "model"
 #: Qt, and the monitor's own widget package, are out of bounds for the model

@@ -2,7 +2,7 @@
 
 The GUI thread's asyncio loop is qasync's ``QEventLoop`` (asyncio via qasync is the
 project's stated stack for GUI-side coroutines); network ingest never runs on it: the
-workspace's ingest has its own thread and loop (DESIGN §4, §5). SIGINT and SIGTERM reach
+workspace's ingest has its own thread and loop. SIGINT and SIGTERM reach
 the loop through ``StopSignals``' wakeup socket and close the window as File › Quit does.
 """
 

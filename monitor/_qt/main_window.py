@@ -3,7 +3,7 @@ events below, the connection and counters in the status bar.
 
 One ``QTimer`` (``REFRESH_MS``, ~30 Hz) drives every view: each ``refresh(now)`` pulls what
 changed from the Qt-free store, so the redraw rate is bounded however fast events arrive
-(DESIGN §4) and no view runs a timer of its own. ``now`` is the session's clock: wall time
+and no view runs a timer of its own. ``now`` is the session's clock: wall time
 live, the replay position in a replay (``ReplayWorkspace``, driven by the ``ReplayBar``
 shown above the views). Pausing stops the plots and freezes the
 inspector; the sessions and findings lists keep updating (they keep the selection stable)

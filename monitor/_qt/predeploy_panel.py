@@ -8,7 +8,7 @@ message, rule ids, captured output), a verdict banner (GO green, NO-GO red, ERRO
 the live validator's findings during the check, and the history of past checks.
 
 It runs no timer of its own: the main window's refresh timer calls ``refresh(now)``, which
-polls the run without blocking (DESIGN §4: one timer drives every view).
+polls the run without blocking (one timer drives every view).
 """
 
 from __future__ import annotations

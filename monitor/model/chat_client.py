@@ -1,7 +1,7 @@
 """``ChatConnection``: the chat panel's ``/ws`` connection, on a thread of its own.
 
 Like the ingest and the demo traffic it runs a plain asyncio loop on its own thread, so
-network I/O and JSON decoding never wait on the GUI (DESIGN §4, §5). The GUI hands it
+network I/O and JSON decoding never wait on the GUI. The GUI hands it
 messages (``send``, ``cancel``) and drains what happened with ``poll()`` on its refresh
 timer: the events of the conversation's thread, refusals, and connection changes.
 

@@ -15,7 +15,7 @@ import orjson
 
 from .events import EVENT_TYPE_BY_NAME, ControlType, Event, ProtocolError
 
-#: the fields of every event envelope (DESIGN §3.1), in wire order
+#: the fields of every event envelope, in wire order
 ENVELOPE_FIELDS = (
     "type",
     "event_id",

@@ -123,7 +123,7 @@ def _check_id(name: str, value: object) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One event of a user's stream (DESIGN §3.1).
+    """One event of a user's stream: the envelope and its type's ``data``.
 
     ``monitor_seq`` is set only on frames of the ``/monitor`` observer stream.
     """

@@ -1,4 +1,4 @@
-"""The sequence rules (DESIGN §3.4) as one table, and the findings they produce.
+"""The sequence rules (README: Sequence rules) as one table, and the findings they produce.
 
 Rule ids are stable: tools, docs and recorded findings refer to them. Never renumber;
 add new rules at the end.

@@ -1,4 +1,4 @@
-"""``SequenceValidator``: a pure state machine that checks event streams against DESIGN §3.4.
+"""``SequenceValidator``: a pure state machine that checks event streams against the sequence rules.
 
 Feed it one event at a time (``feed``), call ``tick(now)`` for the stall watchdogs, and
 ``close()`` when the stream ends. Each call returns the findings it revealed; a finding never
@@ -142,7 +142,7 @@ class ValidatorConfig:
 
 
 class SequenceValidator:
-    """Checks every rule of DESIGN §3.4 over the events fed to it, one event at a time."""
+    """Checks every sequence rule (``rules.RULES``) over the events fed to it, one at a time."""
 
     def __init__(self, config: ValidatorConfig | None = None) -> None:
         self.config = config or ValidatorConfig()

@@ -383,7 +383,7 @@ class TestPerformanceBenchmarks:
         open_client: ClientOpener,
         record_measurement: Callable[[str, object], None],
     ) -> None:
-        """The replay buffers hold raw frames (DESIGN §5: ~320 B each); what the runtime
+        """The replay buffers hold raw frames (~320 B each); what the runtime
         keeps per event must stay near that, or a long-running runtime grows without need."""
         target.require_in_process("it measures the runtime's retained allocations")
         client = await open_client(target.new_user("retained"), keep_events=False, max_queue=None)

@@ -1,6 +1,6 @@
 """Hypothesis strategies (and small builders) for wire protocol v1 events and streams.
 
-``streams()`` generates *valid* per-user streams (DESIGN §3.4): several agent runs of one or
+``streams()`` generates *valid* per-user streams (the sequence rules): several agent runs of one or
 more users, interleaved, each user's ``seq`` contiguous 1, 2, 3 … in emission order,
 timestamps non-decreasing and every ``event_id`` a unique uuid4 hex. Each run is
 
@@ -94,7 +94,7 @@ def new_event_id() -> str:
 
 
 def default_data(event_type: EventType | str, **overrides: Any) -> dict[str, Any]:
-    """Minimal valid ``data`` for an event type (DESIGN §3.1), with ``overrides`` applied."""
+    """Minimal valid ``data`` for an event type, with ``overrides`` applied."""
     base: dict[str, dict[str, Any]] = {
         "agent_started": {"input": "hello"},
         "agent_thinking": {"reasoning": "thinking", "step": 1},

@@ -1,4 +1,4 @@
-"""The JSON codec: events, client messages and server frames (DESIGN §3.1-§3.2)."""
+"""The JSON codec: events, client messages and server frames."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The event model: envelope checks and the per-type ``data`` contract (DESIGN §3.1)."""
+"""The event model: envelope checks and the per-type ``data`` contract."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from runtime.protocol import (
 
 from .strategies import default_data, make_event
 
-# The contract as DESIGN §3.1 states it, written out independently of the implementation:
+# The contract as the protocol states it, written out independently of the implementation:
 # type -> {required field: (a valid value, a wrongly-typed value)}.
 REQUIRED: dict[str, dict[str, tuple[Any, Any]]] = {
     "agent_started": {"input": ("hi", 42)},

@@ -1,4 +1,4 @@
-"""``SequenceValidator`` against DESIGN §3.4: property tests over generated valid streams and
+"""``SequenceValidator`` against the sequence rules: property tests over generated valid streams and
 their mutations, then one example per rule, the watchdogs and late joining."""
 
 from __future__ import annotations

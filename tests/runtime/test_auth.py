@@ -1,4 +1,4 @@
-"""Handshake authentication and the plain-HTTP endpoints, over real sockets (DESIGN §3.3)."""
+"""Handshake authentication and the plain-HTTP endpoints, over real sockets."""
 
 from __future__ import annotations
 

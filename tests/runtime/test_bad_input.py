@@ -1,4 +1,4 @@
-"""Bad client input on real ``/ws`` connections (DESIGN §3.2): an ``error`` frame with a clear
+"""Bad client input on real ``/ws`` connections: an ``error`` frame with a clear
 code, or close 1009 for an oversize frame, and never any effect on the connection's later
 runs, on other users, or on the runtime."""
 

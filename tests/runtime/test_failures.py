@@ -2,7 +2,7 @@
 time out or are cancelled, and clients that go away while their frames are queued.
 
 Every path must still end with exactly one ``agent_completed``, every ``tool_executing`` must
-get its ``tool_completed`` before it, and no failed send may go unnoticed (DESIGN §4).
+get its ``tool_completed`` before it, and no failed send may go unnoticed.
 """
 
 from __future__ import annotations

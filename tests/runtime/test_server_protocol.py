@@ -1,4 +1,4 @@
-"""The server speaks wire protocol v1 (DESIGN §3) over a real WebSocket."""
+"""The server speaks wire protocol v1 over a real WebSocket."""
 
 from __future__ import annotations
 

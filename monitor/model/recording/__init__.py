@@ -1,4 +1,4 @@
-"""Recording, replay, import and export: nothing the monitor receives is lost (DESIGN §4).
+"""Recording, replay, import and export: nothing the monitor receives is lost.
 
 - ``Recorder`` (``recorder``): every frame (and note) of a session, as received, to a SQLite
   recording on a writer thread (WAL, batched commits), in the capture process that reads the

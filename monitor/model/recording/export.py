@@ -28,7 +28,7 @@ from .format import RecordingError
 from .jsonl import frame_line, header_line
 from .reader import CHUNK, RecordedFrame, Recording
 
-#: the envelope fields (DESIGN §3.1) as CSV columns ("data" goes last, as JSON)
+#: the envelope fields as CSV columns ("data" goes last, as JSON)
 ENVELOPE = (*(f for f in ENVELOPE_FIELDS if f != "data"), "monitor_seq")
 CSV_COLUMNS = ("frame_id", "received_at", "source", *ENVELOPE, "data", "raw")
 FINDING_COLUMNS = (

@@ -69,7 +69,7 @@ def qasync_loop(themed_app: QApplication) -> Iterator[qasync.QEventLoop]:
     """An asyncio loop that *is* the Qt event loop, as in the app (``run_app``).
 
     ``loop.run_until_complete(coro)`` runs Qt's loop (so timers fire and widgets repaint)
-    until ``coro`` is done. pytest-qt has no qasync fixture (DESIGN §5); this is ours.
+    until ``coro`` is done. pytest-qt has no qasync fixture; this is ours.
     """
     loop = qasync.QEventLoop(themed_app)
     asyncio.set_event_loop(loop)

@@ -1,6 +1,6 @@
 """Soak: 3 × 50,000 frames fed from a background thread while the real window refreshes on
-the real Qt event loop. Guards DESIGN §5 (PySide6 6.12 + Qt timers aborting with
-``none_dealloc`` under load) and checks that nothing is lost on the way to the store."""
+the real Qt event loop. Guards against PySide6 6.12 + qasync, whose Qt timers aborted with
+``none_dealloc`` under load, and checks that nothing is lost on the way to the store."""
 
 from __future__ import annotations
 
