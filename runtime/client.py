@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -17,6 +17,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .protocol import (
+    CLOCK_TOLERANCE,
     ClientMessage,
     ConnectionAck,
     Delivery,
@@ -41,6 +42,14 @@ class RunNotFinished(TimeoutError):
     """A run did not send ``agent_completed`` in time."""
 
 
+class MalformedFrameError(RuntimeError):
+    """The runtime sent a frame that is not valid protocol v1 where an answer was due."""
+
+
+class IsolationBreachError(RuntimeError):
+    """A user's connection received another user's event."""
+
+
 class AgentClient:
     """One connection to a runtime, with everything it received."""
 
@@ -62,6 +71,18 @@ class AgentClient:
         self.deliveries: list[Delivery] = []
         self.findings: list[Finding] = []
         self.malformed: list[str] = []
+        #: a malformed frame from the runtime ends every wait at once (``MalformedFrameError``)
+        #: instead of at its timeout: for a test suite, where waiting cannot fix it
+        self.strict = False
+        #: how long ``start_run`` waits for the run's ``agent_started`` by default
+        self.start_timeout = 10.0
+        #: when the last frame of any kind arrived (wall clock): how long the runtime has
+        #: been silent on this connection
+        self.last_frame_at = time.time()
+        #: the runtime's own word on whether a run is still executing (None: it cannot
+        #: tell), where the caller can ask it: a wait for a run's agent_completed then ends
+        #: as soon as the run has ended without one, instead of at a timeout
+        self.run_active: Callable[[str], Awaitable[bool | None]] | None = None
         self.pongs = 0
         self.latencies_ms: list[float] = []
         self.closed: ConnectionClosed | None = None
@@ -71,6 +92,8 @@ class AgentClient:
         self.endpoint = "/ws"
         #: events of another user received on a ``/ws`` connection (an isolation breach)
         self.foreign = 0
+        #: the first of them, described
+        self.foreign_example: str | None = None
         self._changed = asyncio.Event()
         self._claimed_runs: set[str] = set()
         self._started: list[tuple[str, str]] = []  # (run_id, input) in arrival order
@@ -109,7 +132,8 @@ class AgentClient:
         ws = await connect(full, additional_headers=headers, **connect_kwargs)
         client = cls(
             ws,
-            validator or SequenceValidator(ValidatorConfig(late_join=True)),
+            validator
+            or SequenceValidator(ValidatorConfig(late_join=True, clock_tolerance=CLOCK_TOLERANCE)),
             keep_events=keep_events,
         )
         client.resumed_after = after_seq
@@ -146,7 +170,7 @@ class AgentClient:
             self._changed.set()
 
     def _on_frame(self, raw: str | bytes) -> None:
-        now = time.time()
+        now = self.last_frame_at = time.time()
         try:
             frame = decode_server_frame(raw)
         except ProtocolError as exc:
@@ -163,6 +187,10 @@ class AgentClient:
                 and frame.user_id != self.ack.user_id
             ):
                 self.foreign += 1
+                if self.foreign_example is None:
+                    self.foreign_example = (
+                        f"seq {frame.seq} {frame.type} of user={frame.user_id} run={frame.run_id}"
+                    )
             if self.keep_events:
                 self.events.append(frame)
             if frame.type is EventType.AGENT_STARTED:
@@ -205,6 +233,8 @@ class AgentClient:
                     value = condition()
                     if value:
                         return value
+                    if self.strict:
+                        self._raise_if_broken()
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -212,6 +242,19 @@ class AgentClient:
             if value:
                 return value
             raise TimeoutError(f"condition not met within {timeout:g}s") from None
+
+    def _raise_if_broken(self) -> None:
+        """In ``strict`` mode: what no wait can mend ends the wait, named."""
+        if self.malformed:
+            raise MalformedFrameError(
+                f"AEM018: the runtime sent a malformed frame: {self.malformed[0]}"
+            )
+        if self.foreign_example is not None:
+            raise IsolationBreachError(
+                f"a connection of {self.ack.user_id if self.ack else '?'} received "
+                f"{self.foreign} event(s) of another user, first {self.foreign_example}: "
+                "cross-delivery between users"
+            )
 
     # --- sending ----------------------------------------------------------------------
 
@@ -234,10 +277,13 @@ class AgentClient:
         *,
         thread_id: str | None = None,
         options: Mapping[str, Any] | None = None,
-        timeout: float = 10.0,
+        timeout: float | None = None,
     ) -> str:
-        """Send a ``user_message`` and return the run id of the run it started."""
+        """Send a ``user_message`` and return the run id of the run it started (waiting
+        ``timeout``, default ``start_timeout``, for its ``agent_started``)."""
+        timeout = self.start_timeout if timeout is None else timeout
         errors_before = len(self.errors)
+        malformed_before = len(self.malformed)
         await self.send(UserMessage(text, thread_id, agent, dict(options or {})))
 
         def started() -> str | None:
@@ -247,6 +293,13 @@ class AgentClient:
             if len(self.errors) > errors_before:
                 error = self.errors[-1]
                 raise RuntimeError(f"run refused: {error.code}: {error.message}")
+            if len(self.malformed) > malformed_before:
+                # what should have been agent_started could not be read: waiting longer
+                # only hides the cause
+                raise MalformedFrameError(
+                    f"AEM018: the runtime answered with a malformed frame instead of "
+                    f"agent_started: {self.malformed[malformed_before]}"
+                )
             return None
 
         run_id = await self.wait_until(started, timeout)

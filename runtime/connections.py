@@ -59,6 +59,9 @@ MAX_WRITE_BYTES = 64 * 1024
 #: that write, all in one: a socket write (and the client's read) then carries several frames
 #: instead of one, which takes a good part of the CPU both ends spend per frame
 COALESCE_S = 0.002
+#: how many times its send queue limit a writable connection may queue within one loop
+#: turn (a burst) before it is closed as a slow consumer anyway
+BURST_LIMIT = 4
 #: a connection is busy while its last window of at least this long averaged more than one
 #: frame per ``COALESCE_S`` (waiting then gathers company); any other connection is written
 #: to on the next loop turn, undelayed
@@ -100,16 +103,21 @@ def _write_batch(connection: Connection, frames: Sequence[bytes]) -> None:
 
 
 class _Ticket:
-    """Tracks one event's sends so its ``delivery`` report can be made when they finish."""
+    """Tracks one event's sends so its ``delivery`` report can be made when they finish.
 
-    __slots__ = ("emitted", "event", "failed", "ok", "pending")
+    ``recipients`` are the users of the connections that settled the ticket (each says
+    whose it is): the report names who was sent the event, not who it was meant for, so a
+    routing bug that hands it to another user's connection shows on the observer stream.
+    """
+
+    __slots__ = ("event", "failed", "ok", "pending", "recipients")
 
     def __init__(self, event: Event, pending: int) -> None:
         self.event = event
         self.pending = pending
         self.ok = 0
         self.failed = 0
-        self.emitted = time.perf_counter()
+        self.recipients: set[str] = set()
 
 
 @dataclass(eq=False)
@@ -156,10 +164,15 @@ class Subscriber:
     def put(self, payload: bytes, ticket: _Ticket | None = None) -> None:
         """Queue a frame; never blocks. Overflow closes the connection (slow consumer)."""
         if self.closed:
-            self.manager._send_failed(ticket, "closed")
+            self.manager._send_failed(ticket, "closed", self.user_id)
             return
-        if len(self._queue) >= self.limit:
-            self.manager._send_failed(ticket, "slow_consumer")
+        queued = len(self._queue)
+        # Over the limit is slow only while the socket cannot take frames (the writer task
+        # waits on it): a burst queued within one loop turn to a writable connection (the
+        # delivery reports of another connection's 5,000 failed frames, say) is written on
+        # the next turn. A hard cap still bounds the memory a burst may take.
+        if queued >= self.limit and (self._writer_busy or queued >= BURST_LIMIT * self.limit):
+            self.manager._send_failed(ticket, "slow_consumer", self.user_id)
             self._overflow()
             return
         self._queue.append((payload, ticket))
@@ -227,7 +240,7 @@ class Subscriber:
             )
         while self._queue:
             _, ticket = self._queue.popleft()
-            self.manager._send_failed(ticket, reason)
+            self.manager._send_failed(ticket, reason, self.user_id)
         while self._ahead:
             self._ahead.popleft()
             self.manager._send_failed(None, reason)
@@ -317,7 +330,7 @@ class Subscriber:
         manager = self.manager
         self._settle(tickets[:written])
         for ticket in tickets[written:]:
-            manager._send_failed(ticket, failure)
+            manager._send_failed(ticket, failure, self.user_id)
         manager._frames_sent[self.endpoint] += written
         manager._socket_writes[self.endpoint] += written
 
@@ -325,7 +338,7 @@ class Subscriber:
         """Count the written frames' events as sent to this connection."""
         for ticket in tickets:
             if ticket is not None:
-                self.manager._send_done(ticket)
+                self.manager._send_done(ticket, self.user_id)
 
     async def stop(self) -> None:
         """Stop writing: anything still queued is reported as failed."""
@@ -341,9 +354,9 @@ def _event_id_prefix() -> str:
     return secrets.token_hex(8)
 
 
-#: a delivery report's fields (event_id, user_id, seq, connections, failed, latency_ms),
-#: kept unencoded in the observer replay buffer until an observer needs the frame
-_DeliveryFields = tuple[str, str, int, int, int, float]
+#: a delivery report's fields (event_id, user_id, seq, connections, failed, latency_ms,
+#: recipients), kept unencoded in the observer replay buffer until an observer needs it
+_DeliveryFields = tuple[str, str, int, int, int, float, tuple[str, ...]]
 
 
 def _monitor_frame(monitor_seq: int, entry: bytes | _DeliveryFields) -> bytes:
@@ -351,11 +364,13 @@ def _monitor_frame(monitor_seq: int, entry: bytes | _DeliveryFields) -> bytes:
     if isinstance(entry, bytes):
         # The user's frame plus its place in the observer stream.
         return entry[:-1] + b',"monitor_seq":%d}' % monitor_seq
-    event_id, user_id, seq, connections, failed, latency_ms = entry
+    event_id, user_id, seq, connections, failed, latency_ms, recipients = entry
     latency_ms = round(latency_ms, 3)
     return dumps(
         delivery_to_dict(
-            Delivery(event_id, user_id, seq, connections, failed, latency_ms, monitor_seq)
+            Delivery(
+                event_id, user_id, seq, connections, failed, latency_ms, monitor_seq, recipients
+            )
         )
     )
 
@@ -697,27 +712,45 @@ class WebSocketManager:
             for sub in self._monitors:
                 sub.put(frame)
 
-    def _send_done(self, ticket: _Ticket) -> None:
+    def _send_done(self, ticket: _Ticket, recipient: str) -> None:
         ticket.ok += 1
+        ticket.recipients.add(recipient)
         ticket.pending -= 1
         if ticket.pending == 0:
             self._finish(ticket)
 
-    def _send_failed(self, ticket: _Ticket | None, reason: str) -> None:
+    def _send_failed(self, ticket: _Ticket | None, reason: str, recipient: str = "") -> None:
         self.metrics.send_failures.labels(reason).inc()
         if ticket is None:
             return
         ticket.failed += 1
+        if recipient:
+            ticket.recipients.add(recipient)
         ticket.pending -= 1
         if ticket.pending == 0:
             self._finish(ticket)
 
     def _finish(self, ticket: _Ticket) -> None:
-        latency = time.perf_counter() - ticket.emitted
+        # From the event's creation (its timestamp), not from when fan-out began: a delay
+        # anywhere between emit and the socket counts.
+        latency = max(0.0, time.time() - ticket.event.timestamp)
         self.metrics.delivery_latency.observe(latency)
-        self._report(ticket.event, ticket.ok + ticket.failed, ticket.failed, latency * 1000)
+        self._report(
+            ticket.event,
+            ticket.ok + ticket.failed,
+            ticket.failed,
+            latency * 1000,
+            tuple(sorted(ticket.recipients)),
+        )
 
-    def _report(self, event: Event, connections: int, failed: int, latency_ms: float) -> None:
+    def _report(
+        self,
+        event: Event,
+        connections: int,
+        failed: int,
+        latency_ms: float,
+        recipients: tuple[str, ...] = (),
+    ) -> None:
         self._publish_monitor(
-            (event.event_id, event.user_id, event.seq, connections, failed, latency_ms)
+            (event.event_id, event.user_id, event.seq, connections, failed, latency_ms, recipients)
         )

@@ -228,6 +228,13 @@ class ExecutionEngineFactory:
             status = engine.outcome.status if engine.outcome else "crashed"
             self.metrics.runs_finished.labels(status).inc()
 
+    def is_active(self, run_id: str, user_id: str | None = None) -> bool:
+        """Whether run ``run_id`` (of ``user_id``, when given) is still executing: its task
+        has not ended."""
+        if user_id is not None:
+            return run_id in self._active.get(user_id, {})
+        return any(run_id in runs for runs in list(self._active.values()))
+
     def cancel(self, user_id: str, run_id: str) -> bool:
         """Cancel one of ``user_id``'s runs; False if that user has no such run."""
         task = self._active.get(user_id, {}).get(run_id)

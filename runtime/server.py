@@ -200,6 +200,7 @@ class RuntimeServer:
             "faults": {k: v for k, v in self.config.faults.to_dict().items() if v},
             "max_frame_bytes": self.config.max_frame_bytes,
             "replay_buffer": self.config.replay_buffer,
+            "send_queue_limit": self.config.send_queue_limit,
         }
 
     # --- WebSocket side ---------------------------------------------------------------

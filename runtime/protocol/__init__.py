@@ -31,9 +31,17 @@ from .events import (
     ProtocolError,
 )
 from .rules import RULES, RULES_BY_ID, Finding, Rule, Severity
-from .validator import RunState, SequenceValidator, ValidatorConfig
+from .validator import (
+    CLOCK_TOLERANCE,
+    LATENCY_BUDGET_MS,
+    RunState,
+    SequenceValidator,
+    ValidatorConfig,
+)
 
 __all__ = [
+    "CLOCK_TOLERANCE",
+    "LATENCY_BUDGET_MS",
     "MANDATORY_EVENT_TYPES",
     "PROTOCOL_VERSION",
     "RULES",

@@ -119,6 +119,10 @@ class Delivery:
     failed: int
     latency_ms: float
     monitor_seq: int | None = None
+    #: the users whose connections the event was sent to (sorted; empty when it reached no
+    #: connection): anything but the event's own user is a cross-user leak (AEM022). None
+    #: from a runtime that does not report them.
+    recipients: tuple[str, ...] | None = None
 
 
 ServerFrame = Event | ConnectionAck | ErrorFrame | Pong | Delivery
@@ -161,6 +165,8 @@ def delivery_to_dict(delivery: Delivery) -> dict[str, Any]:
         "failed": delivery.failed,
         "latency_ms": delivery.latency_ms,
     }
+    if delivery.recipients is not None:
+        out["recipients"] = list(delivery.recipients)
     if delivery.monitor_seq is not None:
         out["monitor_seq"] = delivery.monitor_seq
     return out
@@ -215,6 +221,11 @@ def _delivery_from_dict(obj: Mapping[str, Any]) -> Delivery:
         not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
     ):
         raise ProtocolError("invalid_field", "delivery 'monitor_seq' must be an integer >= 1")
+    recipients = obj.get("recipients")
+    if recipients is not None and (
+        not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients)
+    ):
+        raise ProtocolError("invalid_field", "delivery 'recipients' must be a list of user ids")
     return Delivery(
         event_id=_require(obj, "event_id", str),
         user_id=_require(obj, "user_id", str),
@@ -223,6 +234,7 @@ def _delivery_from_dict(obj: Mapping[str, Any]) -> Delivery:
         failed=_require(obj, "failed", int),
         latency_ms=float(_require(obj, "latency_ms", (int, float))),
         monitor_seq=monitor_seq,
+        recipients=tuple(recipients) if recipients is not None else None,
     )
 
 

@@ -182,6 +182,51 @@ RULES: tuple[Rule, ...] = (
         Scope.DELIVERY,
         "Sending an event to one of its user's connections failed.",
     ),
+    Rule(
+        "AEM022",
+        "delivered-to-other-user",
+        Severity.ERROR,
+        Scope.DELIVERY,
+        "An event was sent to a connection of a user it does not belong to.",
+    ),
+    Rule(
+        "AEM023",
+        "tool-order-swapped",
+        Severity.ERROR,
+        Scope.RUN,
+        "A tool_executing arrived after the tool_completed of the same tool_call_id.",
+    ),
+    Rule(
+        "AEM024",
+        "timestamp-implausible",
+        Severity.ERROR,
+        Scope.STREAM,
+        "An event's timestamp is further from its receive time than the clock tolerance "
+        "(a unit error, e.g. milliseconds, or a skewed clock).",
+    ),
+    Rule(
+        "AEM025",
+        "latency-over-budget",
+        Severity.WARNING,
+        Scope.DELIVERY,
+        "An event took longer than the latency budget from emit to its user's connections.",
+    ),
+    Rule(
+        "AEM026",
+        "error-without-completion",
+        Severity.ERROR,
+        Scope.WATCHDOG,
+        "A run sent agent_error but no agent_completed within the grace period.",
+    ),
+    Rule(
+        "AEM027",
+        "seq-never-emitted",
+        Severity.ERROR,
+        Scope.STREAM,
+        "A user's seq skipped numbers the runtime never emitted, seen on the observer stream "
+        "with no frame lost (an event dropped inside the runtime after its seq was assigned, "
+        "or seq not counting each user's events 1, 2, 3 …).",
+    ),
 )
 
 RULES_BY_ID: dict[str, Rule] = {rule.id: rule for rule in RULES}

@@ -103,6 +103,12 @@ class RunTrack:
     stalled: bool = False
     open_tools: dict[str, _OpenTool] = field(default_factory=dict)
     seen_tools: set[str] = field(default_factory=set)
+    #: tool calls whose tool_completed came with no tool_executing before it (AEM006): a
+    #: tool_executing arriving later is a swapped pair (AEM023), not a second announcement
+    completed_first: set[str] = field(default_factory=set)
+    #: when agent_error arrived (its agent_completed is due within ``error_grace``)
+    errored_at: float | None = None
+    error_flagged: bool = False
 
 
 @dataclass(slots=True)
@@ -112,6 +118,14 @@ class _StreamTrack:
     next_seq: int = 1
     joined_late: bool = False
     missing: dict[int, float] = field(default_factory=dict)  # seq -> when noticed
+    #: missing seqs the observer stream had no gap to explain: the runtime never emitted
+    #: them (misnumbered, AEM027) rather than lost them on the way (AEM009)
+    never_emitted: set[int] = field(default_factory=set)
+    #: on the observer stream (events carry monitor_seq), where a gap can be told apart
+    observed: bool = False
+    #: an implausible timestamp was reported and none plausible has come since (AEM024 is
+    #: reported once per streak, not once per event of a clock that is off for good)
+    clock_flagged: bool = False
     lost: set[int] = field(default_factory=set)  # seqs already reported lost (AEM009)
     recent_ids: deque[str] = field(default_factory=deque)
     recent_id_set: set[str] = field(default_factory=set)
@@ -139,6 +153,22 @@ class ValidatorConfig:
     forget_ids_after: float = 120.0
     #: how many runs to remember (completed runs are evicted oldest first).
     max_runs: int = 100_000
+    #: an event whose timestamp differs from its receive time by more than this (s) is
+    #: implausible (AEM024): a unit error (milliseconds) or a skewed clock. None: not
+    #: checked, for callers whose ``received_at`` is not wall-clock time.
+    clock_tolerance: float | None = None
+    #: a delivery report slower than this (ms, emit to the user's connections) is over
+    #: budget (AEM025); None: not checked.
+    latency_budget_ms: float | None = None
+    #: a run that sent agent_error owes its agent_completed within this (s) (AEM026).
+    error_grace: float = 2.0
+
+
+#: the clock tolerance the suite and the monitor state (s): well above NTP-synced skew and
+#: queueing delay, far below a seconds/milliseconds mix-up (a factor of 1,000)
+CLOCK_TOLERANCE = 30.0
+#: the per-event latency budget (ms), emit to the user's connections
+LATENCY_BUDGET_MS = 50.0
 
 
 class SequenceValidator:
@@ -152,6 +182,13 @@ class SequenceValidator:
         #: tick costs the same whatever the number of finished runs remembered
         self._open: dict[tuple[str, str], RunTrack] = {}
         self._monitor_next: int | None = None
+        #: when the observer stream last lost frames (AEM019): user seq gaps noticed since
+        #: may be that loss; earlier ones are the runtime's numbering
+        self._monitor_gap_at = float("-inf")
+        #: users whose deliveries are over the latency budget (reported once per streak)
+        self._slow_users: set[str] = set()
+        #: users whose sends are failing (AEM021 is reported once per streak)
+        self._failing_users: set[str] = set()
         self.events_seen = 0
 
     # --- public API -------------------------------------------------------------------
@@ -173,9 +210,18 @@ class SequenceValidator:
         self.events_seen += 1
         if event.monitor_seq is not None:
             self._check_monitor_seq(event.monitor_seq, now, out)
+        if self.config.clock_tolerance is not None and received_at is not None:
+            self._check_clock(event, received_at, out)
         if not self._check_stream(event, now, out):
             return out  # a transport duplicate: the run already saw this event
         self._check_run(event, now, out)
+        return out
+
+    def observe_monitor_seq(self, monitor_seq: int, received_at: float) -> list[Finding]:
+        """A frame of the observer stream arrived that could not be decoded, but its
+        ``monitor_seq`` could: it arrived, so the frames after it are not a gap."""
+        out: list[Finding] = []
+        self._check_monitor_seq(monitor_seq, received_at, out)
         return out
 
     def feed_delivery(self, delivery: Delivery, received_at: float) -> list[Finding]:
@@ -183,18 +229,61 @@ class SequenceValidator:
         out: list[Finding] = []
         if delivery.monitor_seq is not None:
             self._check_monitor_seq(delivery.monitor_seq, received_at, out)
-        if delivery.failed:
+        recipients = delivery.recipients
+        if recipients and (len(recipients) > 1 or recipients[0] != delivery.user_id):
+            others = [r for r in recipients if r != delivery.user_id]
+            shown = ", ".join(others[:5])
+            if len(others) > 5:
+                shown += f" and {len(others) - 5} more"
             out.append(
                 finding(
-                    "AEM021",
-                    f"event seq {delivery.seq} of {delivery.user_id}: "
-                    f"{delivery.failed} send(s) failed",
+                    "AEM022",
+                    f"event seq {delivery.seq} of {delivery.user_id} was sent to connections "
+                    f"of {shown}: another user's data leaked",
                     user_id=delivery.user_id,
                     seq=delivery.seq,
                     event_id=delivery.event_id,
                     at=received_at,
                 )
             )
+        if delivery.connections and not delivery.failed:
+            self._failing_users.discard(delivery.user_id)
+        budget = self.config.latency_budget_ms
+        if budget is not None and delivery.connections:
+            if delivery.latency_ms > budget:
+                if delivery.user_id not in self._slow_users:
+                    self._slow_users.add(delivery.user_id)
+                    out.append(
+                        finding(
+                            "AEM025",
+                            f"event seq {delivery.seq} of {delivery.user_id} took "
+                            f"{delivery.latency_ms:.0f} ms from emit to its connections "
+                            f"(budget {budget:g} ms); reported again after it recovers",
+                            user_id=delivery.user_id,
+                            seq=delivery.seq,
+                            event_id=delivery.event_id,
+                            at=received_at,
+                        )
+                    )
+            else:
+                self._slow_users.discard(delivery.user_id)
+        if delivery.failed:
+            # One finding per streak: a connection closed as a slow consumer fails thousands
+            # of frames at once, and thousands of findings would bury every other one.
+            if delivery.user_id not in self._failing_users:
+                self._failing_users.add(delivery.user_id)
+                out.append(
+                    finding(
+                        "AEM021",
+                        f"event seq {delivery.seq} of {delivery.user_id}: {delivery.failed} of "
+                        f"{delivery.connections} send(s) failed; reported again once a send "
+                        "to this user succeeds and another fails",
+                        user_id=delivery.user_id,
+                        seq=delivery.seq,
+                        event_id=delivery.event_id,
+                        at=received_at,
+                    )
+                )
         elif delivery.connections == 0:
             out.append(
                 finding(
@@ -214,6 +303,7 @@ class SequenceValidator:
         The stream continues at ``before``: the frames that follow are not reported again.
         """
         self._monitor_next = max(self._monitor_next or 0, before)
+        self._monitor_gap_at = now
         return finding(
             "AEM019",
             f"observer stream frames {after + 1}..{before - 1} were lost and could not be resumed",
@@ -225,6 +315,23 @@ class SequenceValidator:
         out: list[Finding] = []
         cfg = self.config
         for run in self._open.values():
+            if (
+                run.errored_at is not None
+                and not run.error_flagged
+                and now - run.errored_at > cfg.error_grace
+            ):
+                run.error_flagged = True
+                out.append(
+                    finding(
+                        "AEM026",
+                        f"run {run.run_id} of {run.user_id} sent agent_error "
+                        f"{now - run.errored_at:.1f}s ago and no agent_completed: the user's "
+                        "chat never learns the run ended",
+                        user_id=run.user_id,
+                        run_id=run.run_id,
+                        at=now,
+                    )
+                )
             if not run.stalled and now - run.last_activity > cfg.run_stall_after:
                 run.stalled = True
                 out.append(
@@ -260,6 +367,15 @@ class SequenceValidator:
                 # a lost event that turns up this late is reported as a repeat, not as late
                 floor = stream.next_seq - cfg.dedupe_window
                 stream.lost = {s for s in stream.lost if s >= floor}
+        return out
+
+    def settle_gaps(self, now: float) -> list[Finding]:
+        """No more events will come for now (a recording ended): report every pending seq
+        gap at once, as the watchdog would once its grace passed. Runs stay open."""
+        out: list[Finding] = []
+        for user_id, stream in self._streams.items():
+            if stream.missing:
+                out.extend(self._report_lost(user_id, stream, list(stream.missing), now))
         return out
 
     def close(self, now: float | None = None) -> list[Finding]:
@@ -302,6 +418,7 @@ class SequenceValidator:
             if self.config.late_join and event.seq > 1:
                 stream.next_seq = event.seq
                 stream.joined_late = True
+        previous_at = stream.last_at
         stream.last_at = now
         if event.event_id in stream.recent_id_set:
             out.append(
@@ -316,11 +433,18 @@ class SequenceValidator:
             return False
         self._remember_id(stream, event.event_id)
         seq = event.seq
+        if event.monitor_seq is not None:
+            stream.observed = True
         if seq == stream.next_seq:
             stream.next_seq += 1
         elif seq > stream.next_seq:
+            # On the observer stream, a gap with no frame lost since this user's previous
+            # event is numbers the runtime skipped, not events lost on the way.
+            unexplained = stream.observed and self._monitor_gap_at < previous_at
             for missing in range(stream.next_seq, seq):
                 stream.missing[missing] = now
+                if unexplained:
+                    stream.never_emitted.add(missing)
             stream.next_seq = seq + 1
             overdue = [s for s in stream.missing if seq - s > self.config.reorder_window]
             out.extend(self._report_lost(event.user_id, stream, overdue, now))
@@ -328,6 +452,7 @@ class SequenceValidator:
             # Late, not repeated: it was never received before (even if reported lost).
             stream.missing.pop(seq, None)
             stream.lost.discard(seq)
+            stream.never_emitted.discard(seq)
             out.append(
                 _flag(
                     "AEM011",
@@ -362,11 +487,28 @@ class SequenceValidator:
         ordered = sorted(seqs)
         for s in ordered:
             del stream.missing[s]
+        skipped = [s for s in ordered if s in stream.never_emitted]
+        if skipped:
+            stream.never_emitted.difference_update(skipped)
+            ordered = [s for s in ordered if s not in skipped]
         stream.lost.update(ordered)
         if len(stream.lost) > self.config.dedupe_window:  # bounded like the id memory
             for s in sorted(stream.lost)[: len(stream.lost) - self.config.dedupe_window]:
                 stream.lost.discard(s)
         out = []
+        for first, last in _ranges(skipped):
+            span = f"seq {first}" if first == last else f"seq {first}..{last}"
+            out.append(
+                finding(
+                    "AEM027",
+                    f"{span} of {user_id} never arrived, and no frame of the observer stream "
+                    "was lost: the runtime never emitted it (seq skips numbers, e.g. one counter "
+                    "shared by all users, or an event dropped after its seq was assigned)",
+                    user_id=user_id,
+                    seq=first,
+                    at=now,
+                )
+            )
         for first, last in _ranges(ordered):
             span = f"seq {first}" if first == last else f"seq {first}..{last}"
             count = last - first + 1
@@ -381,9 +523,43 @@ class SequenceValidator:
             )
         return out
 
+    def _check_clock(self, event: Event, received_at: float, out: list[Finding]) -> None:
+        tolerance = self.config.clock_tolerance
+        assert tolerance is not None
+        stream = self._streams.get(event.user_id)
+        off = event.timestamp - received_at
+        if abs(off) <= tolerance:
+            if stream is not None:
+                stream.clock_flagged = False
+            return
+        if stream is not None and stream.clock_flagged:
+            return
+        if stream is None:
+            stream = self._streams[event.user_id] = _StreamTrack()
+            if self.config.late_join and event.seq > 1:
+                stream.next_seq = event.seq
+                stream.joined_late = True
+        stream.clock_flagged = True
+        if abs(event.timestamp) > 1e11:
+            why = "it looks like milliseconds, the protocol says seconds"
+        else:
+            why = "a unit error or a clock skewed beyond the tolerance"
+        side = "ahead of" if off > 0 else "behind"
+        out.append(
+            _flag(
+                "AEM024",
+                f"{event.type} seq {event.seq} of {event.user_id} has timestamp "
+                f"{event.timestamp:.3f}, {abs(off):,.0f}s {side} its receive time "
+                f"(tolerance {tolerance:g}s): {why}",
+                event,
+                received_at,
+            )
+        )
+
     def _check_monitor_seq(self, monitor_seq: int, now: float, out: list[Finding]) -> None:
         expected = self._monitor_next
         if expected is not None and monitor_seq > expected:
+            self._monitor_gap_at = now
             out.append(
                 finding(
                     "AEM019",
@@ -435,6 +611,8 @@ class SequenceValidator:
         previous_state = run.state
         run.state = next_state
         if next_state is not previous_state:
+            if next_state is RunState.ERRORED:
+                run.errored_at = now
             key = (event.user_id, event.run_id)
             if next_state is RunState.COMPLETED:
                 self._open.pop(key, None)
@@ -465,10 +643,22 @@ class SequenceValidator:
 
     def _open_tool(self, run: RunTrack, event: Event, now: float, out: list[Finding]) -> None:
         call_id = event.data["tool_call_id"]
+        if call_id in run.completed_first:
+            run.completed_first.discard(call_id)
+            message = (
+                f"tool_executing for {event.data['tool_name']} ({call_id}) of run "
+                f"{run.run_id} arrived after its tool_completed (the pair is swapped)"
+            )
+            out.append(_flag("AEM023", message, event, now))
+            return
         if call_id in run.seen_tools:
             out.append(
                 _flag(
-                    "AEM014", f"tool call {call_id} of run {run.run_id} announced twice", event, now
+                    "AEM014",
+                    f"tool call {call_id} of run {run.run_id} announced twice (a second "
+                    "tool_executing with the same tool_call_id)",
+                    event,
+                    now,
                 )
             )
             return
@@ -486,8 +676,9 @@ class SequenceValidator:
         else:
             message = (
                 f"tool_completed for {event.data['tool_name']} ({call_id}) of run "
-                f"{run.run_id} has no tool_executing"
+                f"{run.run_id} has no tool_executing before it"
             )
+            run.completed_first.add(call_id)
         run.seen_tools.add(call_id)
         out.append(_flag("AEM006", message, event, now))
 

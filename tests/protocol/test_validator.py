@@ -157,7 +157,9 @@ def test_valid_stream_has_no_findings(stream: Stream) -> None:
 @given(streams())
 def test_valid_stream_over_the_wire_with_watchdogs_has_no_findings(stream: Stream) -> None:
     """Decoded frames, a tick after every event and no gap grace: still nothing to report."""
-    config = ValidatorConfig(run_stall_after=1e9, tool_stall_after=1e9, gap_grace=0.0)
+    config = ValidatorConfig(
+        run_stall_after=1e9, tool_stall_after=1e9, error_grace=1e9, gap_grace=0.0
+    )
     validator = SequenceValidator(config)
     findings: list[Finding] = []
     for event in stream.events:
@@ -616,6 +618,149 @@ def test_aem021_send_failed() -> None:
     findings = SequenceValidator().feed_delivery(d, received_at=9.0)
     assert rule_ids(findings) == ["AEM021"]
     assert findings[0].severity is Severity.ERROR and findings[0].event_id == "e1"
+
+
+def test_aem021_is_reported_once_per_streak_of_failures() -> None:
+    """A slow consumer fails thousands of frames at once: one finding, until a send
+    succeeds and another fails."""
+    v = SequenceValidator()
+    failed = [Delivery(f"e{i}", "alice", i, connections=2, failed=1, latency_ms=1) for i in (1, 2)]
+    assert rule_ids(v.feed_delivery(failed[0], 1.0)) == ["AEM021"]
+    assert v.feed_delivery(failed[1], 1.1) == []
+    ok = Delivery("e3", "alice", 3, connections=1, failed=0, latency_ms=1)
+    assert v.feed_delivery(ok, 1.2) == []
+    again = Delivery("e4", "alice", 4, connections=2, failed=2, latency_ms=1)
+    assert rule_ids(v.feed_delivery(again, 1.3)) == ["AEM021"]
+
+
+def test_aem022_delivered_to_other_user() -> None:
+    leak = Delivery("e1", "alice", 7, 2, 0, 0.1, monitor_seq=None, recipients=("alice", "bob"))
+    findings = SequenceValidator().feed_delivery(leak, received_at=9.0)
+    f = only(findings, "AEM022")
+    assert f.severity is Severity.ERROR and (f.user_id, f.seq) == ("alice", 7)
+    assert "bob" in f.message and "alice" in f.message
+    # only another user's connection: still a leak, even with none of the owner's
+    elsewhere = Delivery("e2", "alice", 8, 1, 0, 0.1, recipients=("carol",))
+    assert rule_ids(SequenceValidator().feed_delivery(elsewhere, 9.0)) == ["AEM022"]
+
+
+def test_own_recipients_and_unknown_recipients_are_clean() -> None:
+    v = SequenceValidator()
+    assert v.feed_delivery(Delivery("e", "alice", 1, 2, 0, 0.1, recipients=("alice",)), 1) == []
+    assert v.feed_delivery(Delivery("e", "alice", 2, 0, 0, 0.0, recipients=()), 1) != []  # AEM020
+    assert v.feed_delivery(Delivery("e", "alice", 3, 1, 0, 0.1, recipients=None), 1) == []
+
+
+def test_aem023_tool_executing_after_its_tool_completed() -> None:
+    """The runtime emitted the pair swapped (seq in order, types not)."""
+    s = Script()
+    started, thinking = s("agent_started"), s("agent_thinking")
+    completed = s("tool_completed", tool_call_id="call_1", tool_name="sql")
+    executing = s("tool_executing", tool_call_id="call_1", tool_name="sql")
+    findings = check([started, thinking, completed, executing, s("agent_completed")])
+    assert rule_ids(findings) == ["AEM006", "AEM023"]
+    assert "arrived after its tool_completed" in only(findings, "AEM023").message
+    assert "announced twice" not in describe(findings)
+
+
+CLOCK = ValidatorConfig(clock_tolerance=30.0)
+
+
+def test_aem024_timestamp_in_milliseconds() -> None:
+    s = Script(t=1_700_000_000.0)
+    v = SequenceValidator(CLOCK)
+    event = dataclasses.replace(s("agent_started"), timestamp=1_700_000_001_000.0)
+    f = only(v.feed(event, received_at=1_700_000_001.0), "AEM024")
+    assert "milliseconds" in f.message and f.user_id == "alice"
+
+
+def test_aem024_clock_skew_once_per_streak() -> None:
+    s = Script(t=1_700_000_000.0)
+    v = SequenceValidator(CLOCK)
+    first, second = s("agent_started"), s("agent_thinking")
+    assert rule_ids(v.feed(first, received_at=first.timestamp + 3600)) == ["AEM024"]
+    assert v.feed(second, received_at=second.timestamp + 3600) == []  # still skewed: once
+    assert v.feed(s("agent_completed"), received_at=first.timestamp + 3) == []  # in step
+    skewed = s("agent_started", "run_2")
+    assert rule_ids(v.feed(skewed, received_at=skewed.timestamp - 100)) == ["AEM024"]
+
+
+def test_timestamps_within_tolerance_or_unchecked_are_clean() -> None:
+    event = Script(t=1_700_000_000.0)("agent_started")
+    assert SequenceValidator(CLOCK).feed(event, received_at=event.timestamp + 29) == []
+    # without a tolerance, received_at may be any clock
+    assert SequenceValidator().feed(event, received_at=5.0) == []
+
+
+def test_aem025_latency_over_budget_once_per_streak() -> None:
+    v = SequenceValidator(ValidatorConfig(latency_budget_ms=50.0))
+    slow = [Delivery(f"e{i}", "alice", i, 1, 0, 210.0, recipients=("alice",)) for i in (1, 2)]
+    f = only(v.feed_delivery(slow[0], 1.0), "AEM025")
+    assert f.severity is Severity.WARNING and "210 ms" in f.message and "50 ms" in f.message
+    assert v.feed_delivery(slow[1], 1.1) == []
+    assert v.feed_delivery(Delivery("e3", "alice", 3, 1, 0, 4.0, recipients=("alice",)), 1.2) == []
+    late = Delivery("e4", "alice", 4, 1, 0, 80.0, recipients=("alice",))
+    assert rule_ids(v.feed_delivery(late, 1.3)) == ["AEM025"]
+
+
+def test_aem026_agent_error_without_agent_completed() -> None:
+    s = Script()
+    v = SequenceValidator(ValidatorConfig(error_grace=2.0, run_stall_after=1e9))
+    v.feed(s("agent_started"), received_at=0.0)
+    v.feed(s("agent_thinking"), received_at=0.5)
+    v.feed(s("agent_error"), received_at=1.0)
+    assert v.tick(2.9) == []
+    f = only(v.tick(3.1), "AEM026")
+    assert f.severity is Severity.ERROR and f.run_id == "run_1" and "agent_error" in f.message
+    assert v.tick(60.0) == []  # once
+
+
+def test_an_errored_run_completed_in_time_is_clean() -> None:
+    s = Script()
+    v = SequenceValidator(ValidatorConfig(error_grace=2.0))
+    for t, kind in enumerate(["agent_started", "agent_thinking", "agent_error"]):
+        v.feed(s(kind), received_at=float(t))
+    v.feed(s("agent_completed", status="failed"), received_at=3.0)
+    assert v.tick(100.0) == []
+
+
+def test_aem027_seq_skipped_with_the_observer_stream_intact() -> None:
+    """One counter for all users: each user's seq skips the numbers the others got, and the
+    observer stream (contiguous monitor_seq) shows nothing was lost on the way."""
+    v = SequenceValidator(ValidatorConfig(gap_grace=1.0, late_join=True))
+    alice, bob = Script("alice"), Script("bob")
+    frames = [
+        alice("agent_started", seq=1),
+        bob("agent_started", seq=2),
+        alice("agent_thinking", seq=3),
+    ]
+    found = [
+        f
+        for m, e in enumerate(frames, 1)
+        for f in v.feed(dataclasses.replace(e, monitor_seq=m), received_at=float(m))
+    ]
+    found += v.tick(10.0)
+    f = only(found, "AEM027")
+    assert (f.user_id, f.seq) == ("alice", 2) and "never emitted" in f.message
+    assert "AEM009" not in rule_ids(found)
+
+
+def test_a_gap_after_observer_frames_were_lost_is_lost_events() -> None:
+    v = SequenceValidator(GRACE)
+    s = Script()
+    v.feed(dataclasses.replace(s("agent_started"), monitor_seq=1), received_at=1.0)
+    s.seq += 1  # seq 2 lost with monitor_seq 2
+    found = v.feed(dataclasses.replace(s("agent_thinking"), monitor_seq=3), received_at=2.0)
+    found += v.tick(10.0)
+    assert sorted(rule_ids(found)) == ["AEM009", "AEM019"]
+
+
+def test_an_undecodable_frame_s_monitor_seq_is_not_a_gap() -> None:
+    v = SequenceValidator()
+    s = Script()
+    assert v.feed(dataclasses.replace(s("agent_started"), monitor_seq=1)) == []
+    assert v.observe_monitor_seq(2, received_at=1.0) == []  # a malformed frame, numbered 2
+    assert v.feed(dataclasses.replace(s("agent_thinking"), monitor_seq=3)) == []
 
 
 def test_successful_delivery_is_clean() -> None:

@@ -11,21 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection
-from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed
 
 from runtime.agents.load import MAX_STEPS
+from runtime.auth import Role
 from runtime.connections import CLOSE_SLOW_CONSUMER
 from runtime.protocol import Cancel
 from runtime.server import RuntimeServer
 from tests.conftest import RuntimeFactory, metric_value, seconds, until
+from tests.mission_critical.target import open_unread
 
 QUEUE_LIMIT = 200
 #: As many events as the load agent will make: far more than the kernel's socket buffers
@@ -39,18 +39,7 @@ async def stalled() -> AsyncIterator[Callable[..., Any]]:
     opened: list[ClientConnection] = []
 
     async def open_stalled(server: RuntimeServer, user: str) -> ClientConnection:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.setblocking(False)
-        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
-        ws = await ws_connect(
-            f"{server.url}/ws",
-            sock=sock,
-            additional_headers={"Authorization": f"Bearer {server.issue_token(user)}"},
-            max_queue=1,
-            compression=None,
-            max_size=None,
-        )
+        ws = await open_unread(server.url, server.issue_token(user))
         opened.append(ws)
         return ws
 
@@ -212,3 +201,33 @@ async def test_slow_consumer_recovers_everything_still_buffered(
     assert [e.seq for e in again.events] == list(range(got + 1, total + 1))
     again.close_findings()
     assert {f.rule_id for f in again.findings} <= {"AEM017"}
+
+
+async def test_an_observer_survives_the_burst_of_reports_when_a_slow_consumer_is_cut_off(
+    make_runtime: RuntimeFactory, dial: Callable[..., Any], stalled: Callable[..., Any]
+) -> None:
+    """Cutting off a slow consumer fails every frame it still had queued at once, and each
+    failure is a delivery report on /monitor, all queued within one loop turn: far more
+    than the observer's send queue limit. The observer is reading, so it keeps its
+    connection and gets every report (they are what tells it the sends failed)."""
+    server = await make_runtime(send_queue_limit=QUEUE_LIMIT, close_timeout=seconds(10))
+    observer = await dial(server, "ops", role=Role.MONITOR, max_queue=None)
+    bob = await stalled(server, "bob")
+    await flood_until_closed(server, bob)
+    assert bob.close_code == CLOSE_SLOW_CONSUMER
+    await stop_flood(server, dial)
+    emitted = server.manager.last_seq("bob")
+    await observer.wait_until(
+        lambda: (
+            len([d for d in observer.deliveries if d.user_id == "bob"]) >= emitted
+            or observer.closed
+        ),
+        seconds(20),
+    )
+    assert observer.closed is None, f"the observer was cut off: {observer.closed}"
+    failed = [d for d in observer.deliveries if d.user_id == "bob" and d.failed]
+    assert len(failed) >= QUEUE_LIMIT, (
+        f"{len(failed)} delivery reports say a send to bob failed; the {QUEUE_LIMIT} frames "
+        "queued when bob was cut off all failed"
+    )
+    assert "AEM021" in {f.rule_id for f in observer.findings}

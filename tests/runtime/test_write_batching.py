@@ -5,12 +5,8 @@ kept as plain numbers on the hot path add up exactly in ``/metrics``.
 
 from __future__ import annotations
 
-import asyncio
-import socket
-
 import orjson
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
-from websockets.asyncio.client import connect as ws_connect
 
 from runtime.auth import Role
 from runtime.connections import WebSocketManager
@@ -19,6 +15,7 @@ from runtime.metrics import LatencyHistogram
 from runtime.notifier import WebSocketNotifier
 from runtime.server import RuntimeServer
 from tests.conftest import ClientFactory, DialFactory, RuntimeFactory, metric_value, seconds, until
+from tests.mission_critical.target import open_unread
 
 FLOOD_STEPS = 3000
 TRICKLE_STEPS = 20
@@ -63,14 +60,7 @@ async def test_a_client_that_stalls_then_reads_gets_everything_reported(
     event still gets its delivery report once it is written."""
     server = await make_runtime(send_queue_limit=10 * STALL_STEPS)
     monitor = await dial(server, "ops", role=Role.MONITOR, keep_events=False)
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.setblocking(False)
-    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", server.port))
-    headers = {"Authorization": f"Bearer {server.issue_token('bob')}"}
-    async with ws_connect(
-        f"{server.url}/ws", sock=sock, additional_headers=headers, max_queue=1, compression=None
-    ) as ws:
+    async with await open_unread(server.url, server.issue_token("bob")) as ws:
         await ws.recv()  # connection_ack
         options = {"steps": STALL_STEPS, "tools": 1, "pace": 0}
         message = {"type": "user_message", "text": "flood", "agent": "load", "options": options}
