@@ -74,8 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--end-of-stream",
         action="store_true",
-        help="treat the recording's end as the end of the streams: also report pending "
-        "gaps and runs that never completed (AEM016)",
+        help="treat the recording's end as the end of the streams: also report runs that "
+        "never completed (AEM016). Without it a run still open at the end is not a finding, "
+        "as in the live window (it may complete after the recording); seq gaps still "
+        "pending at the end are reported either way",
     )
     joined = parser.add_mutually_exclusive_group()
     joined.add_argument(

@@ -7,6 +7,10 @@ only the findings that arrived since the last one and inserts them at the top wi
 100,000 findings cheap: nothing is re-scanned per tick and the view only paints what shows.
 While findings arrive, the list holds still under the user (``TableAnchor``); a filter change
 keeps the selected finding selected, at the same height in the view, when it still matches.
+
+Findings about the pre-deploy check's own users (``monitor.model.check_traffic``: the check
+injects protocol faults on purpose) are left out unless ``set_show_check_traffic`` lets them
+in, and the count says how many there are either way.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from monitor.model.check_traffic import is_check_finding
 from monitor.model.store import EventStore, FindingRecord
 from runtime.protocol import RULES, RULES_BY_ID, Severity
 
@@ -32,7 +37,7 @@ from . import theme
 from .anchored_table import TableAnchor
 from .event_style import SEVERITY_COLORS
 from .icons import icon
-from .sessions_panel import PlaceholderTableView, clock, short_id
+from .sessions_panel import CHECK_TRAFFIC_TIP, PlaceholderTableView, clock, short_id
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: role that returns the row's ``FindingRecord``
@@ -40,6 +45,12 @@ RECORD_ROLE = Qt.ItemDataRole.UserRole + 1
 
 #: severity -> icon name
 SEVERITY_ICONS = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "info"}
+#: what the empty list says: nothing found, or nothing but the check's hidden findings
+NO_FINDINGS_TEXT = "No findings: every event so far follows the protocol rules."
+ONLY_CHECK_FINDINGS_TEXT = (
+    "No findings but the pre-deploy check's own (hidden: it injects faults on purpose). "
+    "View › Show check traffic lists them."
+)
 
 
 def severity_colour(severity: str) -> str:
@@ -61,6 +72,8 @@ class FindingTableModel(ColumnTableModel):
         self._seen_total = 0
         self.severities: frozenset[str] = frozenset(s.value for s in Severity)
         self.rule_id: str | None = None
+        #: whether findings about the pre-deploy check's own users are listed
+        self.show_check = False
         self.limit = store.findings.maxlen or 100_000
 
     # --- Qt model API -------------------------------------------------------------------
@@ -121,8 +134,10 @@ class FindingTableModel(ColumnTableModel):
 
     def accepts(self, record: FindingRecord) -> bool:
         found = record.finding
-        return found.severity.value in self.severities and (
-            self.rule_id is None or found.rule_id == self.rule_id
+        return (
+            found.severity.value in self.severities
+            and (self.rule_id is None or found.rule_id == self.rule_id)
+            and (self.show_check or not is_check_finding(found))
         )
 
     def set_filter(self, severities: frozenset[str], rule_id: str | None) -> None:
@@ -206,11 +221,10 @@ class FindingsPanel(QWidget):
         bar_layout.addStretch(1)
         self.count_label = QLabel(bar)
         self.count_label.setProperty("role", "count")
+        self.count_label.setToolTip(CHECK_TRAFFIC_TIP)
         bar_layout.addWidget(self.count_label)
 
-        self.table = PlaceholderTableView(
-            "No findings: every event so far follows the protocol rules.", self
-        )
+        self.table = PlaceholderTableView(NO_FINDINGS_TEXT, self)
         self.table.setModel(self.model)
         self.table.fit_columns(
             ("00:00:00.000", "warning", "AEM000", "fatima", "888888", "12345"),
@@ -236,25 +250,51 @@ class FindingsPanel(QWidget):
             self._update_count()  # filtered-out findings still change the totals
 
     def count_text(self) -> str:
-        """``N findings (E errors, W warnings)``, plus how many show when filtered."""
-        by = self.store.findings_by_severity
-        total = self.store.findings_total
+        """``N findings (E errors, W warnings)`` about everything but the pre-deploy check's
+        users, then how many there are about those (listed or hidden), and how many show
+        when filtered."""
+        store = self.store
+        by = store.traffic_findings_by_severity()
+        total = store.traffic_findings_total
         text = (
             f"{total} finding{'s' * (total != 1)} "
             f"({by.get('error', 0)} errors, {by.get('warning', 0)} warnings)"
         )
+        checks = store.check_findings_total
+        if checks:
+            state = "listed" if self.model.show_check else "hidden"
+            text += f" · {checks} check finding{'s' * (checks != 1)} {state}"
         filtered = self.model.rule_id is not None or len(self.model.severities) < len(Severity)
         if filtered:
             text += f" · {self.model.rowCount()} shown"
         return text
 
     def _update_count(self) -> None:
-        self._shown_total = self.store.findings_total
+        store = self.store
+        self._shown_total = store.findings_total
         self.count_label.setText(self.count_text())
+        # the list is empty only because every finding is a hidden check finding: say so
+        hidden = (
+            store.check_findings_total > 0
+            and store.traffic_findings_total == 0
+            and not self.model.show_check
+        )
+        self.table.set_default_placeholder(ONLY_CHECK_FINDINGS_TEXT if hidden else NO_FINDINGS_TEXT)
 
     def set_severity_visible(self, severity: str, visible: bool) -> None:
         """Programmatic equivalent of toggling a severity button."""
         self.severity_buttons[severity].setChecked(visible)
+
+    @property
+    def show_check_traffic(self) -> bool:
+        """Whether findings about the pre-deploy check's own users are listed."""
+        return self.model.show_check
+
+    def set_show_check_traffic(self, show: bool) -> None:
+        """List (or leave out) the findings about the pre-deploy check's own users."""
+        if show != self.model.show_check:
+            self.model.show_check = show
+            self._on_filter_changed()
 
     def set_rule(self, rule_id: str | None) -> None:
         """Programmatic equivalent of choosing a rule in the combo (None = all rules)."""

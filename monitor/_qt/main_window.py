@@ -8,6 +8,10 @@ live, the replay position in a replay (``ReplayWorkspace``, driven by the ``Repl
 shown above the views). Pausing stops the plots and freezes the
 inspector; the sessions and findings lists keep updating (they keep the selection stable)
 and the banner counts what arrived meanwhile.
+
+The pre-deploy check's own traffic (``monitor.model.check_traffic``) is hidden from the
+sessions, the timeline and the findings list unless View › Show check traffic is on, and its
+findings are never in the status bar's errors and warnings: they are counted beside them.
 """
 
 from __future__ import annotations
@@ -74,15 +78,17 @@ from .predeploy_panel import CheckedWorkspace, PredeployPanel
 from .presentation import PresentationView, presentation_screen
 from .recordings_dialog import RecordingsDialog
 from .replay_bar import ReplayBar
-from .sessions_panel import SessionsPanel
+from .sessions_panel import CHECK_TRAFFIC_TIP, SessionsPanel
 from .settings import (
     DEFAULT_VIEW_LAYOUT,
     DEFAULT_WINDOW_SIZE,
     LayoutWidgets,
+    load_show_check_traffic,
     load_theme,
     monitor_settings,
     reset_window_layout,
     restore_window_layout,
+    save_show_check_traffic,
     save_theme,
     save_window_layout,
 )
@@ -112,6 +118,10 @@ LAG_SHOWN = 5_000
 RATE_WINDOW = 2.0
 #: the chat dock's width when it opens (px): room for a readable transcript
 CHAT_WIDTH = 430
+#: why the pre-deploy check buttons are off while the window shows a replay
+REPLAY_CHECK_REASON = (
+    "a replay has no runtime to check: connect to a runtime or watch the embedded demo"
+)
 
 
 class WorkspaceLike(CheckedWorkspace, Protocol):
@@ -265,6 +275,16 @@ class MainWindow(QMainWindow):
         self.clear_action.setToolTip("Show every session again")
         self.clear_action.triggered.connect(self._on_clear_selection)
 
+        # off by default: the check's hundreds of runs and deliberate faults would bury the
+        # real traffic; remembered only where the window keeps its settings
+        self.show_check_action = QAction("Show check traffic", self)
+        self.show_check_action.setCheckable(True)
+        self.show_check_action.setChecked(
+            self._settings is not None and load_show_check_traffic(self._settings)
+        )
+        self.show_check_action.setToolTip(CHECK_TRAFFIC_TIP)
+        self.show_check_action.toggled.connect(self._on_show_check_toggled)
+
         self.reset_layout_action = QAction("Reset layout", self)
         self.reset_layout_action.setToolTip(
             "The window's size, panes, tabs and docks as at first start"
@@ -343,6 +363,7 @@ class MainWindow(QMainWindow):
         view_menu.addAction(self.follow_action)
         view_menu.addAction(self.pause_action)
         view_menu.addAction(self.clear_action)
+        view_menu.addAction(self.show_check_action)
         view_menu.addSeparator()
         theme_menu = view_menu.addMenu("Theme")
         theme_menu.addActions(self.theme_actions.actions())
@@ -385,6 +406,12 @@ class MainWindow(QMainWindow):
         self.events_label = QLabel()
         self.rate_label = QLabel()
         self.findings_label = QLabel()
+        # the check's own findings, apart from the errors and warnings and muted: it
+        # injects faults on purpose, and those must not turn the counters red
+        self.check_findings_label = QLabel()
+        self.check_findings_label.setVisible(False)
+        self.check_findings_label.setToolTip(CHECK_TRAFFIC_TIP)
+        theme.set_text_colour(self.check_findings_label, theme.TEXT_MUTED)
         self.memory_label = QLabel()
         self.memory_label.setToolTip("resident memory of this process")
         self.recording_label = QLabel()
@@ -402,6 +429,7 @@ class MainWindow(QMainWindow):
             self.events_label,
             self.rate_label,
             self.findings_label,
+            self.check_findings_label,
             self.memory_label,
         ):
             bar.addPermanentWidget(label)
@@ -577,6 +605,8 @@ class MainWindow(QMainWindow):
 
         self.sessions.run_selected.connect(self._on_run_selected)
         self.sessions.older_runs_requested.connect(self._on_older_runs_requested)
+        self.sessions.show_check_traffic_toggled.connect(self.show_check_action.setChecked)
+        self._show_check_traffic(self.show_check_action.isChecked())
         self.findings.finding_activated.connect(self._on_finding_activated)
         self.timeline.run_clicked.connect(self._on_timeline_run_clicked)
         self.timeline.follow_live_changed.connect(self._on_follow_live_changed)
@@ -584,6 +614,7 @@ class MainWindow(QMainWindow):
         self.throughput.set_follow_live(self.follow_action.isChecked())
         self._outage_bands = []  # the new timeline has none drawn yet
         self.predeploy.set_workspace(self.workspace, self.timeline)
+        self.predeploy.set_blocked(REPLAY_CHECK_REASON if self.replay_workspace else None)
         self.chat.set_workspace(self.workspace)
         self.presentation.set_session(self.workspace.session)
         self._set_paused(False)
@@ -800,10 +831,17 @@ class MainWindow(QMainWindow):
         total = store.total
         self.events_label.setText(f"{total:,} events")
         self.rate_label.setText(f"{self._events_per_second(wall, total):,.0f} ev/s")
-        errors = store.findings_by_severity.get("error", 0)
-        warnings = store.findings_by_severity.get("warning", 0)
+        # the pre-deploy check's own findings are counted apart (``check_findings_label``)
+        by_severity = store.traffic_findings_by_severity()
+        errors = by_severity.get("error", 0)
+        warnings = by_severity.get("warning", 0)
         self.findings_label.setText(f"{errors:,} errors · {warnings:,} warnings")
-        total_findings = store.findings_total
+        checks = store.check_findings_total
+        if checks:
+            self.check_findings_label.setText(f"check: {checks:,} finding{'s' * (checks != 1)}")
+        if self.check_findings_label.isHidden() == bool(checks):
+            self.check_findings_label.setVisible(bool(checks))
+        total_findings = store.traffic_findings_total
         findings_tab = f"Findings · {total_findings:,}" if total_findings else "Findings"
         if self.bottom_tabs.tabText(0) != findings_tab:  # a new text re-lays the tab bar out
             self.bottom_tabs.setTabText(0, findings_tab)
@@ -950,6 +988,17 @@ class MainWindow(QMainWindow):
             self.pause_action.blockSignals(False)
         self.pause_banner.setText(self.paused_text())
         self.pause_banner.setVisible(paused)
+
+    def _on_show_check_toggled(self, show: bool) -> None:
+        """View › Show check traffic (or the sessions bar's box): every view at once."""
+        self._show_check_traffic(show)
+        if self._settings is not None:
+            save_show_check_traffic(self._settings, show)
+
+    def _show_check_traffic(self, show: bool) -> None:
+        for view in (self.sessions, self.timeline, self.findings):
+            view.set_show_check_traffic(show)
+        self.request_frame()
 
     def _on_follow_toggled(self, follow: bool) -> None:
         self.timeline.set_follow_live(follow)

@@ -53,7 +53,7 @@ from monitor.model.predeploy.progress import Outcome, SuiteProgress, TestResult,
 from monitor.model.predeploy.report import CheckHistory, CheckRecord, load_run
 from monitor.model.predeploy.runner import CheckRun, CheckSettings, CheckState
 from monitor.model.predeploy.target import CheckTarget, InvalidTarget, WorkspaceView, target_of
-from monitor.model.predeploy.verdict import FindingSummary, Verdict, VerdictKind
+from monitor.model.predeploy.verdict import ErrorCause, FindingSummary, Verdict, VerdictKind
 from monitor.model.session import ObservationSession
 from runtime.protocol import RULES_BY_ID
 
@@ -211,11 +211,11 @@ class PredeployPanel(QWidget):
         self.cancel_action.setToolTip("Stop the running check (kills pytest and its children)")
         self.cancel_action.setEnabled(False)
         self.cancel_action.triggered.connect(self.cancel)
-        if self.unavailable:
-            # disabled with the reason rather than failing on click: nothing could run
-            for action in (self.run_action, self.quick_action):
-                action.setEnabled(False)
-                action.setToolTip(f"Unavailable: {self.unavailable}")
+        #: why the workspace shown cannot be checked (``set_blocked``); None: it can
+        self.blocked: str | None = None
+        self._start_tips = {a: a.toolTip() for a in (self.run_action, self.quick_action)}
+        self._actions_running = False
+        self._sync_start_actions()
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -424,7 +424,7 @@ class PredeployPanel(QWidget):
 
     def start_check(self, key: str = "full") -> CheckRun | None:
         """Start the ``"full"`` check or the ``"quick"`` validation; None if it cannot start."""
-        if self.running or self._workspace is None or self.unavailable:
+        if self.running or self._workspace is None or self.unavailable or self.blocked:
             return None
         suite = self.settings.suite(key)
         try:
@@ -478,9 +478,24 @@ class PredeployPanel(QWidget):
         if self.run is not None and not self.run.finished:
             self.run.cancel("cancelled: the monitor was closed")
 
+    def set_blocked(self, reason: str | None) -> None:
+        """Turn the run and quick-validation buttons off for the workspace shown, saying
+        ``reason`` in their tooltips (e.g. a replay: there is no runtime to check); None
+        turns them back on."""
+        self.blocked = reason
+        self._sync_start_actions()
+
+    def _sync_start_actions(self) -> None:
+        """The run and quick-validation buttons: on unless a check runs or one cannot run,
+        and then disabled with the reason rather than failing on click."""
+        why = self.unavailable or self.blocked
+        for action in (self.run_action, self.quick_action):
+            action.setEnabled(not self._actions_running and not why)
+            action.setToolTip(f"Unavailable: {why}" if why else self._start_tips[action])
+
     def _set_running(self, running: bool) -> None:
-        self.run_action.setEnabled(not running and not self.unavailable)
-        self.quick_action.setEnabled(not running and not self.unavailable)
+        self._actions_running = running
+        self._sync_start_actions()
         self.cancel_action.setEnabled(running)
         self.reopen_action.setEnabled(not running)
         self.secret_edit.setEnabled(not running)
@@ -623,13 +638,16 @@ class PredeployPanel(QWidget):
                 f"<span style='color:{muted}'>past check · {breakable(past.when())} · "
                 f"{breakable(past.target)}</span>"
             )
+        # typed fields only: the headline is the short part of the verdict line
         if verdict.kind is VerdictKind.ERROR:
-            lines.append(f"<b>{breakable(verdict.reason)}</b>")
+            lines.append(f"<b>{breakable(verdict.headline)}</b>")
+            if verdict.detail:
+                lines.append(breakable(verdict.detail))
             lines.append(
                 f"<span style='color:{muted}'>The suite gave no answer: this is not a pass.</span>"
             )
         elif verdict.kind is VerdictKind.NO_GO:
-            lines.append(f"<b>{breakable(verdict.summary.split(' — ')[0])}</b>")
+            lines.append(f"<b>{breakable(verdict.headline)}</b>")
             for failure in verdict.failures[:BANNER_FAILURES]:
                 title = f"<span style='color:{theme.TEXT}'>{breakable(failure.title)}</span>"
                 why = one_line(failure.reason, BANNER_REASON)
@@ -639,7 +657,7 @@ class PredeployPanel(QWidget):
                 more = len(verdict.failures) - BANNER_FAILURES
                 lines.append(f"… and {more} more (see Results)")
         else:
-            lines.append(f"<b>{breakable(verdict.summary)}</b>")
+            lines.append(f"<b>{breakable(verdict.headline)}</b>")
             if verdict.skips:
                 lines.append(
                     f"<span style='color:{muted}'>Skipped tests did not check anything on this "
@@ -972,19 +990,25 @@ def describe_go(verdict: Verdict, progress: SuiteProgress, folder: Path) -> str:
 def describe_error(verdict: Verdict, run: CheckRun | None, folder: Path | None = None) -> str:
     """The details pane's text for an ERROR: the reason, what to try, pytest's last words."""
     lines = ["ERROR — the suite gave no answer (this is not a pass):", "", verdict.reason]
-    reason = verdict.reason
-    if reason.startswith("target unreachable") or reason.startswith("target unhealthy"):
+    cause = verdict.cause
+    if cause in (ErrorCause.UNREACHABLE, ErrorCause.UNHEALTHY):
         lines += [
             "",
             "Is the runtime running, and is this its address? Its /healthz must answer "
             'with {"status": "ok"}.',
         ]
-    elif reason.startswith("bad credentials"):
+    elif cause is ErrorCause.BAD_CREDENTIALS:
         lines += ["", "The target refused the secret or token: check that it is the target's."]
-    elif reason.startswith("timed out"):
+    elif cause is ErrorCause.TIMED_OUT:
         lines += [
             "",
             "A test (or the target) hung; the run was stopped and nothing is left running.",
+        ]
+    elif cause is ErrorCause.UNTESTED:
+        lines += [
+            "",
+            "No test that exercises the target passed: they were skipped (see Results for "
+            "why), so nothing in this run says the runtime works.",
         ]
     folder = folder or (run.files.folder if run is not None and run.files is not None else None)
     if folder is not None:

@@ -12,6 +12,10 @@ down) the order is kept: new runs go on top whatever their status, and a run tha
 where it is until the table returns to its live edge, which then moves each such row to its
 place. The proxy sorts by the key the model *shows* for a row (``SORT_ROLE``), not by its
 status directly, and the model changes a shown key only when the row may move.
+
+The pre-deploy check's own runs (``monitor.model.check_traffic``) are in the model but the
+proxy hides them unless asked (``set_show_check_traffic``); a bar above the table says how
+many there are and has the switch, so nothing is missing without a word.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -43,6 +48,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from monitor.model.check_traffic import CHECK_USER_PREFIX, is_check_user
 from monitor.model.store import RATE_WINDOW, EventStore, RunInfo
 
 from . import theme
@@ -58,6 +64,19 @@ LIVE_SWEEP_INTERVAL = 0.5
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 #: role that returns the run index of a row
 RUN_INDEX_ROLE = Qt.ItemDataRole.UserRole + 2
+#: what the check-traffic switch and its hint explain (the sessions bar, View menu)
+CHECK_TRAFFIC_TIP = (
+    "Runs of the pre-deploy check's own test users (user ids starting "
+    f"{CHECK_USER_PREFIX!r}): the check runs hundreds of them and injects protocol faults on "
+    "purpose. Hidden by default in the sessions, the timeline and the findings, so they "
+    "don't bury real traffic; their findings are counted apart in the status bar."
+)
+#: what the empty table says: before any run, and when every run is a hidden check run
+NO_RUNS_TEXT = "Agent runs appear here as their events arrive."
+ONLY_CHECK_RUNS_TEXT = (
+    "Only the pre-deploy check's own runs so far, and they are hidden: "
+    "tick Show check traffic to list them."
+)
 #: the column the proxy sorts by: the first (the user, whose text never changes), so a
 #: ``dataChanged`` of the columns after it repaints a row without making the proxy re-sort it
 SORT_COLUMN = 0
@@ -109,6 +128,7 @@ class _RunRow:
     tools_open: int
     findings: int
     rate: float
+    check: bool  # a run of the pre-deploy check's own users
 
     @classmethod
     def of(cls, run: RunInfo, now: float) -> _RunRow:
@@ -126,6 +146,7 @@ class _RunRow:
             findings=run.findings,
             # rounded so that a rate jittering in the third decimal is not a "change"
             rate=round(run.rate(now), 1),
+            check=is_check_user(run.user_id),
         )
 
     @property
@@ -188,6 +209,9 @@ class SessionTableModel(ColumnTableModel):
         #: runs whose row can still change without receiving anything (their rate decays)
         self._live: set[int] = set()
         self._active: set[int] = set()
+        #: the pre-deploy check's runs among the rows, and those of them that are active
+        self._check: set[int] = set()
+        self._active_check: set[int] = set()
         self._last_sweep = -float("inf")
         self._seen_total = 0
         self._seen_findings = 0
@@ -318,6 +342,8 @@ class SessionTableModel(ColumnTableModel):
             self._misplaced.discard(index)
             self._live.discard(index)
             self._active.discard(index)
+            self._check.discard(index)
+            self._active_check.discard(index)
         del self._order[first : last + 1]
         del self._rows[first : last + 1]
         del self._keys[first : last + 1]
@@ -349,11 +375,17 @@ class SessionTableModel(ColumnTableModel):
             self._misplaced.add(index)
 
     def _track(self, row: _RunRow) -> None:
-        """Keep the live and active sets in step with a row's newest copy."""
+        """Keep the live, active and check sets in step with a row's newest copy."""
         if row.active:
             self._active.add(row.index)
         else:
             self._active.discard(row.index)
+        if row.check:
+            self._check.add(row.index)
+            if row.active:
+                self._active_check.add(row.index)
+            else:
+                self._active_check.discard(row.index)
         if row.active or row.rate:
             self._live.add(row.index)
         else:
@@ -384,6 +416,47 @@ class SessionTableModel(ColumnTableModel):
     def active_count(self) -> int:
         """Runs shown as running or stalled."""
         return len(self._active)
+
+    def is_check_row(self, row: int) -> bool:
+        """Whether row ``row`` is a run of the pre-deploy check's own users."""
+        return self._rows[row].check
+
+    @property
+    def check_count(self) -> int:
+        """Rows that are runs of the pre-deploy check's own users."""
+        return len(self._check)
+
+    @property
+    def check_active_count(self) -> int:
+        """Of those, the runs shown as running or stalled."""
+        return len(self._active_check)
+
+
+class SessionFilterProxy(QSortFilterProxyModel):
+    """Sorts the sessions (``SORT_ROLE``) and hides the pre-deploy check's runs unless
+    ``show_check``: a flag read per row from the model's copy, so a tick filters only the
+    rows it inserts or changes, and a switch re-filters the table once."""
+
+    def __init__(self, model: SessionTableModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._sessions = model
+        self.show_check = False
+        self.setSourceModel(model)
+
+    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
+        return self.show_check or not self._sessions.is_check_row(source_row)
+
+    def set_show_check(self, show: bool) -> None:
+        """Show (or hide) the pre-deploy check's runs."""
+        if show == self.show_check:
+            return
+        if hasattr(self, "beginFilterChange"):  # Qt 6.9+, where invalidating is deprecated
+            self.beginFilterChange()
+            self.show_check = show
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.show_check = show
+            self.invalidateRowsFilter()
 
 
 #: the widest usual value per column: ``fit_columns`` sizes the columns to these, and all
@@ -444,6 +517,16 @@ class PlaceholderTableView(QTableView):
             self.placeholder = text
             self.viewport().update()
 
+    def set_default_placeholder(self, text: str) -> None:
+        """Change the table's own text (what it says while empty for want of rows that
+        belong here, e.g. when all there are are hidden); shown at once unless a reason of
+        the window's (``show_waiting``) is up."""
+        if text != self.default_placeholder:
+            showing_default = self.placeholder == self.default_placeholder
+            self.default_placeholder = text
+            if showing_default:
+                self.show_waiting(None)
+
     def fit_columns(self, samples: tuple[str, ...], icon_columns: tuple[int, ...] = ()) -> None:
         """Size each column to its sample value (the widest usual one) or its header,
         measured in the table's font, so nothing is elided at any font size or DPI."""
@@ -480,14 +563,15 @@ class SessionsPanel(QWidget):
     run_selected = Signal(object)
     #: the user asked to see the runs that left memory
     older_runs_requested = Signal()
+    #: the user switched the pre-deploy check's traffic on (True) or off in the sessions bar
+    show_check_traffic_toggled = Signal(bool)
 
     def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
         self._emitted: int | None = None
         self.model = SessionTableModel(store, self)
-        self.proxy = QSortFilterProxyModel(self)
-        self.proxy.setSourceModel(self.model)
+        self.proxy = SessionFilterProxy(self.model, self)
         self.proxy.setSortRole(SORT_ROLE)
         self.proxy.setDynamicSortFilter(True)  # re-sorts the rows dataChanged touches
         self.proxy.sort(SORT_COLUMN, Qt.SortOrder.DescendingOrder)
@@ -509,8 +593,9 @@ class SessionsPanel(QWidget):
         self.older_button.setVisible(False)
         self.older_button.clicked.connect(self.older_runs_requested)
         header_row.addWidget(self.older_button)
+        check_bar = self._build_check_bar()
 
-        self.table = PlaceholderTableView("Agent runs appear here as their events arrive.", self)
+        self.table = PlaceholderTableView(NO_RUNS_TEXT, self)
         self.table.setModel(self.proxy)
         self.table.fit_columns(_COLUMN_SAMPLES, icon_columns=(SessionTableModel.STATUS,))
         # the thread is in every row's tooltip; its column is one right-click away
@@ -528,21 +613,78 @@ class SessionsPanel(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addLayout(header_row)
+        layout.addWidget(check_bar)
         layout.addWidget(self.table)
+
+    def _build_check_bar(self) -> QWidget:
+        """The switch for the pre-deploy check's runs and how many there are; shown once
+        the table holds any (a monitor that never saw a check has no use for it)."""
+        bar = QWidget(self)
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(8, 0, 8, 4)
+        self.check_toggle = QCheckBox("Show check traffic", bar)
+        self.check_toggle.setToolTip(CHECK_TRAFFIC_TIP)
+        self.check_toggle.toggled.connect(self._on_check_toggled)
+        self.check_hint = QLabel(bar)
+        self.check_hint.setProperty("role", "count")
+        self.check_hint.setToolTip(CHECK_TRAFFIC_TIP)
+        row.addWidget(self.check_toggle)
+        row.addStretch(1)
+        row.addWidget(self.check_hint)
+        bar.setVisible(False)
+        self.check_bar = bar
+        return bar
+
+    @property
+    def show_check_traffic(self) -> bool:
+        """Whether the pre-deploy check's runs are in the table."""
+        return self.proxy.show_check
+
+    def set_show_check_traffic(self, show: bool) -> None:
+        """Show or hide the pre-deploy check's runs (the window's switch; the bar's box
+        follows without announcing it back)."""
+        self.proxy.set_show_check(show)
+        if self.check_toggle.isChecked() != show:
+            self.check_toggle.blockSignals(True)
+            self.check_toggle.setChecked(show)
+            self.check_toggle.blockSignals(False)
+        self._update_counts()
+
+    def _on_check_toggled(self, show: bool) -> None:
+        self.set_show_check_traffic(show)
+        self.show_check_traffic_toggled.emit(show)
 
     def refresh(self, now: float) -> None:
         """Pull changes from the store (called by the main window's one timer)."""
         self.model.refresh(now, keep_order=self.anchor.anchored)
-        runs = self.model.rowCount()
-        if runs:
-            active = self.model.active_count
-            text = f"{runs:,} run{'s' * (runs != 1)} · {active:,} active"
-            archived = self.store.evicted_runs
-            if archived:
-                text += f" · {archived:,} older archived"
-            self.count_label.setText(text)
-            if self.older_button.isHidden() == bool(archived):
-                self.older_button.setVisible(bool(archived))
+        self._update_counts()
+
+    def _update_counts(self) -> None:
+        """The runs and active runs the table shows, and the check bar's count."""
+        model = self.model
+        checks = model.check_count
+        if self.check_bar.isHidden() == bool(checks):
+            self.check_bar.setVisible(bool(checks))
+        if checks:
+            plural = "s" * (checks != 1)
+            state = "shown" if self.show_check_traffic else "hidden"
+            self.check_hint.setText(f"{checks:,} check run{plural} {state}")
+        self.table.set_default_placeholder(
+            ONLY_CHECK_RUNS_TEXT if checks and not self.show_check_traffic else NO_RUNS_TEXT
+        )
+        runs = self.proxy.rowCount()
+        if not model.rowCount():
+            return
+        active = model.active_count
+        if not self.show_check_traffic:
+            active -= model.check_active_count
+        text = f"{runs:,} run{'s' * (runs != 1)} · {active:,} active"
+        archived = self.store.evicted_runs
+        if archived:
+            text += f" · {archived:,} older archived"
+        self.count_label.setText(text)
+        if self.older_button.isHidden() == bool(archived):
+            self.older_button.setVisible(bool(archived))
 
     # --- selection ----------------------------------------------------------------------
 
@@ -563,7 +705,10 @@ class SessionsPanel(QWidget):
         at = self.model.position(run_index)
         if at is None:
             return  # no such run, or it left memory (the archive has it)
-        self.anchor.select_row(self.proxy.mapFromSource(self.model.index(at, 0)).row())
+        shown = self.proxy.mapFromSource(self.model.index(at, 0))
+        if not shown.isValid():
+            return  # a check run while check traffic is hidden
+        self.anchor.select_row(shown.row())
 
     def _on_header_menu(self, pos: QPoint) -> None:
         """Right-click on the header: choose which columns show."""

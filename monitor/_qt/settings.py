@@ -3,10 +3,11 @@ in one place.
 
 What is kept (``QSettings``, organization ``ORGANIZATION``, application ``APPLICATION``):
 recent ``File › Connect…`` targets (URLs only, never tokens), the recordings' retention
-limits, the theme, and the window layout (geometry, docks and toolbars, splitter sizes,
-selected tabs). The keys and the checks on values read back are Qt-free, in
-``monitor.model.settings``; a value that fails them is ignored and the default used, so an
-old, hand-edited or damaged settings file never stops the app from starting.
+limits, the theme, whether the pre-deploy check's own traffic is shown, and the window
+layout (geometry, docks and toolbars, splitter sizes, selected tabs). The keys and the
+checks on values read back are Qt-free, in ``monitor.model.settings``; a value that fails
+them is ignored and the default used, so an old, hand-edited or damaged settings file never
+stops the app from starting.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ from monitor.model.settings import (
     RECENT_URLS_KEY,
     RETENTION_MAX_DAYS_KEY,
     RETENTION_MAX_MB_KEY,
+    SHOW_CHECK_TRAFFIC_KEY,
     STATE_KEY,
     THEME_KEY,
     ViewLayout,
+    as_bool,
     as_float,
     as_str_list,
     layout_is_current,
@@ -95,6 +98,19 @@ def save_theme(settings: QSettings, name: str) -> None:
     if name not in theme.THEMES:
         raise ValueError(f"unknown theme {name!r}; known: {', '.join(theme.THEMES)}")
     settings.setValue(THEME_KEY, name)
+    settings.sync()
+
+
+# --- check traffic --------------------------------------------------------------------------
+
+
+def load_show_check_traffic(settings: QSettings) -> bool:
+    """Whether the views show the pre-deploy check's own traffic (hidden by default)."""
+    return as_bool(settings.value(SHOW_CHECK_TRAFFIC_KEY)) is True
+
+
+def save_show_check_traffic(settings: QSettings, show: bool) -> None:
+    settings.setValue(SHOW_CHECK_TRAFFIC_KEY, show)
     settings.sync()
 
 

@@ -21,6 +21,10 @@ at "now" when painted. The view follows the clock, and draws what arrived, in st
 When more than ``MAX_MARKERS`` events would be visible the markers are replaced by a density
 image (per lane, per 2-pixel bucket: the dominant event type's colour, opacity by count), so a
 zoomed-out view of a million events costs about as much to paint as a live 30 s window.
+
+The pre-deploy check's own runs (``monitor.model.check_traffic``) get no lane, and their
+events are left out before anything is counted or drawn, unless ``set_show_check_traffic``
+lets them in; the corner under the lane labels then says how many runs in view are hidden.
 """
 
 from __future__ import annotations
@@ -51,11 +55,13 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QApplication,
     QGraphicsView,
+    QLabel,
     QScrollBar,
     QVBoxLayout,
     QWidget,
 )
 
+from monitor.model.check_traffic import is_check_user
 from monitor.model.run_archive import RunSummary
 from monitor.model.store import EVENT_TYPES, TOOL_ERROR, TOOL_OK, EventStore, RunInfo
 from runtime.protocol import EventType, ProtocolError, decode_object
@@ -78,7 +84,7 @@ from .event_style import (
     TOOL_SPAN_COLORS,
     style_plot,
 )
-from .sessions_panel import short_id  # one short form: a lane reads like its session row
+from .sessions_panel import CHECK_TRAFFIC_TIP, short_id  # a lane reads like its session row
 
 if TYPE_CHECKING:
     from monitor.model.recording.paging import RecordingPager
@@ -818,6 +824,11 @@ class TimelineView(QWidget):
         # False: the run left the store's memory before this view saw it (no lane until its
         # events come into view and it is paged back from the run archive)
         self._run_known = np.zeros(0, dtype=bool)
+        # True: a run of the pre-deploy check's own users (no lane unless ``_show_check``)
+        self._run_check = np.zeros(0, dtype=bool)
+        self._check_runs = 0  # how many of the known runs are the check's
+        self._show_check = False
+        self._hidden_check = 0  # check runs in the drawn range that have no lane
         self._run_labels: list[str] = []
         self._open_runs: set[int] = set()
         self._user_order: dict[str, int] = {}
@@ -864,6 +875,13 @@ class TimelineView(QWidget):
         self._canvas.ci.setSpacing(0)
         layout.addWidget(self._canvas)
         self._scroll_bar.raise_()
+        # in the corner under the lane labels, beside the time axis: otherwise empty
+        self._check_hint = QLabel(self)
+        self._check_hint.setWordWrap(True)
+        self._check_hint.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        self._check_hint.setStyleSheet(f"color: {PLOT_MUTED}; background: transparent;")
+        self._check_hint.setToolTip(CHECK_TRAFFIC_TIP)
+        self._check_hint.hide()
 
         self.lane_axis = LaneAxis()
         self._vb = _LaneViewBox()
@@ -1013,6 +1031,28 @@ class TimelineView(QWidget):
         self._follow = follow
         self._dirty = True
         self.follow_live_changed.emit(follow)
+
+    @property
+    def show_check_traffic(self) -> bool:
+        """Whether runs of the pre-deploy check's own users get lanes."""
+        return self._show_check
+
+    def set_show_check_traffic(self, show: bool) -> None:
+        """Give the pre-deploy check's runs lanes (True) or leave them out (False)."""
+        if show != self._show_check:
+            self._show_check = show
+            self._dirty = True
+
+    @property
+    def hidden_check_runs(self) -> int:
+        """Runs of the pre-deploy check in the drawn time range that have no lane because
+        check traffic is hidden (what the corner hint says)."""
+        return self._hidden_check
+
+    @property
+    def check_hint_text(self) -> str:
+        """The corner hint's text ("" while it is hidden)."""
+        return self._check_hint.text() if self._check_hint.isVisibleTo(self) else ""
 
     @property
     def paused(self) -> bool:
@@ -1431,6 +1471,27 @@ class TimelineView(QWidget):
         width = self._scroll_bar.sizeHint().width()
         x = viewport.mapTo(self, QPoint(viewport.width(), 0)).x() - width - 2
         self._scroll_bar.setGeometry(x, top.y(), width, max(bottom.y() - top.y(), 1))
+        if self._check_hint.isVisibleTo(self):
+            self._place_check_hint()
+
+    def _show_check_hint(self, hidden: int) -> None:
+        """Say how many check runs in the drawn range have no lane (nothing when none)."""
+        if hidden == self._hidden_check:
+            return
+        self._hidden_check = hidden
+        if hidden:
+            self._check_hint.setText(f"{hidden:,} check run{'s' * (hidden != 1)} hidden")
+            self._place_check_hint()
+        self._check_hint.setVisible(bool(hidden))
+
+    def _place_check_hint(self) -> None:
+        """Put the hint in the corner under the lane labels, left of the time axis."""
+        viewport = self._canvas.viewport()
+        axis = self.lane_axis.sceneBoundingRect()
+        top_left = viewport.mapTo(self, self._canvas.mapFromScene(axis.bottomLeft()))
+        x = max(top_left.x(), 2)
+        height = max(self.height() - top_left.y() - 2, 1)
+        self._check_hint.setGeometry(x, top_left.y() + 2, max(int(axis.width()) - 4, 1), height)
 
     def _keep_scroll_anchor(self, old_runs: IntArray, old_px: float) -> None:
         """The lanes changed: keep the run that was at the top of the view on the same pixel
@@ -1567,11 +1628,13 @@ class TimelineView(QWidget):
             self._run_status = np.resize(self._run_status, cap)
             self._run_label_px = np.resize(self._run_label_px, cap)
             self._run_known = np.resize(self._run_known, cap)
+            self._run_check = np.resize(self._run_check, cap)
         for i in range(self._n_runs, n):
             self._run_labels.append("")
             run = runs.get(i)
             if run is None:  # it left memory before this view saw it: no lane for now
                 self._run_known[i] = False
+                self._run_check[i] = False
                 self._run_start[i] = self._run_end[i] = np.nan
             else:
                 self._learn_run(i, run, epoch)
@@ -1599,6 +1662,10 @@ class TimelineView(QWidget):
         self._run_first_row[i] = run.first_row
         self._run_label_px[i] = math.ceil(self._label_metrics.horizontalAdvance(label))
         self._run_status[i] = _STATUS_CODE.get(run.status, 0)
+        check = is_check_user(run.user_id)
+        if check and not self._run_check[i]:
+            self._check_runs += 1
+        self._run_check[i] = check
         if run.ended_at is None:
             self._run_end[i] = np.nan
             self._open_runs.add(i)
@@ -1650,6 +1717,12 @@ class TimelineView(QWidget):
         if row_limit is not None:
             keep = int(np.searchsorted(cols["row"], row_limit))
             cols = {name: array[:keep] for name, array in cols.items()}
+        if self._check_runs and not self._show_check:
+            # before counting what is in view: the check's bursts must not tip the real
+            # traffic into the density image
+            mine = ~self._run_check[np.asarray(cols["run"], dtype=np.int64)]
+            if not mine.all():
+                cols = {name: array[mine] for name, array in cols.items()}
         # the store's columns are fresh copies with these dtypes: no further copies here
         x: FloatArray = np.asarray(cols["t"], dtype=np.float64) - epoch
         lo = int(np.searchsorted(x, x0, side="left"))
@@ -1735,10 +1808,16 @@ class TimelineView(QWidget):
         candidate = np.ones(n, dtype=bool)
         if row_limit is not None:
             candidate &= self._run_first_row[:n] < row_limit
+        hidden = 0
+        if self._check_runs and not self._show_check:
+            check = self._run_check[:n]
+            hidden = int(np.count_nonzero(check & candidate & (start <= x1) & (end_eff >= x0)))
+            candidate &= ~check
         in_range = candidate & (start <= x1) & (end_eff >= x0)
         shown = in_range.copy()
         # a late event (e.g. a duplicate after agent_completed) keeps its run in view
-        shown |= with_events & self._run_known[:n] & ~np.isnan(start)
+        shown |= with_events & self._run_known[:n] & ~np.isnan(start) & candidate
+        self._show_check_hint(hidden)
         before = candidate & ~in_range & (end_eff < x0)
         after = candidate & ~in_range & (start > x1)
         bounds = (

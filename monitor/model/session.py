@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from runtime.protocol import (
+    CLOCK_TOLERANCE,
+    LATENCY_BUDGET_MS,
     ConnectionAck,
     Delivery,
     ErrorFrame,
@@ -22,6 +24,7 @@ from runtime.protocol import (
     ProtocolError,
     SequenceValidator,
     ValidatorConfig,
+    decode_object,
     decode_server_frame,
 )
 from runtime.protocol.rules import finding
@@ -38,8 +41,15 @@ TICK_INTERVAL = 0.5
 #: for a stream joined mid-way (a remote runtime): the first event per user sets its baseline.
 #: The validator remembers as many runs as the store holds finished ones: a monitor open for
 #: days stays bounded (and reaches its plateau within an hour of demo traffic), and an event
-#: for a run finished that many runs ago counts as a new run's.
-LIVE_VALIDATOR = ValidatorConfig(late_join=True, run_stall_after=15.0, max_runs=MAX_FINISHED_RUNS)
+#: for a run finished that many runs ago counts as a new run's. Receive times are wall-clock
+#: seconds (``steady_time``), so timestamps are checked against them, as the gate does.
+LIVE_VALIDATOR = ValidatorConfig(
+    late_join=True,
+    run_stall_after=15.0,
+    max_runs=MAX_FINISHED_RUNS,
+    clock_tolerance=CLOCK_TOLERANCE,
+    latency_budget_ms=LATENCY_BUDGET_MS,
+)
 #: for a stream watched from its first event (the embedded runtime): seq 1 is expected
 FROM_START_VALIDATOR = replace(LIVE_VALIDATOR, late_join=False)
 
@@ -185,9 +195,13 @@ class ObservationSession:
         except ProtocolError as exc:
             self.malformed += 1
             snippet = data[:120].decode("utf-8", "replace")
-            return self._record(
-                [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)], now
-            )
+            found = [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)]
+            monitor_seq = _monitor_seq_of(data)
+            if monitor_seq is not None:
+                # The frame arrived even if it is not valid: its number is no gap (AEM019).
+                found += self.validator.observe_monitor_seq(monitor_seq, now)
+                self.last_monitor_seq = max(self.last_monitor_seq, monitor_seq)
+            return self._record(found, now)
         if isinstance(frame, Event):
             found = self.validator.feed(frame, received_at=now)
             self.store.add_event(frame, now, data)
@@ -272,6 +286,12 @@ class ObservationSession:
         with self.store.lock:
             return self._record(self.validator.close(now), now)
 
+    def settle_gaps(self, now: float) -> list[Finding]:
+        """The recording being replayed has no frames left: its pending seq gaps are lost
+        (AEM009/AEM027) now, as the live window reported them once their grace passed."""
+        with self.store.lock:
+            return self._record(self.validator.settle_gaps(now), now)
+
     def tick(self, now: float | None = None) -> list[Finding]:
         """Run the watchdogs (stalled runs and tools, overdue seq gaps)."""
         now = self.clock() if now is None else now
@@ -288,3 +308,16 @@ class ObservationSession:
         for f in found:
             self.store.add_finding(f, now)
         return found
+
+
+def _monitor_seq_of(data: bytes) -> int | None:
+    """The ``monitor_seq`` of a frame that failed to decode as a protocol frame, if it is a
+    JSON object with a positive integer one."""
+    try:
+        obj = decode_object(data)
+    except ProtocolError:
+        return None
+    value = obj.get("monitor_seq")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return None

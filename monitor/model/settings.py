@@ -24,6 +24,9 @@ RETENTION_MAX_MB_KEY = "recordings/max_total_mb"
 RETENTION_MAX_DAYS_KEY = "recordings/max_age_days"
 #: the theme's name (``monitor._qt.theme.THEMES``)
 THEME_KEY = "view/theme"
+#: whether the sessions, the timeline and the findings list show the pre-deploy check's own
+#: traffic (``monitor.model.check_traffic``); hidden unless the user chose to see it
+SHOW_CHECK_TRAFFIC_KEY = "view/show_check_traffic"
 
 #: Bump when the window's docks, toolbars, splitters or tabs change in a way that makes an
 #: older saved layout wrong; every ``window/`` value of another version is then ignored.
@@ -66,6 +69,15 @@ def as_int(value: object) -> int | None:
             return int(value.strip())
         except ValueError:
             return None
+    return None
+
+
+def as_bool(value: object) -> bool | None:
+    """``value`` as a bool (an INI file stores ``true``/``false`` as text), else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        return {"true": True, "false": False}.get(value.strip().lower())
     return None
 
 

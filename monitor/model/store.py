@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from runtime.protocol import Event, EventType, Finding, Severity
 
+from .check_traffic import is_check_finding
 from .run_archive import FINISHED_STATUSES, RunArchive, RunSummary
 
 #: type code stored per row; the order is the legend's order
@@ -205,6 +206,10 @@ class EventStore:
         self.findings: deque[FindingRecord] = deque(maxlen=max_findings)
         self.findings_total = 0
         self.findings_by_severity: dict[str, int] = {s.value: 0 for s in Severity}
+        #: of those, the findings about the pre-deploy check's own users (``check_traffic``):
+        #: it injects protocol faults on purpose, so the window counts them apart
+        self.check_findings_total = 0
+        self.check_findings_by_severity: dict[str, int] = {s.value: 0 for s in Severity}
         # events per whole second since epoch (throughput plot), grows as needed
         self._per_second = np.zeros(3600, dtype=np.int32)
 
@@ -467,7 +472,21 @@ class EventStore:
             self.findings.append(record)
             self.findings_total += 1
             self.findings_by_severity[finding.severity.value] += 1
+            if is_check_finding(finding):
+                self.check_findings_total += 1
+                self.check_findings_by_severity[finding.severity.value] += 1
             return record
+
+    @property
+    def traffic_findings_total(self) -> int:
+        """Findings about everything but the pre-deploy check's own users."""
+        return self.findings_total - self.check_findings_total
+
+    def traffic_findings_by_severity(self) -> dict[str, int]:
+        """``findings_by_severity`` without the pre-deploy check's own users' findings."""
+        with self.lock:
+            check = self.check_findings_by_severity
+            return {s: n - check.get(s, 0) for s, n in self.findings_by_severity.items()}
 
     def _row_of(self, finding: Finding) -> int | None:
         """The newest held row of the finding's run (or user) with the finding's seq."""

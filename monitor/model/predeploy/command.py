@@ -253,6 +253,12 @@ def build_command(
         f"--junitxml={files.junit}",
         f"--timeout={suite.test_timeout:g}",
         "--color=no",
+        # Python's own traceback format: pytest's default one parses the failing test's
+        # source with ``ast``, which on CPython 3.11.0-3.11.7 can abort the whole run
+        # (INTERNALERROR "AST constructor recursion depth mismatch", CPython gh-106905)
+        # when a failure's stack is deep, as an asyncio test's is; a gate must never
+        # turn a NO-GO into an ERROR over how it prints one.
+        "--tb=native",
         "-rfEs",
         *suite.extra_args,
     )

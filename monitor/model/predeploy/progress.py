@@ -8,7 +8,9 @@ feeding never raises — the verdict decides what garbage means.
 
 Tests are grouped file → classes → test (the order of collection, else of first report);
 each has an outcome, its duration (setup + call + teardown), the failure text with the
-sequence rules it names (``AEM005`` …), the skip reason and the captured output.
+sequence rules it names (``AEM005`` …), the skip reason, the captured output, what it
+measured, and whether it exercises the runtime under test: the suite's conftest marks such
+tests ``touches_target`` and the marker reaches every report's ``keywords``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ RULE_ID = re.compile(r"\bAEM\d{3}\b")
 GARBAGE_SAMPLES = 5
 #: one-line reasons are clipped to this many characters
 REASON_LIMIT = 160
+#: the marker tests/mission_critical/conftest.py puts on every test that uses the ``target``
+#: fixture; the verdict needs one of them to have run (a GO must have touched the runtime)
+TOUCHES_TARGET = "touches_target"
 
 
 class Outcome(StrEnum):
@@ -179,6 +184,8 @@ class TestResult:
     sections: list[tuple[str, str]] = field(default_factory=list)
     #: what the test measured (``record_measurement``): ``(name, value)``
     properties: list[tuple[str, Any]] = field(default_factory=list)
+    #: it uses the runtime under test (its reports carry the ``touches_target`` keyword)
+    touches_target: bool = False
     started: float | None = None
     stopped: float | None = None
 
@@ -382,6 +389,9 @@ class SuiteProgress:
             test.properties = [
                 (str(p[0]), p[1]) for p in properties if isinstance(p, list | tuple) and len(p) > 1
             ]
+        keywords = record.get("keywords")
+        if isinstance(keywords, dict) and TOUCHES_TARGET in keywords:
+            test.touches_target = True
         xfail = "wasxfail" in record
         longrepr = record.get("longrepr")
         if outcome == "skipped":
@@ -445,6 +455,14 @@ class SuiteProgress:
 
     def running(self) -> list[TestResult]:
         return self.with_outcome(Outcome.RUNNING)
+
+    def touching_target(self, *outcomes: Outcome) -> list[TestResult]:
+        """Tests that use the runtime under test (with one of ``outcomes``, if given)."""
+        return [
+            t
+            for t in self.tests.values()
+            if t.touches_target and (not outcomes or t.outcome in outcomes)
+        ]
 
     def last_finished(self) -> TestResult | None:
         """The test that finished most recently (for "crashed after …" messages)."""

@@ -278,12 +278,16 @@ def render_report(
         out += [
             f"## Skipped ({len(skipped)})",
             "",
-            "A skip is not a failure, but these tests did not check anything on this target.",
+            "A skip is not a failure, but these tests did not check anything on this target. "
+            "A GO needs at least one test that uses the target to pass.",
             "",
-            "| test | reason |",
-            "|---|---|",
+            "| test | uses the target | reason |",
+            "|---|---|---|",
         ]
-        out += [f"| `{_md(t.title)}` | {_md(t.reason)} |" for t in skipped]
+        out += [
+            f"| `{_md(t.title)}` | {'yes' if t.touches_target else 'no'} | {_md(t.reason)} |"
+            for t in skipped
+        ]
         out.append("")
     findings = verdict.findings
     out += [f"## Live findings during the check ({len(findings)})", ""]

@@ -6,15 +6,24 @@
   credentials (checked before the run), the run was cancelled or timed out, pytest crashed or
   exited 2–5 (interrupted, internal error, usage error, nothing collected), collection failed,
   the progress stream held garbage or ended early, no test ran, every test errored in its
-  setup, or pytest's exit code contradicts the reports. An ERROR is never a pass.
+  setup, pytest's exit code contradicts the reports, or nothing touched the runtime: no test
+  that exercises the target (marked ``touches_target`` by the suite's conftest) passed. An
+  ERROR is never a pass.
 - **NO-GO** — the suite ran and at least one test failed (or errored): each failure is named
   with one line of why, including the sequence rule ids (``AEM005`` …) it reports.
-- **GO** — the suite ran, collected tests, and every test passed or was skipped.
+- **GO** — the suite ran, collected tests, every test passed or was skipped, and at least one
+  test that exercises the target passed (or xfailed, or xpassed).
 
 Skips: a skipped test is not a failure, but it is never hidden either. The verdict line
 counts skips and says why, grouped (``5 skipped: in-process only``; ``62 skipped: need a
 secret`` when the target was given only a monitor token), so a GO with partial coverage
-reads as exactly that. A run where *everything* skipped tested nothing: ERROR.
+reads as exactly that. A run where every test that exercises the target skipped tested only
+this machine, not the runtime: ERROR, saying how many were skipped, why, and which
+credential would let them run (``pass --secret S (AEM_RUNTIME_SECRET) or --token with a user
+token``) — even when in-process unit tests passed beside them.
+
+Widgets read the typed fields — ``kind``, ``headline`` (the short part of the line),
+``counts``, ``failures``, ``skips``, ``cause`` — and never parse ``summary`` or ``line()``.
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from .progress import Counts, Outcome, SuiteProgress, one_line
+from .progress import TOUCHES_TARGET, Counts, Outcome, SuiteProgress, one_line
 
 #: at most this many failures are named in the one-line verdict, each clipped to
 LINE_FAILURES = 3
@@ -47,6 +56,61 @@ class VerdictKind(StrEnum):
     ERROR = "ERROR"
 
 
+class ErrorCause(StrEnum):
+    """Why an ERROR verdict has no answer, for views that advise what to do next."""
+
+    UNREACHABLE = "unreachable"
+    UNHEALTHY = "unhealthy"
+    BAD_CREDENTIALS = "bad credentials"
+    #: any other refusal before the run (the target's answer made no sense …)
+    PREFLIGHT = "preflight"
+    NOT_STARTED = "not started"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed out"
+    CRASHED = "crashed"
+    COLLECTION = "collection failed"
+    PYTEST_EXIT = "pytest exit code"
+    GARBAGE = "garbage"
+    INCOMPLETE = "incomplete"
+    NO_TESTS = "no tests ran"
+    SETUP = "setup errors"
+    CONTRADICTION = "contradiction"
+    #: tests ran, but none that exercises the target passed
+    UNTESTED = "nothing touched the runtime"
+
+
+#: the preflight (``preflight.py``) and the runner report refusals as text; these prefixes
+#: say which kind it was (also for verdict.json files written before ``cause`` existed)
+_CAUSE_PREFIXES: tuple[tuple[str, ErrorCause], ...] = (
+    ("target unreachable", ErrorCause.UNREACHABLE),
+    ("target unhealthy", ErrorCause.UNHEALTHY),
+    ("bad credentials", ErrorCause.BAD_CREDENTIALS),
+    ("the suite could not be started", ErrorCause.NOT_STARTED),
+    ("the suite never started", ErrorCause.NOT_STARTED),
+    ("timed out", ErrorCause.TIMED_OUT),
+    ("cancelled", ErrorCause.CANCELLED),
+    ("interrupted", ErrorCause.CANCELLED),
+    ("pytest crashed", ErrorCause.CRASHED),
+    ("collection failed", ErrorCause.COLLECTION),
+    ("pytest's exit code", ErrorCause.CONTRADICTION),
+    ("pytest", ErrorCause.PYTEST_EXIT),
+    ("the progress stream had", ErrorCause.GARBAGE),
+    ("the progress stream ended", ErrorCause.INCOMPLETE),
+    ("no tests ran", ErrorCause.NO_TESTS),
+    ("the suite could not run", ErrorCause.SETUP),
+    ("nothing touched the runtime", ErrorCause.UNTESTED),
+    ("nothing was tested", ErrorCause.UNTESTED),
+)
+
+
+def error_cause(reason: str) -> ErrorCause:
+    """The kind of a refusal reported as text (the preflight's, an old verdict.json's)."""
+    for prefix, cause in _CAUSE_PREFIXES:
+        if reason.startswith(prefix):
+            return cause
+    return ErrorCause.PREFLIGHT
+
+
 #: (pattern in a skip reason, the short category shown in the verdict); first match wins
 SKIP_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"in-process runtime", re.I), "in-process only"),
@@ -56,6 +120,16 @@ SKIP_CATEGORIES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"runtime-secret|mint", re.I), "need a secret"),
 )
 _TARGET_PREFIX = re.compile(r"^<RuntimeTarget [^>]*>:\s*")
+
+
+#: what lets the tests of a skip category run, for the reason of a run that touched nothing
+SKIP_REMEDIES: dict[str, str] = {
+    "need a secret": "pass --secret S (AEM_RUNTIME_SECRET) or --token with a user token "
+    "(AEM_RUNTIME_TOKENS)",
+    "need a monitor token or secret": "pass --token with a monitor token "
+    "(AEM_RUNTIME_MONITOR_TOKEN) or --secret S (AEM_RUNTIME_SECRET)",
+    "need --allow-client-faults": "start the target with --allow-client-faults",
+}
 
 
 def skip_category(reason: str) -> str:
@@ -133,7 +207,13 @@ class FindingSummary:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """The answer of one check: ``line()`` is the one-line form (CLI, history, banner)."""
+    """The answer of one check: ``line()`` is the one-line form (CLI, history, banner).
+
+    ``headline`` is the short part of it, typed so that no view has to cut ``summary``:
+    ``2 failed (71 passed, 5 skipped: in-process only)`` for a NO-GO (without the named
+    failures), ``73 passed, 5 skipped: in-process only in 17.2s`` for a GO, the first sentence
+    of ``reason`` for an ERROR. Built without one, it is derived from the typed fields.
+    """
 
     kind: VerdictKind
     summary: str
@@ -145,9 +225,33 @@ class Verdict:
     #: for ERROR: the reason, also the start of ``summary``
     reason: str = ""
     findings: tuple[FindingSummary, ...] = field(default=())
+    headline: str = ""
+    #: for ERROR: which kind of "no answer" it is
+    cause: ErrorCause | None = None
+
+    def __post_init__(self) -> None:
+        # frozen: fill the derived fields the way the dataclass itself would
+        if not self.headline:
+            object.__setattr__(self, "headline", self._derived_headline())
+        if self.kind is VerdictKind.ERROR and self.cause is None:
+            object.__setattr__(self, "cause", error_cause(self.reason))
+
+    def _derived_headline(self) -> str:
+        if self.kind is VerdictKind.GO:
+            return go_headline(self.counts, self.skips, self.duration)
+        if self.kind is VerdictKind.NO_GO:
+            return nogo_headline(self.counts, self.skips)
+        return self.reason  # an ERROR made without a headline has a one-sentence reason
 
     def line(self) -> str:
         return f"{self.kind.value}: {self.summary}"
+
+    @property
+    def detail(self) -> str:
+        """For an ERROR: what its reason says after the headline (advice), else ''."""
+        if self.kind is not VerdictKind.ERROR or not self.reason.startswith(self.headline):
+            return ""
+        return self.reason[len(self.headline) :].lstrip(".;, ")
 
     @property
     def exit_code(self) -> int:
@@ -156,12 +260,7 @@ class Verdict:
 
     def skip_text(self) -> str:
         """``5 skipped: in-process only`` / ``7 skipped (need a secret: 5; …)``."""
-        total = sum(n for _, n in self.skips)
-        if not total:
-            return ""
-        if len(self.skips) == 1:
-            return f"{total} skipped: {self.skips[0][0]}"
-        return f"{total} skipped (" + "; ".join(f"{c}: {n}" for c, n in self.skips) + ")"
+        return skip_text(self.skips)
 
     def findings_text(self) -> str:
         """``12 live findings during the check (AEM009 ×5, AEM010 ×4, …)`` or ''."""
@@ -178,6 +277,7 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
+            "headline": self.headline,
             "summary": self.summary,
             "line": self.line(),
             "counts": self.counts.to_dict(),
@@ -194,11 +294,15 @@ class Verdict:
             ],
             "skips": [[c, n] for c, n in self.skips],
             "reason": self.reason,
+            "cause": self.cause.value if self.cause is not None else None,
             "findings": [f.to_dict() for f in self.findings],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Verdict:
+        """A verdict as ``to_dict`` wrote it; files from before ``headline`` and ``cause``
+        existed load too (both are derived from the typed fields)."""
+        cause = data.get("cause")
         return cls(
             VerdictKind(data["kind"]),
             str(data.get("summary", "")),
@@ -217,7 +321,47 @@ class Verdict:
             tuple((str(c), int(n)) for c, n in data.get("skips") or ()),
             str(data.get("reason", "")),
             tuple(FindingSummary.from_dict(f) for f in data.get("findings") or ()),
+            str(data.get("headline") or ""),
+            ErrorCause(cause) if cause else None,
         )
+
+
+def skip_text(skips: tuple[tuple[str, int], ...]) -> str:
+    """``5 skipped: in-process only`` / ``7 skipped (need a secret: 5; …)`` / ''."""
+    total = sum(n for _, n in skips)
+    if not total:
+        return ""
+    if len(skips) == 1:
+        return f"{total} skipped: {skips[0][0]}"
+    return f"{total} skipped (" + "; ".join(f"{c}: {n}" for c, n in skips) + ")"
+
+
+def go_headline(counts: Counts, skips: tuple[tuple[str, int], ...], duration: float) -> str:
+    """``73 passed, 5 skipped: in-process only in 17.2s``."""
+    text = f"{counts.passed} passed"
+    if counts.xfailed:
+        text += f", {counts.xfailed} xfailed"
+    skipped = skip_text(skips)
+    if skipped:
+        text += f", {skipped}"
+    return text + f" in {_seconds(duration)}"
+
+
+def nogo_headline(counts: Counts, skips: tuple[tuple[str, int], ...]) -> str:
+    """``2 failed, 1 error (71 passed, 5 skipped: in-process only)``."""
+    bad = ", ".join(
+        part
+        for part in (
+            f"{counts.failed} failed" if counts.failed else "",
+            f"{counts.errors} error{'s' if counts.errors != 1 else ''}" if counts.errors else "",
+        )
+        if part
+    )
+    others = [f"{counts.passed} passed"] if counts.passed else []
+    skipped = skip_text(skips)
+    if skipped:
+        others.append(skipped)
+    return bad + (f" ({', '.join(others)})" if others else "")
 
 
 def _seconds(duration: float) -> str:
@@ -281,61 +425,86 @@ def decide(progress: SuiteProgress, outcome: RunOutcome) -> Verdict:
     failures = failure_lines(progress)
     duration = outcome.duration
 
-    def error(reason: str) -> Verdict:
-        return Verdict(VerdictKind.ERROR, reason, counts, duration, failures, skips, reason=reason)
+    def error(reason: str, cause: ErrorCause | None = None, headline: str = "") -> Verdict:
+        return Verdict(
+            VerdictKind.ERROR,
+            reason,
+            counts,
+            duration,
+            failures,
+            skips,
+            reason=reason,
+            headline=headline or reason,
+            cause=cause or error_cause(reason),
+        )
 
     if outcome.preflight_error:
-        return error(outcome.preflight_error)
+        return error(outcome.preflight_error)  # its cause: by the preflight's wording
     if outcome.start_error:
-        return error(f"the suite could not be started: {outcome.start_error}")
+        return error(
+            f"the suite could not be started: {outcome.start_error}", ErrorCause.NOT_STARTED
+        )
     if outcome.cancelled:
-        return error(f"{outcome.cancelled} after {_seconds(duration)}{_where(progress)}")
+        return error(
+            f"{outcome.cancelled} after {_seconds(duration)}{_where(progress)}",
+            ErrorCause.CANCELLED,
+        )
     if outcome.timed_out is not None:
         return error(
             f"timed out: the suite did not finish within {outcome.timed_out:g}s and was "
-            f"stopped{_where(progress)}"
+            f"stopped{_where(progress)}",
+            ErrorCause.TIMED_OUT,
         )
     code = outcome.exit_code
     if code is None:
-        return error("the suite never started")
+        return error("the suite never started", ErrorCause.NOT_STARTED)
     if code < 0:
         said = _last_output_line(outcome.output_tail)
         return error(
             f"pytest crashed: killed by {_signal_name(code)}{_where(progress)}"
-            + (f": {said}" if said else "")
+            + (f": {said}" if said else ""),
+            ErrorCause.CRASHED,
         )
     if progress.collect_errors:
         first = progress.collect_errors[0]
         more = len(progress.collect_errors) - 1
         return error(
             f"collection failed in {first.nodeid}: {first.message}"
-            + (f" (and {more} more)" if more else "")
+            + (f" (and {more} more)" if more else ""),
+            ErrorCause.COLLECTION,
         )
     if code in PYTEST_EXIT_MEANINGS:
         said = _last_output_line(outcome.output_tail)
         return error(
-            f"{PYTEST_EXIT_MEANINGS[code]} (exit code {code})" + (f": {said}" if said else "")
+            f"{PYTEST_EXIT_MEANINGS[code]} (exit code {code})" + (f": {said}" if said else ""),
+            ErrorCause.PYTEST_EXIT,
         )
     if code not in (0, 1):
         said = _last_output_line(outcome.output_tail)
-        return error(f"pytest exited with code {code}" + (f": {said}" if said else ""))
+        return error(
+            f"pytest exited with code {code}" + (f": {said}" if said else ""),
+            ErrorCause.PYTEST_EXIT,
+        )
     if progress.garbage:
         sample = progress.garbage_samples[0] if progress.garbage_samples else ""
         return error(
             f"the progress stream had {progress.garbage} unreadable line"
             f"{'s' if progress.garbage != 1 else ''} (first: {sample[:60]!r}); "
-            "the results cannot be trusted"
+            "the results cannot be trusted",
+            ErrorCause.GARBAGE,
         )
     if not progress.finished:
         return error(
-            "the progress stream ended before the session finished: the results are incomplete"
+            "the progress stream ended before the session finished: the results are incomplete",
+            ErrorCause.INCOMPLETE,
         )
     if counts.done == 0:
-        return error("no tests ran")
+        return error("no tests ran", ErrorCause.NO_TESTS)
     setup_errors = [t for t in progress.failures() if t.phase == "setup"]
     if setup_errors and len(setup_errors) == counts.done:
         return error(
-            f"the suite could not run: every test errored in its setup: {setup_errors[0].reason}"
+            f"the suite could not run: every test errored in its setup: {setup_errors[0].reason}",
+            ErrorCause.SETUP,
         )
     never = counts.total - counts.done
     consistent = (code == 1 and counts.bad > 0) or (code == 0 and not counts.bad and not never)
@@ -343,41 +512,69 @@ def decide(progress: SuiteProgress, outcome: RunOutcome) -> Verdict:
         return error(
             f"pytest's exit code {code} contradicts the reports ({counts.describe()}"
             + (f", {never} never reported" if never > 0 else "")
-            + ")"
+            + ")",
+            ErrorCause.CONTRADICTION,
         )
-    skip_text = _skip_text(skips)
     if failures:
         named = "; ".join(one_line(f.text(), LINE_REASON) for f in failures[:LINE_FAILURES])
         if len(failures) > LINE_FAILURES:
             named += f"; … and {len(failures) - LINE_FAILURES} more"
-        others = [f"{counts.passed} passed"] if counts.passed else []
-        if skip_text:
-            others.append(skip_text)
-        bad = ", ".join(
-            part
-            for part in (
-                f"{counts.failed} failed" if counts.failed else "",
-                f"{counts.errors} error{'s' if counts.errors != 1 else ''}"
-                if counts.errors
-                else "",
-            )
-            if part
+        headline = nogo_headline(counts, skips)
+        return Verdict(
+            VerdictKind.NO_GO,
+            f"{headline} — {named}",
+            counts,
+            duration,
+            failures,
+            skips,
+            headline=headline,
         )
-        summary = bad + (f" ({', '.join(others)})" if others else "") + f" — {named}"
-        return Verdict(VerdictKind.NO_GO, summary, counts, duration, failures, skips)
-    if counts.passed + counts.xfailed == 0:
-        return error(f"nothing was tested: {skip_text or 'every test was skipped'}")
-    summary = f"{counts.passed} passed"
-    if counts.xfailed:
-        summary += f", {counts.xfailed} xfailed"
-    if skip_text:
-        summary += f", {skip_text}"
-    summary += f" in {_seconds(duration)}"
-    return Verdict(VerdictKind.GO, summary, counts, duration, failures, skips)
+    if not progress.touching_target(*TOUCHED):
+        headline, advice = _untested(progress, counts, skips)
+        return error(headline + (f". {advice}" if advice else ""), ErrorCause.UNTESTED, headline)
+    headline = go_headline(counts, skips, duration)
+    return Verdict(VerdictKind.GO, headline, counts, duration, failures, skips, headline=headline)
 
 
-def _skip_text(skips: tuple[tuple[str, int], ...]) -> str:
-    return Verdict(VerdictKind.GO, "", Counts(0), 0.0, skips=skips).skip_text()
+#: outcomes of a test that exercised the target to the end: what a GO needs one of
+TOUCHED = (Outcome.PASSED, Outcome.XFAILED, Outcome.XPASSED)
+
+
+def _untested(
+    progress: SuiteProgress, counts: Counts, skips: tuple[tuple[str, int], ...]
+) -> tuple[str, str]:
+    """(first sentence, advice) of the ERROR of a run where no test touched the runtime."""
+    touching = progress.touching_target()
+    ran = counts.passed + counts.xfailed + counts.xpassed
+    if not touching and not ran:
+        groups = skips
+        headline = f"nothing was tested: {skip_text(skips) or 'every test was skipped'}"
+    elif not touching:
+        groups = ()
+        uses = (
+            "the 1 test that passed does not use"
+            if ran == 1
+            else f"none of the {ran} tests that passed uses"
+        )
+        headline = (
+            f"nothing touched the runtime: {uses} the target (none is marked {TOUCHES_TARGET})"
+        )
+    else:
+        # failures and unfinished tests were decided above: every one of these was skipped
+        tally = Counter(skip_category(t.message) for t in touching)
+        groups = tuple(tally.most_common())
+        n = len(touching)
+        why = groups[0][0] if len(groups) == 1 else "; ".join(f"{c}: {k}" for c, k in groups)
+        headline = (
+            f"nothing touched the runtime: the {n} test{'s' if n != 1 else ''} that "
+            f"use{'s' if n == 1 else ''} the target {'was' if n == 1 else 'were'} skipped "
+            f"({why})"
+        )
+        if ran:
+            headline += f" and the {ran} that passed {'does' if ran == 1 else 'do'} not use it"
+    remedies = [SKIP_REMEDIES[c] for c, _ in groups if c in SKIP_REMEDIES]
+    advice = ("To run them, " + "; ".join(remedies)) if remedies else ""
+    return headline, advice
 
 
 def preflight_verdict(reason: str, duration: float = 0.0) -> Verdict:

@@ -120,6 +120,8 @@ class Replay:
         self._frames = self.recording.frames()
         self._next: RecordedFrame | None = None
         self._exhausted = False
+        #: the pending gaps were settled at the end of the recording (once per session)
+        self._settled = False
         self._next_tick = self.start + self.tick_interval
         self._notes = self.recording.notes()
         self._notes_applied = 0
@@ -256,6 +258,11 @@ class Replay:
                 self._next_tick = tick + self.tick_interval
             else:
                 self.position = max(self.position, target)
+                if frame is None and self.position >= self.end and not self._settled:
+                    # The live window went on ticking after the last frame, so a gap still
+                    # in its grace was reported there: here, the end is when it is.
+                    self._settled = True
+                    self._found(self.session.settle_gaps(self.end))
                 return True
             steps += 1
             if deadline is not None and steps % 64 == 0 and time.monotonic() >= deadline:

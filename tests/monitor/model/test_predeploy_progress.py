@@ -4,11 +4,14 @@ whole gate, plus garbage. It never raises; it counts what it cannot read."""
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
 
+from monitor.model.predeploy.command import project_root
 from monitor.model.predeploy.progress import (
+    TOUCHES_TARGET,
     Outcome,
     SuiteProgress,
     crash_message,
@@ -20,6 +23,7 @@ from monitor.model.predeploy.progress import (
 )
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
+DATA = Path(__file__).resolve().parent / "predeploy_data"
 CONTRACT = "tests/monitor/fixtures/check_suite/case_contract.py::TestEventContract::"
 
 
@@ -97,6 +101,43 @@ def test_garbage_lines_are_counted_and_never_raise() -> None:
     assert len(progress.garbage_samples) == 5
     # the valid lines still count
     assert progress.counts().failed == 1 and progress.counts().passed == 4
+
+
+def test_which_tests_touched_the_target_comes_from_the_marker_in_their_keywords() -> None:
+    """A real quick check of a runtime given only a monitor token (recorded): the registry
+    tests run in-process, the complete-flow tests use the target (and skipped)."""
+    progress = read_progress(
+        (DATA / "quick_monitor_token.collected.jsonl").read_text(),
+        (DATA / "quick_monitor_token.progress.jsonl").read_text(),
+    )
+    assert progress.garbage == 0
+    touching = progress.touching_target()
+    assert [t.title for t in touching] == [
+        "TestCompleteFlow::test_complete_flow_over_real_connections",
+        "TestCompleteFlow::test_failing_tools_and_a_crashing_agent_still_complete",
+    ]
+    assert progress.touching_target(Outcome.SKIPPED) == touching
+    assert progress.touching_target(Outcome.PASSED) == []
+    registry = [t for t in progress if "TestRegistryEnhancement" in t.classes]
+    assert len(registry) == 4
+    assert all(t.outcome is Outcome.PASSED and not t.touches_target for t in registry)
+
+
+def test_the_marker_name_is_the_suites_and_is_registered() -> None:
+    """The suite marks, the monitor reads: one name, registered for --strict-markers."""
+    from tests.mission_critical.conftest import TOUCHES_TARGET as SUITE_MARKER
+
+    assert SUITE_MARKER == TOUCHES_TARGET
+    config = tomllib.loads((project_root() / "pyproject.toml").read_text())
+    markers = config["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith(f"{TOUCHES_TARGET}:") for m in markers)
+
+
+@pytest.mark.parametrize("keywords", [None, ["touches_target"], "touches_target", {}])
+def test_keywords_without_the_marker_in_a_dict_touch_nothing(keywords: object) -> None:
+    progress = SuiteProgress()
+    progress.feed_line(_report("t.py::test_x", "call", "passed", keywords=keywords))
+    assert progress.garbage == 0 and not progress.tests["t.py::test_x"].touches_target
 
 
 def test_unknown_record_types_are_ignored_not_garbage() -> None:

@@ -120,3 +120,22 @@ def test_history_keeps_every_readable_line_newest_first(tmp_path: Path) -> None:
     assert history.unreadable == 3
     assert records[0].path == tmp_path / "b"
     assert records[1].when().endswith(("00:00:01", ":00:01", ":30:01", ":45:01"))
+
+
+def test_report_of_a_run_that_touched_nothing_says_which_skips_would_have(
+    tmp_path: Path,
+) -> None:
+    data = Path(__file__).resolve().parent / "predeploy_data"
+    progress = read_progress(
+        (data / "quick_monitor_token.collected.jsonl").read_text(),
+        (data / "quick_monitor_token.progress.jsonl").read_text(),
+    )
+    verdict = decide(progress, RunOutcome(0, 1.9))
+    report = render_report(_record(tmp_path, "ERROR"), verdict, progress, "junit.xml")
+    assert report.startswith("# Pre-deploy check: ERROR\n")
+    assert "## Why there is no answer\n\nnothing touched the runtime: the 2 tests" in report
+    assert "| test | uses the target | reason |" in report
+    assert (
+        "| `TestCompleteFlow::test_complete_flow_over_real_connections` | yes | this test needs "
+        "2 distinct users" in report
+    )

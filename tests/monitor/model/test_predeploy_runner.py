@@ -202,7 +202,7 @@ def test_the_real_quick_validation_against_an_embedded_runtime_is_a_go(
     run = CheckRun(target, quick_suite(), root=tmp_path).start()
     verdict = run.wait(0.05)
     assert verdict.kind is VerdictKind.GO, verdict.line()
-    assert verdict.counts.passed == 6
+    assert verdict.counts.passed == verdict.counts.total > 0, verdict.counts
 
 
 def test_settings_pick_the_suites() -> None:

@@ -4,6 +4,7 @@ fresh baseline after a runtime restart."""
 from __future__ import annotations
 
 import itertools
+import time
 
 from monitor.model.session import ObservationSession
 from runtime.protocol import Event, EventType, Finding
@@ -34,7 +35,8 @@ def frame(
         thread_id="th_1",
         run_id=run,
         agent_name="calculator",
-        timestamp=1000.0 + seq,
+        # the session checks timestamps against its wall clock (AEM024)
+        timestamp=time.time() + seq / 1000,
         data=data or defaults[event_type],
         monitor_seq=monitor_seq,
     )
@@ -81,3 +83,16 @@ def test_a_restart_reports_unfinished_runs_and_starts_a_fresh_baseline() -> None
     assert [session.feed(raw) for raw in new_run] == [[], [], []]
     assert session.last_monitor_seq == 3
     assert session.store.total == 5  # the store keeps what came before the restart
+
+
+def test_aem018_malformed_frame_whose_monitor_seq_arrived_is_no_gap() -> None:
+    """A frame that is not a valid event is AEM018; its ``monitor_seq`` still arrived, so
+    the next frame is not a gap in the observer stream (no AEM019)."""
+    session = ObservationSession()
+    session.feed(frame(EventType.AGENT_STARTED, 1, 1))
+    bad = b'{"type":"tool_started","seq":2,"user_id":"alice","monitor_seq":2}'
+    found = session.feed(bad)
+    assert rules(found) == ["AEM018"] and "tool_started" in found[0].message
+    assert session.feed(frame(EventType.AGENT_THINKING, 3, 3)) == []
+    assert held_rules(session) == ["AEM018"]
+    assert session.last_monitor_seq == 3

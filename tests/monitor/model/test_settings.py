@@ -11,6 +11,7 @@ from monitor.model.settings import (
     LAYOUT_VERSION_KEY,
     MAX_RECENT,
     ViewLayout,
+    as_bool,
     as_float,
     as_int,
     as_int_list,
@@ -39,6 +40,11 @@ def test_numbers_from_ini_text_are_read_and_junk_is_not() -> None:
     assert as_float("nan") is None and as_float("inf") is None and as_float([1]) is None
 
 
+def test_switches_from_ini_text_are_read_and_junk_is_not() -> None:
+    assert as_bool(True) is True and as_bool("true") is True and as_bool(" False ") is False
+    assert as_bool("yes") is None and as_bool(1) is None and as_bool(None) is None
+
+
 def test_lists_read_back_from_ini_files() -> None:
     assert as_str_list("ws://one:1") == ["ws://one:1"]  # a one-element list comes back bare
     assert as_str_list(["a", "", 3, "b"]) == ["a", "b"]
@@ -51,6 +57,7 @@ def test_lists_read_back_from_ini_files() -> None:
 @given(stored_values)
 def test_reading_any_stored_value_never_raises(value: object) -> None:
     as_int(value)
+    as_bool(value)
     as_float(value)
     as_str_list(value)
     as_int_list(value)

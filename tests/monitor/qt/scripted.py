@@ -3,6 +3,7 @@ chaos fault the runtime can inject applied by hand, so tests know exactly what t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -162,7 +163,8 @@ def chaos_traffic(script: Script) -> tuple[list[bytes], dict[str, str]]:
 def iter_load(users: int, runs_per_user: int, steps: int, prefix: str = "") -> Iterator[bytes]:
     """A long, clean stream for soak tests: interleaved users, every run well-formed
     (``steps`` thinking steps and one tool call); ``prefix`` makes the user ids unique."""
-    script = Script(step=0.0001)
+    # fed at the session's receive clock, which checks timestamps against it (AEM024)
+    script = Script(t=time.time(), step=0.0001)
     for r in range(runs_per_user):
         for u in range(users):
             user = f"{prefix}user{u:02d}"

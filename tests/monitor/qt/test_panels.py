@@ -13,7 +13,7 @@ from monitor._qt.inspector import EVICTED_TEXT, InspectorPanel
 from monitor._qt.sessions_panel import RUN_INDEX_ROLE, SessionsPanel, SessionTableModel
 from monitor.model.session import ObservationSession
 from monitor.model.store import EventStore
-from runtime.protocol import EventType
+from runtime.protocol import RULES, EventType
 
 from .scripted import T0, Chaos, Script, chaos_traffic, feed, frames
 
@@ -238,7 +238,7 @@ def test_findings_filter_by_severity_and_rule(qtbot: QtBot, chaos: Chaos) -> Non
     panel.set_rule(None)
     assert panel.model.rowCount() == everything
     # the rule combo offers every rule of the protocol table
-    assert panel.rule_combo.count() == 1 + 21
+    assert panel.rule_combo.count() == 1 + len(RULES)
 
 
 def test_findings_arrive_incrementally_at_the_top(qtbot: QtBot) -> None:

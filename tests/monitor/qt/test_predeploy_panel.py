@@ -7,6 +7,7 @@ Set ``AEM_SCREENSHOT_DIR`` to keep the panel's screenshots (GO, NO-GO, ERROR) fo
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sys
@@ -20,9 +21,12 @@ from pytestqt.qtbot import QtBot
 
 from monitor._qt.main_window import MainWindow
 from monitor._qt.predeploy_panel import PredeployPanel, describe_test, format_elapsed, plain_text
-from monitor.model.predeploy.command import SuiteSpec
+from monitor.model.predeploy.command import RunFiles, SuiteSpec
+from monitor.model.predeploy.progress import Counts, read_progress
+from monitor.model.predeploy.report import CheckRecord
 from monitor.model.predeploy.runner import CheckRun, CheckSettings
 from monitor.model.predeploy.target import CheckTarget
+from monitor.model.predeploy.verdict import FailureLine, RunOutcome, Verdict, VerdictKind, decide
 from monitor.model.workspace import Workspace
 from runtime.auth import Role
 from tests.conftest import seconds
@@ -207,8 +211,11 @@ def test_quick_validation_against_the_embedded_runtime_is_a_go(
     assert "embedded runtime ws://127.0.0.1:" in plain_text(panel.target_label)
     qtbot.mouseClick(toolbar_button(window, "Quick validation"), Qt.MouseButton.LeftButton)
     wait_finished(qtbot, panel)
-    assert panel.shown_verdict is not None
-    assert panel.shown_verdict.line().startswith("GO: 6 passed in "), panel.banner_plain_text()
+    verdict = panel.shown_verdict
+    assert verdict is not None and verdict.kind is VerdictKind.GO, panel.banner_plain_text()
+    # every test of the quick validation (however many it holds) passed, some on the target
+    assert verdict.headline.startswith(f"{verdict.counts.total} passed in ")
+    assert panel.banner_plain_text().splitlines()[1] == verdict.headline
     assert panel.group_labels() == ["test_final_validation.py"]
     assert panel.banner_word.text() == "GO"
     assert "Report: " in panel.details.toPlainText()
@@ -376,3 +383,87 @@ def test_the_check_icons_render(name: str) -> None:
 
     image = icon(name).pixmap(24, 24).toImage()
     assert any(image.pixelColor(x, y).alpha() for x in range(24) for y in range(24)), name
+
+
+def _recorded_texts(name: str) -> tuple[str, str]:
+    """The collected ids and progress log of a recorded real check (model/predeploy_data)."""
+    recorded = Path(__file__).resolve().parents[1] / "model" / "predeploy_data"
+    return (
+        (recorded / f"{name}.collected.jsonl").read_text(),
+        (recorded / f"{name}.progress.jsonl").read_text(),
+    )
+
+
+def _past_check(folder: Path, verdict: dict[str, object], *, progress_of: str = "") -> Path:
+    """A check folder as a finished run leaves it: its verdict.json (given as ``to_dict``
+    wrote it, then or now) and, from a recorded run, its collected ids and progress."""
+    files = RunFiles(folder)
+    folder.mkdir(parents=True)
+    if progress_of:
+        collected, progress = _recorded_texts(progress_of)
+        files.collection.write_text(collected)
+        files.progress.write_text(progress)
+    record = CheckRecord(
+        id=folder.name,
+        suite="quick",
+        suite_title="Quick validation",
+        target="remote runtime ws://127.0.0.1:40000",
+        target_kind="remote",
+        credentials="a monitor token",
+        started=1_796_545_000.0,
+        duration=1.9,
+        verdict=str(verdict["kind"]),
+        line="(not read by the panel)",
+        folder=str(folder),
+    )
+    data = {"record": record.to_dict(), "verdict": verdict}
+    files.verdict.write_text(json.dumps(data), encoding="utf-8")
+    return folder
+
+
+def test_reopened_verdicts_show_their_typed_headline_never_a_cut_of_the_line(
+    make_window: WindowMaker, tmp_path: Path
+) -> None:
+    panel = make_window(ScriptedWorkspace()).predeploy
+
+    # a quick check given only a monitor token: ERROR, the headline, then what to pass
+    progress = read_progress(*_recorded_texts("quick_monitor_token"))
+    verdict = decide(progress, RunOutcome(0, 1.9))
+    folder = _past_check(tmp_path / "run", verdict.to_dict(), progress_of="quick_monitor_token")
+    assert panel.open_run(folder)
+    lines = panel.banner_plain_text().splitlines()
+    assert lines[0] == "ERROR" and lines[1].startswith("past check")
+    assert lines[2] == verdict.headline
+    assert lines[2].startswith("nothing touched the runtime: the 2 tests that use the target")
+    assert lines[3].startswith("To run them, pass --secret S (AEM_RUNTIME_SECRET)")
+    details = panel.details.toPlainText()
+    assert "No test that exercises the target passed" in details
+
+    # a NO-GO whose headline holds " — " (a skip reason did): shown whole
+    counts = Counts(2, failed=1, skipped=1)
+    nogo = Verdict(
+        VerdictKind.NO_GO,
+        "1 failed (1 skipped: flaky — see issue 12) — t: broke",
+        counts,
+        1.0,
+        (FailureLine("a.py::t", "t", "broke"),),
+        (("flaky — see issue 12", 1),),
+    )
+    assert panel.open_run(_past_check(tmp_path / "nogo", nogo.to_dict()))
+    assert panel.banner_plain_text().splitlines()[2] == "1 failed (1 skipped: flaky — see issue 12)"
+
+    # a verdict.json from before the headline existed: derived from its counts
+    old = {
+        "kind": "GO",
+        "summary": "69 passed, 5 skipped: in-process only in 15.3s",
+        "line": "GO: 69 passed, 5 skipped: in-process only in 15.3s",
+        "counts": {"total": 74, "passed": 69, "skipped": 5},
+        "duration": 15.34,
+        "skips": [["in-process only", 5]],
+        "reason": "",
+    }
+    assert panel.open_run(_past_check(tmp_path / "old", old))
+    assert panel.banner_word.text() == "GO"
+    assert panel.banner_plain_text().splitlines()[2] == (
+        "69 passed, 5 skipped: in-process only in 15.3s"
+    )
