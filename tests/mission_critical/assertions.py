@@ -12,14 +12,16 @@ written here, so a bug in the shared validator cannot hide a broken runtime.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from runtime.client import AgentClient, RunNotFinished
+from runtime.client import AgentClient
 from runtime.protocol import (
+    LATENCY_BUDGET_MS,
     MANDATORY_EVENT_TYPES,
     RULES_BY_ID,
     Event,
@@ -31,6 +33,7 @@ from runtime.protocol import (
     ValidatorConfig,
 )
 from runtime.protocol.rules import Scope, finding
+from tests.conftest import seconds
 
 _E = EventType
 #: findings of these severities fail a stream; info (e.g. AEM017 joined-mid-run) does not
@@ -83,21 +86,96 @@ async def flush(client: AgentClient, timeout: float) -> None:
     client.findings.extend(client.validator.tick(time.time() + grace))
 
 
+#: a run whose events stopped for this long without agent_completed is taken as never
+#: completing: the runtime's own pace is the signal, so a healthy slow machine that keeps
+#: sending is never cut short and a broken runtime is caught in seconds, not at a timeout
+RUN_SILENCE = 2.0
+#: how often the runtime is asked whether a run is still executing
+RUN_STATE_POLL = 0.1
+
+
+async def wait_in_run(
+    client: AgentClient, run_id: str, goal: Callable[[], object], timeout: float
+) -> str | None:
+    """Wait until ``goal()`` while run ``run_id`` may still bring it about; None when it
+    did, else why not.
+
+    Gives up as soon as the run completes first, the runtime says the run has ended
+    (``client.run_active``), the connection has been silent for ``RUN_SILENCE`` (scaled like
+    every test timeout) or closed, or after ``timeout`` in all.
+    """
+    silence = seconds(RUN_SILENCE)
+    deadline = time.monotonic() + timeout
+
+    def settled() -> bool:
+        return bool(goal()) or client.completion(run_id) is not None or client.closed is not None
+
+    def count() -> int:
+        return len(client.run_events(run_id))
+
+    # Any frame on the connection shows the runtime at work (counting the run's own would
+    # scan every event); looked at once per poll or silence period, not on every frame.
+    poll = RUN_STATE_POLL if client.run_active is not None else silence
+    while not goal():
+        if client.completion(run_id) is not None:
+            return f"the run completed first, after {count()} events"
+        if client.closed is not None:
+            return f"the connection closed: {client.closed}"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"waited {timeout:g}s"
+        if client.run_active is not None and await client.run_active(run_id) is False:
+            # The run's task has ended: whatever it sent is queued ahead of the pong.
+            await flush(client, min(silence, left))
+            if goal():
+                break
+            return f"the runtime says the run has ended, after {count()} events"
+        quiet = time.time() - client.last_frame_at
+        if quiet >= silence:
+            return f"nothing arrived for {quiet:.1f}s after the run's {count()} events"
+        with contextlib.suppress(TimeoutError):
+            await client.wait_until(settled, min(poll, silence - quiet, left))
+    return None
+
+
+async def wait_completed(client: AgentClient, run_id: str, timeout: float) -> str | None:
+    """Wait for ``run_id``'s ``agent_completed``; None when it came, else why not
+    (``wait_in_run``)."""
+    return await wait_in_run(client, run_id, lambda: client.completion(run_id), timeout)
+
+
+async def reach_in_run(
+    client: AgentClient, run_id: str, goal: Callable[[], object], what: str, timeout: float
+) -> None:
+    """``wait_in_run``, failing with ``what`` the run never got to, and what it sent."""
+    why = await wait_in_run(client, run_id, goal, timeout)
+    if why is not None:
+        raise AssertionError(
+            _report(
+                f"run {run_id} of user {_user(client)} never got to {what} ({why})",
+                [],
+                client.run_events(run_id),
+            )
+        )
+
+
 async def finish_run(client: AgentClient, run_id: str, timeout: float) -> list[Event]:
     """Wait for ``run_id``'s ``agent_completed``, flush, and return the run's events.
 
-    A run that never completes fails with AEM016 naming the run, its user and what it sent.
+    A run that never completes fails with AEM016 naming the run, its user and what it sent,
+    as soon as its events stop coming (``wait_completed``).
     """
-    try:
-        await client.wait_run(run_id, timeout)
-    except RunNotFinished:
+    why = await wait_completed(client, run_id, timeout)
+    if why is not None:
         events = client.run_events(run_id)
         open_tools = _open_tools(events)
         suffix = f"; tools still open: {', '.join(open_tools)}" if open_tools else ""
+        errored = any(e.type is _E.AGENT_ERROR for e in events)
         problem = finding(
-            "AEM016",
-            f"run {run_id} of {_user(client)} never sent agent_completed "
-            f"(waited {timeout:g}s){suffix}",
+            "AEM026" if errored else "AEM016",
+            f"run {run_id} of {_user(client)} "
+            + ("sent agent_error but " if errored else "")
+            + f"never sent agent_completed ({why}){suffix}",
             user_id=_user(client),
             run_id=run_id,
         )
@@ -334,6 +412,26 @@ def _open_tools(events: Sequence[Event]) -> list[str]:
     return [f"{name} ({call_id})" for call_id, name in opened.items()]
 
 
+# --- latency and clocks -----------------------------------------------------------------
+
+
+def assert_latency_within_budget(
+    client: AgentClient, who: str, budget_ms: float = LATENCY_BUDGET_MS, share: float = 0.9
+) -> None:
+    """At least ``share`` of the events on this connection arrived within ``budget_ms`` of
+    their timestamp (emit -> receive; needs clocks in step, e.g. the same machine)."""
+    latencies = sorted(client.latencies_ms)
+    if not latencies:
+        return
+    at_share = latencies[min(len(latencies) - 1, int(share * len(latencies)))]
+    assert at_share < budget_ms, (
+        f"{who}: {share:.0%} of {len(latencies)} events should arrive within {budget_ms:g} ms "
+        f"of their timestamp; the {share:.0%} mark is {at_share:.0f} ms (median "
+        f"{latencies[len(latencies) // 2]:.0f} ms, max {latencies[-1]:.0f} ms): events are "
+        "delivered late"
+    )
+
+
 # --- streams --------------------------------------------------------------------------
 
 
@@ -351,6 +449,34 @@ def assert_stream_clean(client: AgentClient, *, allow: Iterable[str] = ()) -> No
     if problems:
         raise AssertionError(
             _report(f"stream of user {_user(client)} is not clean:", problems, client.events)
+        )
+
+
+def assert_numbered_per_user(streams: Mapping[str, AgentClient]) -> None:
+    """Each user's events are numbered on their own: 1, 2, 3 … after the ack's ``last_seq``.
+
+    A stream with gaps is lost events (AEM009) unless the other users' streams hold exactly
+    the missing numbers: then nothing was lost, and one counter numbers every user's events
+    (AEM027), which this says instead.
+    """
+    seqs: dict[str, list[int]] = {}
+    for user_id, client in streams.items():
+        start = client.ack.last_seq if client.ack is not None else 0
+        seqs[user_id] = sorted({e.seq for e in client.events if e.user_id == user_id})
+        if seqs[user_id] and seqs[user_id][0] != start + 1:
+            seqs[user_id].insert(0, start)  # the gap before the first event counts too
+    gapped = {u: s for u, s in seqs.items() if s and s != list(range(s[0], s[0] + len(s)))}
+    if not gapped:
+        return
+    everyone = [n for numbers in seqs.values() for n in numbers]
+    if len(set(everyone)) == len(everyone):
+        shown = "; ".join(
+            f"{user}: {', '.join(map(str, numbers[:8]))} …" for user, numbers in seqs.items()
+        )
+        raise AssertionError(
+            f"AEM027: the users' seq numbers never overlap ({shown}): one counter numbers every "
+            "user's events, so each user's stream looks full of lost events. seq must count "
+            "each user's own events from 1."
         )
 
 

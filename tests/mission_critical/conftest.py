@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,6 +23,14 @@ from tests.conftest import seconds, test_config
 from tests.mission_critical.target import RuntimeTarget, User, parse_tokens
 
 HERE = Path(__file__).resolve().parent
+
+#: the marker of every test that exercises the runtime under test (it uses the ``target``
+#: fixture, directly or through another fixture); registered in pyproject.toml. The check's
+#: verdict (monitor/model/predeploy/verdict.py) gives no GO unless one of them passed: a run
+#: whose target tests all skipped tested this machine, not the runtime.
+TOUCHES_TARGET = "touches_target"
+#: what ``record_measurement`` recorded for a test: ``(name, value)``, in order
+MEASUREMENTS = pytest.StashKey[list[tuple[str, object]]]()
 
 #: option -> environment variable it falls back to
 ENVIRONMENT = {
@@ -91,30 +99,46 @@ def _option(config: pytest.Config, name: str) -> Any:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse to run a gate that contains tests not marked ``mission_critical``."""
-    unmarked = [
-        item.nodeid
-        for item in items
-        if HERE in item.path.parents and item.get_closest_marker("mission_critical") is None
-    ]
+    """Refuse to run a gate that contains tests not marked ``mission_critical``; mark the
+    tests that use the target ``touches_target``.
+
+    The marker is set here rather than by hand so that no test can be forgotten: whatever
+    requests ``target`` (itself, or through ``open_client`` or any fixture depending on it)
+    is in ``item.fixturenames``, the closure of the fixtures it uses. It reaches each
+    report's ``keywords``, so the progress log tells the verdict which tests touched the
+    runtime.
+    """
+    ours = [item for item in items if HERE in item.path.parents]
+    unmarked = [item.nodeid for item in ours if item.get_closest_marker("mission_critical") is None]
     if unmarked:
         raise pytest.UsageError(
             "every test under tests/mission_critical/ must carry the mission_critical marker "
             "(pytestmark = [pytest.mark.mission_critical, pytest.mark.critical]); unmarked: "
             + ", ".join(unmarked)
         )
+    for item in ours:
+        if "target" in getattr(item, "fixturenames", ()):
+            item.add_marker(TOUCHES_TARGET)
 
 
 # --- live progress for a GUI ---------------------------------------------------------
 
 
 class ProgressLog:
-    """Writes each test report as one JSON line, flushed at once (pytest-reportlog format)."""
+    """Writes each test report as one JSON line, flushed at once (pytest-reportlog format).
+
+    A test's measurements (``record_measurement``) are written as the report's
+    ``user_properties``, where the monitor reads them, although they are not on the report
+    object: pytest's JUnit XML writes a report's user properties inside ``<testcase>``, which
+    the xunit2 schema forbids, so ``record_measurement`` keeps them in the item's stash.
+    """
 
     def __init__(self, config: pytest.Config, path: Path) -> None:
         self.config = config
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = path.open("w", encoding="utf-8", buffering=1)
+        #: node id -> its measurements as of its latest report (made just before it is logged)
+        self._measured: dict[str, list[tuple[str, object]]] = {}
 
     def _write(self, data: dict[str, Any]) -> None:
         self._file.write(json.dumps(data, default=str) + "\n")
@@ -128,10 +152,26 @@ class ProgressLog:
                 self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
             )
 
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        measured = item.stash.get(MEASUREMENTS, [])
+        if measured:
+            self._measured[report.nodeid] = list(measured)
+        return report
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self._write(
-            self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        data = self.config.hook.pytest_report_to_serializable(config=self.config, report=report)
+        measured = (
+            self._measured.pop(report.nodeid, [])
+            if report.when == "teardown"
+            else self._measured.get(report.nodeid, [])
         )
+        if measured:
+            data["user_properties"] = [*data.get("user_properties", []), *measured]
+        self._write(data)
 
     def pytest_sessionfinish(self, exitstatus: int) -> None:
         self._write({"exitstatus": int(exitstatus), "$report_type": "SessionFinish"})
@@ -167,6 +207,8 @@ def target(request: pytest.FixtureRequest) -> Iterator[RuntimeTarget]:
 
 
 ClientOpener = Callable[..., Awaitable[AgentClient]]
+#: how long a suite client waits for a run's agent_started (before AEM_TEST_TIMEOUT_FACTOR)
+START_TIMEOUT = 3.0
 
 
 @pytest.fixture
@@ -191,6 +233,13 @@ async def open_client(target: RuntimeTarget) -> AsyncIterator[ClientOpener]:
             raise TypeError("open_client needs a user or monitor=True")
         kwargs.setdefault("ack_timeout", seconds(10))
         client = await AgentClient.connect(target.url, token, endpoint=endpoint, **kwargs)
+        # a malformed frame or another user's event fails the test at once, named
+        client.strict = True
+        # agent_started follows a user_message within milliseconds: a run that has not
+        # started by then will not, and the test should say so now, not in 10 s
+        client.start_timeout = seconds(START_TIMEOUT)
+        # the runtime can say when a run has ended: waits for one need no timeout
+        client.run_active = target.run_active
         opened.append(client)
         return client
 
@@ -200,14 +249,22 @@ async def open_client(target: RuntimeTarget) -> AsyncIterator[ClientOpener]:
 
 
 @pytest.fixture
-def record_measurement(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
-    """Attach a measured value (events/s, latency, memory …) to the test's report.
+def record_measurement(
+    request: pytest.FixtureRequest, record_testsuite_property: Callable[[str, object], None]
+) -> Callable[[str, object], None]:
+    """Attach a measured value (events/s, latency, memory …) to the test.
 
-    It lands in the JUnit XML as a property and in ``--progress-log`` as a user property,
-    like pytest's ``record_property`` but without its warning under the xunit2 format.
+    It lands in ``--progress-log`` as a user property of the test's reports (the monitor
+    shows it with the test) and in the JUnit XML as a ``<testsuite>`` property named
+    ``<test node id>::<name>``. Not in ``request.node.user_properties``: pytest's JUnit XML
+    writes those as ``<properties>`` inside ``<testcase>``, which the xunit2 schema (pytest's
+    default ``junit_family``) forbids; ``record_testsuite_property`` is pytest's public way
+    to record properties in an xunit2 file.
     """
+    node = request.node
 
     def record(name: str, value: object) -> None:
-        request.node.user_properties.append((name, value))
+        node.stash.setdefault(MEASUREMENTS, []).append((name, value))
+        record_testsuite_property(f"{node.nodeid}::{name}", value)
 
     return record

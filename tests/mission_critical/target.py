@@ -9,10 +9,13 @@ says why; nothing that cannot run on a target is silently passed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
+import socket
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from itertools import cycle
 from typing import Any
@@ -21,7 +24,9 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from websockets.asyncio.client import ClientConnection, connect
 
+from monitor.model.check_traffic import CHECK_USER_PREFIX
 from runtime.auth import Role, TokenAuthority
 from runtime.embedded import EmbeddedRuntime
 
@@ -61,6 +66,28 @@ def metric_total(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+async def open_unread(url: str, token: str) -> ClientConnection:
+    """A ``/ws`` connection that never reads past its first frames: a 4 KiB socket receive
+    buffer and a one-message queue, so the runtime soon cannot write to it and must close
+    it as a slow consumer. Abort its transport when done."""
+    parts = urlsplit(url)
+    family = socket.AF_INET6 if ":" in (parts.hostname or "") else socket.AF_INET
+    sock = socket.socket(family)
+    # before connecting: the receive window is negotiated in the handshake
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, (parts.hostname, parts.port or 80))
+    return await connect(
+        url.rstrip("/") + "/ws",
+        sock=sock,
+        additional_headers={"Authorization": f"Bearer {token}"},
+        max_queue=1,  # websockets stops reading from the socket once a message waits
+        compression=None,
+        max_size=None,
+        server_hostname=parts.hostname if parts.scheme == "wss" else None,
+    )
 
 
 def _http_get(url: str, timeout: float = 10.0) -> bytes:
@@ -125,7 +152,7 @@ class RuntimeTarget:
         ``last_seq``, so that is fine for tests that need one user).
         """
         if self._authority is not None:
-            user_id = f"mc-{label}-{uuid.uuid4().hex[:10]}"
+            user_id = f"{CHECK_USER_PREFIX}{label}-{uuid.uuid4().hex[:10]}"
             return User(user_id, self._authority.issue(user_id))
         if self._token_cycle is not None:
             user_id, token = next(self._token_cycle)
@@ -201,6 +228,25 @@ class RuntimeTarget:
         """``GET /healthz`` off the event loop; also refreshes ``health``."""
         self.health = await asyncio.to_thread(self.fetch_health_now)
         return self.health
+
+    @contextlib.asynccontextmanager
+    async def unread_connection(self, user: User) -> AsyncIterator[ClientConnection]:
+        """A ``/ws`` connection of ``user`` that never reads (``open_unread``), aborted on
+        exit."""
+        ws = await open_unread(self.url, user.token)
+        try:
+            yield ws
+        finally:
+            ws.transport.abort()
+
+    async def run_active(self, run_id: str) -> bool | None:
+        """Whether run ``run_id`` is still executing on the target; None when it cannot
+        tell. The in-process runtime knows each run; any other says how many runs are
+        executing (``/healthz``), which answers only when it is none at all."""
+        if self.embedded is not None:
+            return self.embedded.server.factory.is_active(run_id)
+        health = await self.fetch_health()
+        return False if health.get("active_runs") == 0 else None
 
     async def fetch_metrics(self) -> str:
         """``GET /metrics`` (Prometheus text) off the event loop."""

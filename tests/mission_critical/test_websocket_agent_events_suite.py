@@ -51,6 +51,7 @@ from tests.mission_critical.assertions import (
     failing,
     finish_run,
     flush,
+    reach_in_run,
     run_problems,
 )
 from tests.mission_critical.conftest import ClientOpener
@@ -218,22 +219,31 @@ class TestUnitWebSocketComponents:
         assert done.data["status"] == "error" and done.data["error"] == "cancelled"
 
     async def test_engine_sends_agent_completed_exactly_once_on_every_path(self) -> None:
+        """Success, a crash, a cancel and a run time limit each end with one
+        agent_completed, its tools all completed."""
         registry, manager = component_registry()
         factory = ExecutionEngineFactory(registry, manager, RuntimeConfig(pace=0))
         runs = {}
         for agent in ("steady", "crashing", "stuck"):
             ctx = UserExecutionContext.for_message(f"user-{agent}", agent)
             runs[agent] = (ctx, factory.start(ctx, f"run {agent}"))
+        # the same stuck agent under a run time limit: it times out instead
+        impatient = ExecutionEngineFactory(
+            registry, manager, RuntimeConfig(pace=0, run_timeout=0.2)
+        )
+        timed_out = UserExecutionContext.for_message("user-timeout", "stuck")
+        runs["timeout"] = (timed_out, impatient.start(timed_out, "run stuck, with a time limit"))
         stuck_ctx, _ = runs["stuck"]
         await until(lambda: manager.last_seq(stuck_ctx.user_id) >= 3, seconds(5), "stuck's tool")
         assert factory.cancel(stuck_ctx.user_id, stuck_ctx.run_id)
         outcomes = await asyncio.gather(*(task for _, task in runs.values()))
-        assert [o.status for o in outcomes] == ["completed", "failed", "cancelled"]
-        assert factory.active_runs() == 0
+        assert [o.status for o in outcomes] == ["completed", "failed", "cancelled", "failed"]
+        assert "timed out" in str(outcomes[-1].error)
+        assert factory.active_runs() == 0 and impatient.active_runs() == 0
         for (ctx, _), status, mandatory in zip(
             runs.values(),
-            ("completed", "failed", "cancelled"),
-            (MANDATORY_EVENT_TYPES, FAILED_RUN, CANCELLED_RUN),
+            ("completed", "failed", "cancelled", "failed"),
+            (MANDATORY_EVENT_TYPES, FAILED_RUN, CANCELLED_RUN, FAILED_RUN),
             strict=True,
         ):
             events = buffered_events(manager, ctx.user_id)
@@ -324,7 +334,9 @@ class TestIntegrationWebSocketFlow:
         # continues at start_seq + 1; AgentClient only knows that for a handshake resume.
         late.validator.expect_next(user.user_id, start_seq + 1)
         await late.send(Resume(start_seq))
-        await late.wait_until(lambda: late.completion(run_id), seconds(10))
+        await reach_in_run(
+            late, run_id, lambda: late.completion(run_id), "a replayed end", seconds(10)
+        )
         await flush(late, seconds(5))
         assert [e.event_id for e in late.run_events(run_id)] == [
             e.event_id for e in first.run_events(run_id)
@@ -365,8 +377,11 @@ class TestE2EWebSocketChatFlow:
         client = await open_client(user)
         # pace 0.3: the supervisor and calculator pause ~0.4 s in all between their steps
         run_id = await client.start_run("What is 12*(3+4)?", options={"pace": 0.3})
-        await client.wait_until(
+        await reach_in_run(
+            client,
+            run_id,
             lambda: any(e.type is _E.TOOL_EXECUTING for e in client.run_events(run_id)),
+            "a tool_executing",
             seconds(10),
         )
         assert client.completion(run_id) is None, (
@@ -405,7 +420,9 @@ class TestE2EWebSocketChatFlow:
         client = await open_client(target.new_user("cancel"))
         options = {"steps": 2000, "tools": 20, "rate": 200, "pace": 0}  # ~10 s unless cancelled
         run_id = await client.start_run("a long task", "load", options=options)
-        await client.wait_until(lambda: len(client.run_events(run_id)) >= 10, seconds(10))
+        await reach_in_run(
+            client, run_id, lambda: len(client.run_events(run_id)) >= 10, "10 events", seconds(10)
+        )
         await client.send(Cancel(run_id))
         events = await finish_run(client, run_id, seconds(10))
         assert_run_conforms(client, run_id, status="cancelled", mandatory=CANCELLED_RUN)
@@ -550,7 +567,13 @@ class TestRegressionPrevention:
         cancelled = await client.start_run(
             "long", "load", options={"steps": 2000, "rate": 200, "pace": 0}
         )
-        await client.wait_until(lambda: len(client.run_events(cancelled)) >= 3, seconds(10))
+        await reach_in_run(
+            client,
+            cancelled,
+            lambda: len(client.run_events(cancelled)) >= 3,
+            "3 events",
+            seconds(10),
+        )
         await client.send(Cancel(cancelled))
         paths = [(ok, "completed", MANDATORY_EVENT_TYPES), (cancelled, "cancelled", CANCELLED_RUN)]
         if target.health.get("client_faults"):

@@ -4,9 +4,11 @@ multi-agent coordination: all against the target over real WebSockets."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import random
+import sys
 import time
 import tracemalloc
 import uuid
@@ -14,16 +16,26 @@ from collections.abc import Awaitable, Callable
 from itertools import pairwise
 from typing import Any
 
+import orjson
 import pytest
+from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import InvalidStatus
 
 from runtime.auth import TokenAuthority
 from runtime.client import AgentClient
 from runtime.load_generator import LoadSpec, events_per_run, percentiles, run_load
-from runtime.protocol import Cancel, Event, EventType, Resume, UserMessage
+from runtime.protocol import (
+    Cancel,
+    Event,
+    EventType,
+    Resume,
+    UserMessage,
+    encode_client_message,
+)
 from tests.conftest import seconds
 from tests.mission_critical.assertions import (
+    RUN_SILENCE,
     assert_event_count,
     assert_events_conform,
     assert_only_own_events,
@@ -31,10 +43,11 @@ from tests.mission_critical.assertions import (
     assert_stream_clean,
     finish_run,
     flush,
+    reach_in_run,
     run_started,
 )
 from tests.mission_critical.conftest import ClientOpener
-from tests.mission_critical.target import RuntimeTarget, metric_total
+from tests.mission_critical.target import RuntimeTarget, User, metric_total
 
 pytestmark = [pytest.mark.mission_critical, pytest.mark.critical]
 
@@ -45,6 +58,17 @@ ALL_SPECIALISTS = (
     "What is 12*(3+4), what is the average revenue by region in the sales data, and how "
     "does resume work after a disconnect?"
 )
+
+
+#: the retention test's runs: 100 events each, 1,000 per phase, over 8 users, each keeping
+#: 8 going (the per-user run limit)
+RETENTION_STEPS = (94, 2)
+RETENTION_USERS = 8
+RETENTION_IN_FLIGHT = 8
+RETENTION_EVENTS = 100_000
+#: how an agent_completed frame and an error frame begin (the codec writes "type" first)
+COMPLETED_PREFIX = b'{"type":"agent_completed"'
+ERROR_PREFIX = b'{"type":"error"'
 
 
 def load_options(steps: int, tools: int, rate: float = 0) -> dict[str, Any]:
@@ -159,7 +183,9 @@ class TestFailureInjection:
         first = await open_client(user)
         start = first.ack.last_seq if first.ack else 0
         run_id = await first.start_run("keeps going", "load", options=load_options(300, 10, 500))
-        await first.wait_until(lambda: len(first.run_events(run_id)) >= 40, seconds(10))
+        await reach_in_run(
+            first, run_id, lambda: len(first.run_events(run_id)) >= 40, "40 events", seconds(10)
+        )
         if how == "abort":
             await vanish(first)
         else:
@@ -394,8 +420,7 @@ class TestPerformanceBenchmarks:
         try:
             base = tracemalloc.get_traced_memory()[0]
             run_id = await client.start_run("retained", "load", options=load_options(steps, tools))
-            await client.wait_until(lambda: client.completion(run_id), seconds(30))
-            await flush(client, seconds(5))
+            await finish_run(client, run_id, seconds(30))
             gc.collect()
             retained = tracemalloc.get_traced_memory()[0] - base
         finally:
@@ -408,6 +433,113 @@ class TestPerformanceBenchmarks:
             f"({retained / 2**20:.1f} MiB for {events:,}); its frames are ~300-400 bytes"
         )
 
+    async def test_memory_retained_stays_flat_over_200000_events_in_2000_runs(
+        self, target: RuntimeTarget, record_measurement: Callable[[str, object], None]
+    ) -> None:
+        """A runtime serving all day must not keep what it sent: after a first 100,000
+        events (1,000 runs) have filled every bounded buffer (replay rings, the observer
+        ring), a second 100,000 may leave next to nothing behind. Retaining every frame or
+        every ``Event`` shows as about one block (or three) per event.
+
+        The clients are bare WebSockets that only count frames: this test is about the
+        runtime's memory (other tests check the streams), and decoding 200,000 frames would
+        double its time. Each of a few users keeps as many runs going as the runtime allows,
+        starting the next as one completes."""
+        target.require_in_process("it counts the runtime's allocated memory blocks")
+        users = target.new_users(RETENTION_USERS, "retention")
+        steps, tools = RETENTION_STEPS
+        per_run = events_per_run(steps, tools)
+        runs = RETENTION_EVENTS // per_run // RETENTION_USERS  # per user and phase
+        message = encode_client_message(UserMessage("r", None, "load", load_options(steps, tools)))
+        silence = seconds(RUN_SILENCE)
+        received = 0
+
+        async def drive(ws: ClientConnection, user: User) -> None:
+            """``runs`` runs on ``ws``, ``RETENTION_IN_FLIGHT`` at a time."""
+            nonlocal received
+            sent = done = 0
+            ended: set[str] = set()
+            while sent < min(RETENTION_IN_FLIGHT, runs):
+                await ws.send(message, text=True)
+                sent += 1
+            loop = asyncio.get_running_loop()
+            try:
+                async with asyncio.timeout(silence) as quiet:
+                    while done < runs:
+                        frame = await ws.recv(decode=False)
+                        quiet.reschedule(loop.time() + silence)
+                        received += 1
+                        if frame.startswith(COMPLETED_PREFIX):
+                            # only these 1% of frames are decoded: enough to fail at once
+                            # on what would stall or skew the count
+                            completion = orjson.loads(frame)
+                            if completion["user_id"] != user.user_id:
+                                raise AssertionError(
+                                    f"a connection of {user.user_id} received "
+                                    f"{completion['user_id']}'s agent_completed: cross-delivery"
+                                )
+                            if completion["run_id"] in ended:
+                                raise AssertionError(
+                                    f"AEM003: run {completion['run_id']} of {user.user_id} "
+                                    "sent agent_completed twice"
+                                )
+                            ended.add(completion["run_id"])
+                            done += 1
+                            if sent < runs:
+                                await ws.send(message, text=True)
+                                sent += 1
+                        elif frame.startswith(ERROR_PREFIX):
+                            raise AssertionError(f"{user.user_id}: the runtime refused: {frame!r}")
+            except TimeoutError:
+                raise AssertionError(
+                    f"AEM016: {sent - done} runs of {user.user_id} stopped sending without "
+                    f"agent_completed (nothing for {silence:g}s; {done} of {runs} completed)"
+                ) from None
+
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = []
+            for user in users:
+                ws = await stack.enter_async_context(
+                    ws_connect(
+                        target.url + "/ws",
+                        additional_headers={"Authorization": f"Bearer {user.token}"},
+                        compression=None,
+                        max_size=None,
+                        close_timeout=1,  # a failed test leaves runs flooding: don't wait
+                    )
+                )
+                await ws.recv()  # connection_ack
+                sockets.append(ws)
+
+            async def phase() -> None:
+                # the first user's failure stops the others (gather would let them run on)
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        for ws, user in zip(sockets, users, strict=True):
+                            group.create_task(drive(ws, user))
+                except* AssertionError as failures:
+                    raise failures.exceptions[0] from None
+
+            await phase()
+            gc.collect()
+            before = sys.getallocatedblocks()
+            await phase()
+            gc.collect()
+            grown = sys.getallocatedblocks() - before
+        phase_events = RETENTION_USERS * runs * per_run
+        assert received == 2 * phase_events, (
+            f"received {received:,} frames for {2 * RETENTION_USERS * runs:,} runs of "
+            f"{per_run} events"
+        )
+        per_event = grown / phase_events
+        record_measurement("blocks_retained_per_event", round(per_event, 4))
+        assert per_event < 0.05, (
+            f"after {phase_events:,} events ({RETENTION_USERS * runs:,} runs) filled the "
+            f"bounded buffers, another {phase_events:,} left {grown:,} more memory blocks "
+            f"allocated ({per_event:.2f} per event): the runtime retains something per event "
+            "or per run (frames, Event objects, run state) beyond its bounded buffers"
+        )
+
     async def test_many_users_under_load_lose_nothing(
         self, target: RuntimeTarget, record_measurement: Callable[[str, object], None]
     ) -> None:
@@ -418,7 +550,13 @@ class TestPerformanceBenchmarks:
         tokens = {f"{prefix}-{i}": authority.issue(f"{prefix}-{i}") for i in range(10)}
         report = await run_load(
             LoadSpec(
-                url=target.url, users=10, rate=2000, duration=1.5, tokens=tokens, user_prefix=prefix
+                url=target.url,
+                users=10,
+                rate=2000,
+                duration=1.5,
+                tokens=tokens,
+                user_prefix=prefix,
+                drain_timeout=seconds(5),  # its runs last about a second each
             )
         )
         record_measurement("load_report", report.table())
@@ -486,7 +624,9 @@ class TestEdgeCasesAndBoundaries:
             f"connection_ack last_seq went backwards: {last_seqs}"
         )
         replay = await open_client(user, after_seq=start)
-        await replay.wait_until(lambda: replay.completion(run_id), seconds(10))
+        await reach_in_run(
+            replay, run_id, lambda: replay.completion(run_id), "a replayed end", seconds(10)
+        )
         await flush(replay, seconds(5))
         assert [e.event_id for e in replay.events] == [e.event_id for e in steady.events]
 
@@ -573,7 +713,13 @@ class TestSecurityAndIsolation:
         assert events_per_run(steps, tools) == 30
         runs = await asyncio.gather(
             *(
-                c.start_run(f"isolated {u.user_id}", "load", options=load_options(steps, tools))
+                # 150 at once: more than the usual moment for the slowest to start
+                c.start_run(
+                    f"isolated {u.user_id}",
+                    "load",
+                    options=load_options(steps, tools),
+                    timeout=seconds(10),
+                )
                 for c, u in zip(clients, users, strict=True)
             )
         )
@@ -624,14 +770,21 @@ class TestSecurityAndIsolation:
             await finish_run(b, run_id, seconds(15))
         ours = {u.user_id for u in users}
         expected = 30 * len(users)
-        await monitor.wait_until(
-            lambda: sum(d.user_id in ours for d in monitor.deliveries) >= expected, seconds(10)
-        )
+        # each report is made when its event's writes are done, before the clients read it
+        await flush(monitor, seconds(5))
         deliveries = [d for d in monitor.deliveries if d.user_id in ours]
+        assert len(deliveries) == expected, (
+            f"/monitor reported the delivery of {len(deliveries)} of the {expected} events"
+        )
         wrong = [d for d in deliveries if d.connections != 2 or d.failed]
         assert not wrong, (
             f"{len(wrong)} of {expected} events were not delivered to exactly their owner's two "
             f"connections, e.g. {wrong[:3]}"
+        )
+        leaked = [d for d in deliveries if d.recipients not in (None, (d.user_id,))]
+        examples = ", ".join(f"seq {d.seq} of {d.user_id} to {d.recipients}" for d in leaked[:3])
+        assert not leaked, (
+            f"AEM022: {len(leaked)} events were written to other users' connections: {examples}"
         )
         observed = [e for e in monitor.events if e.user_id in ours]
         assert len(observed) == expected
@@ -810,7 +963,9 @@ class TestMultiAgentCoordination:
                 for e in client.run_events(run_id)
             )
 
-        await client.wait_until(sub_agent_tool_open, seconds(10))
+        await reach_in_run(
+            client, run_id, sub_agent_tool_open, "a sub-agent's tool call", seconds(10)
+        )
         await client.send(Cancel(run_id))
         events = await finish_run(client, run_id, seconds(10))
         assert_run_conforms(client, run_id, status="cancelled", mandatory=CANCELLED_RUN)
