@@ -413,6 +413,25 @@ def test_delivery_bad_monitor_seq_is_invalid(monitor_seq: Any) -> None:
     assert code_of(decode_server_frame, raw) == "invalid_field"
 
 
+def test_delivery_recipients_round_trip_and_may_be_absent() -> None:
+    leak = Delivery("e", "alice", 1, 2, 0, 0.5, monitor_seq=3, recipients=("alice", "bob"))
+    raw = dumps(delivery_to_dict(leak))
+    assert b'"recipients":["alice","bob"]' in raw
+    assert decode_server_frame(raw) == leak
+    # a runtime that does not report them: None, not "nobody"
+    older = frame(type="delivery", event_id="e", user_id="u", seq=1, connections=1, failed=0,
+                  latency_ms=1.0)  # fmt: skip
+    back = decode_server_frame(older)
+    assert isinstance(back, Delivery) and back.recipients is None
+
+
+@pytest.mark.parametrize("recipients", ["alice", [1], {"a": 1}, [None]])
+def test_delivery_bad_recipients_are_invalid(recipients: Any) -> None:
+    raw = frame(type="delivery", event_id="e", user_id="u", seq=1, connections=1, failed=0,
+                latency_ms=1.0, recipients=recipients)  # fmt: skip
+    assert code_of(decode_server_frame, raw) == "invalid_field"
+
+
 @SETTINGS
 @given(events())
 def test_event_frames_classify_as_events(event: Event) -> None:
