@@ -14,6 +14,7 @@ import ssl
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import dataclass
 
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 from websockets.sync.client import connect
@@ -21,13 +22,30 @@ from websockets.sync.client import connect
 from runtime.auth import TokenAuthority
 
 from .target import CheckTarget, InvalidTarget
+from .verdict import ErrorCause
 
 #: seconds for each request of the probe
 PROBE_TIMEOUT = 5.0
 
 
 class PreflightError(Exception):
-    """The target cannot be checked; the message says why, for the ERROR verdict."""
+    """The target cannot be checked; the message says why, for the ERROR verdict, and
+    ``cause`` which kind of refusal it is, for views that advise what to do."""
+
+    def __init__(self, message: str, cause: ErrorCause) -> None:
+        super().__init__(message)
+        self.cause = cause
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a target cannot be checked: the reason in words and its kind."""
+
+    reason: str
+    cause: ErrorCause
+
+    def __str__(self) -> str:
+        return self.reason
 
 
 def _unreachable(target: CheckTarget, exc: BaseException) -> PreflightError:
@@ -42,7 +60,7 @@ def _unreachable(target: CheckTarget, exc: BaseException) -> PreflightError:
         why = f"TLS failed: {reason}"
     else:
         why = str(reason) or type(reason).__name__
-    return PreflightError(f"target unreachable: {target.url}: {why}")
+    return PreflightError(f"target unreachable: {target.url}: {why}", ErrorCause.UNREACHABLE)
 
 
 def check_health(target: CheckTarget, timeout: float = PROBE_TIMEOUT) -> dict[str, object]:
@@ -53,7 +71,8 @@ def check_health(target: CheckTarget, timeout: float = PROBE_TIMEOUT) -> dict[st
             body = response.read()
     except urllib.error.HTTPError as exc:
         raise PreflightError(
-            f"target unhealthy: GET {url} answered HTTP {exc.code} {exc.reason}"
+            f"target unhealthy: GET {url} answered HTTP {exc.code} {exc.reason}",
+            ErrorCause.UNHEALTHY,
         ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         raise _unreachable(target, exc) from None
@@ -62,11 +81,14 @@ def check_health(target: CheckTarget, timeout: float = PROBE_TIMEOUT) -> dict[st
     except ValueError:
         raise PreflightError(
             f"{target.url} answered /healthz with something other than JSON: "
-            "is it an agent runtime?"
+            "is it an agent runtime?",
+            ErrorCause.PREFLIGHT,
         ) from None
     if not isinstance(health, dict) or health.get("status") != "ok":
         status = health.get("status") if isinstance(health, dict) else health
-        raise PreflightError(f"target unhealthy: /healthz says status={status!r}")
+        raise PreflightError(
+            f"target unhealthy: /healthz says status={status!r}", ErrorCause.UNHEALTHY
+        )
     return health
 
 
@@ -87,10 +109,12 @@ def _handshake(target: CheckTarget, endpoint: str, token: str, what: str, timeou
         if status in (401, 403):
             raise PreflightError(
                 f"bad credentials: {target.url}{endpoint} refused {what} "
-                f"(HTTP {status}{': ' + said if said else ''})"
+                f"(HTTP {status}{': ' + said if said else ''})",
+                ErrorCause.BAD_CREDENTIALS,
             ) from None
         raise PreflightError(
-            f"target refused the WebSocket handshake on {endpoint}: HTTP {status} {said}".strip()
+            f"target refused the WebSocket handshake on {endpoint}: HTTP {status} {said}".strip(),
+            ErrorCause.PREFLIGHT,
         ) from None
     except (InvalidHandshake, OSError, TimeoutError) as exc:
         raise _unreachable(target, exc) from None
@@ -108,11 +132,13 @@ def check_credentials(target: CheckTarget, timeout: float = PROBE_TIMEOUT) -> No
         _handshake(target, "/monitor", target.monitor_token, "the monitor token", timeout)
 
 
-def probe_target(target: CheckTarget, timeout: float = PROBE_TIMEOUT) -> str | None:
-    """None if ``target`` is up and takes the credentials, else the reason it cannot be checked."""
+def probe_target(target: CheckTarget, timeout: float = PROBE_TIMEOUT) -> Refusal | None:
+    """None if ``target`` is up and takes the credentials, else why it cannot be checked."""
     try:
         check_health(target, timeout)
         check_credentials(target, timeout)
-    except (PreflightError, InvalidTarget) as exc:
-        return str(exc)
+    except PreflightError as exc:
+        return Refusal(str(exc), exc.cause)
+    except InvalidTarget as exc:
+        return Refusal(str(exc), ErrorCause.PREFLIGHT)
     return None

@@ -35,7 +35,7 @@ from .command import (
     quick_suite,
     suite_python,
 )
-from .preflight import probe_target
+from .preflight import Refusal, probe_target
 from .progress import SuiteProgress
 from .report import (
     CheckHistory,
@@ -47,7 +47,7 @@ from .report import (
     write_verdict,
 )
 from .target import CheckTarget
-from .verdict import FindingSummary, RunOutcome, Verdict, decide
+from .verdict import ErrorCause, FindingSummary, RunOutcome, Verdict, decide
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ OUTPUT_TAIL_BYTES = 65536
 REAP_TIMEOUT = 10.0
 
 FindingsSource = Callable[[float, float], Sequence[FindingSummary]]
-Probe = Callable[[CheckTarget], "str | None"]
+Probe = Callable[[CheckTarget], "Refusal | None"]
 
 
 class CheckState(StrEnum):
@@ -129,7 +129,7 @@ class CheckRun:
         self._python = python or suite_python(self._environ)
         self._clock = clock
         self._preflight: threading.Thread | None = None
-        self._preflight_reason: str | None = None
+        self._refusal: Refusal | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._launched_at = 0.0
         self._tails: list[_Tail] = []
@@ -162,10 +162,10 @@ class CheckRun:
 
     def _run_probe(self) -> None:
         try:
-            self._preflight_reason = self._probe(self.target)
+            self._refusal = self._probe(self.target)
         except Exception as exc:  # a bug in the probe must still end in an ERROR verdict
             log.exception("the target probe failed")
-            self._preflight_reason = f"the target probe failed: {exc!r}"
+            self._refusal = Refusal(f"the target probe failed: {exc!r}", ErrorCause.PREFLIGHT)
 
     @property
     def pid(self) -> int | None:
@@ -190,9 +190,15 @@ class CheckRun:
             assert self._preflight is not None
             if self._preflight.is_alive():
                 return False
-            if self._preflight_reason:
+            refusal = self._refusal
+            if refusal is not None:
                 self._finish(
-                    RunOutcome(None, self.elapsed(), preflight_error=self._preflight_reason)
+                    RunOutcome(
+                        None,
+                        self.elapsed(),
+                        preflight_error=refusal.reason,
+                        preflight_cause=refusal.cause,
+                    )
                 )
             else:
                 self._launch()

@@ -79,8 +79,8 @@ class ErrorCause(StrEnum):
     UNTESTED = "nothing touched the runtime"
 
 
-#: the preflight (``preflight.py``) and the runner report refusals as text; these prefixes
-#: say which kind it was (also for verdict.json files written before ``cause`` existed)
+#: the kind of an ERROR told by its wording: for verdict.json files written before ``cause``
+#: existed, and reasons made without one (a preflight refusal carries its own)
 _CAUSE_PREFIXES: tuple[tuple[str, ErrorCause], ...] = (
     ("target unreachable", ErrorCause.UNREACHABLE),
     ("target unhealthy", ErrorCause.UNHEALTHY),
@@ -104,7 +104,7 @@ _CAUSE_PREFIXES: tuple[tuple[str, ErrorCause], ...] = (
 
 
 def error_cause(reason: str) -> ErrorCause:
-    """The kind of a refusal reported as text (the preflight's, an old verdict.json's)."""
+    """The kind of an ERROR known only by its reason (an old verdict.json's)."""
     for prefix, cause in _CAUSE_PREFIXES:
         if reason.startswith(prefix):
             return cause
@@ -156,6 +156,8 @@ class RunOutcome:
     cancelled: str | None = None  # why it was stopped (e.g. "cancelled by the user")
     #: the last lines pytest printed (for crash and usage-error reasons)
     output_tail: str = ""
+    #: the kind of the preflight's refusal (``preflight_error`` says it in words)
+    preflight_cause: ErrorCause | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,7 +441,7 @@ def decide(progress: SuiteProgress, outcome: RunOutcome) -> Verdict:
         )
 
     if outcome.preflight_error:
-        return error(outcome.preflight_error)  # its cause: by the preflight's wording
+        return error(outcome.preflight_error, outcome.preflight_cause)
     if outcome.start_error:
         return error(
             f"the suite could not be started: {outcome.start_error}", ErrorCause.NOT_STARTED

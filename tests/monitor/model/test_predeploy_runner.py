@@ -15,7 +15,7 @@ from monitor.model.predeploy.preflight import probe_target
 from monitor.model.predeploy.report import CheckHistory
 from monitor.model.predeploy.runner import CheckRun, CheckSettings, CheckState
 from monitor.model.predeploy.target import CheckTarget
-from monitor.model.predeploy.verdict import FindingSummary, VerdictKind
+from monitor.model.predeploy.verdict import ErrorCause, FindingSummary, VerdictKind
 from runtime.auth import Role, TokenAuthority
 from tests.conftest import seconds
 from tests.monitor.fixtures.check_suites import (
@@ -152,6 +152,7 @@ def test_a_dead_url_is_an_error_without_running_pytest(tmp_path: Path) -> None:
     assert verdict.line() == (
         f"ERROR: target unreachable: {url}: connection refused (nothing is listening there)"
     )
+    assert verdict.cause is ErrorCause.UNREACHABLE  # typed by the preflight, not its words
     assert run.command is None and run.pid is None  # pytest never started
     assert run.files is not None and run.files.junit.exists()
 
@@ -171,9 +172,9 @@ def test_bad_credentials_are_an_error(start_runtime: RuntimeStarter) -> None:
          "/monitor refused the monitor token (HTTP 401"),
     ]  # fmt: skip
     for target, expected in cases:
-        reason = probe_target(target)
-        assert reason is not None and reason.startswith("bad credentials: ")
-        assert expected in reason
+        refusal = probe_target(target)
+        assert refusal is not None and refusal.cause is ErrorCause.BAD_CREDENTIALS
+        assert refusal.reason.startswith("bad credentials: ") and expected in refusal.reason
 
 
 def test_a_non_runtime_http_server_is_an_error(tmp_path: Path) -> None:
@@ -184,13 +185,14 @@ def test_a_non_runtime_http_server_is_an_error(tmp_path: Path) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        reason = probe_target(CheckTarget(f"ws://127.0.0.1:{server.server_port}"))
+        refusal = probe_target(CheckTarget(f"ws://127.0.0.1:{server.server_port}"))
     finally:
         server.shutdown()
         server.server_close()
         thread.join(5)
-    assert reason is not None and reason.startswith("target unhealthy: GET http://127.0.0.1:")
-    assert "HTTP 404" in reason
+    assert refusal is not None and refusal.cause is ErrorCause.UNHEALTHY
+    assert refusal.reason.startswith("target unhealthy: GET http://127.0.0.1:")
+    assert "HTTP 404" in refusal.reason
 
 
 @pytest.mark.slow
