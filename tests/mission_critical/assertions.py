@@ -92,6 +92,8 @@ async def flush(client: AgentClient, timeout: float) -> None:
 RUN_SILENCE = 2.0
 #: how often the runtime is asked whether a run is still executing
 RUN_STATE_POLL = 0.1
+#: how long after its run has ended an event may still arrive (delivery lag)
+END_GRACE = 0.5
 
 
 async def wait_in_run(
@@ -125,11 +127,18 @@ async def wait_in_run(
         if left <= 0:
             return f"waited {timeout:g}s"
         if client.run_active is not None and await client.run_active(run_id) is False:
-            # The run's task has ended: whatever it sent is queued ahead of the pong.
+            # The run's task has ended: whatever it sent is queued ahead of the pong, unless
+            # delivery itself lags; a late event gets END_GRACE more (then it is late, and
+            # the latency checks say so, not this).
             await flush(client, min(silence, left))
+            with contextlib.suppress(TimeoutError):
+                await client.wait_until(settled, min(seconds(END_GRACE), left))
             if goal():
                 break
-            return f"the runtime says the run has ended, after {count()} events"
+            return (
+                f"the runtime says the run has ended, after {count()} events, and nothing "
+                f"more came in {seconds(END_GRACE):g}s"
+            )
         quiet = time.time() - client.last_frame_at
         if quiet >= silence:
             return f"nothing arrived for {quiet:.1f}s after the run's {count()} events"

@@ -125,15 +125,15 @@ def _run(argv: list[str], copy: Path) -> tuple[int, str, float]:
 
 
 def _match(pattern: str | None, text: str) -> str:
-    """The first line of ``text`` matching ``pattern`` (clipped), or ''."""
+    """The first line of ``text`` that matches ``pattern`` (clipped), or ''."""
     if pattern is None:
         return ""
-    regex = re.compile(pattern, re.I | re.S)
+    # line by line: across lines a pattern could join words of unrelated failures
+    regex = re.compile(pattern, re.I)
     for line in text.splitlines():
         if regex.search(line):
             return line.strip()[:200]
-    found = regex.search(text)
-    return found.group(0)[:200] if found else ""
+    return ""
 
 
 def run_quick(copy: Path, pattern: str | None) -> StageResult:
@@ -229,7 +229,9 @@ def run_plant(plant: Plant | None, scratch: Path, stages: tuple[str, ...] = STAG
     """The ``stages`` on one copy (``plant`` None: the unmutated baseline)."""
     name = plant.name if plant else "baseline"
     result = PlantResult(name, plant.kind if plant else "no regression planted")
-    copy = scratch / name
+    # not named after the plant: its name would show in every path of the output, and a
+    # pattern could match the path instead of what a test said
+    copy = Path(tempfile.mkdtemp(prefix="copy-", dir=scratch))
     try:
         make_copy(ROOT, copy, plant)
     except PlantDoesNotApply as exc:

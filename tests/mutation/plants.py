@@ -130,7 +130,7 @@ PLANTS: tuple[Plant, ...] = (
         _COMPLETED,
         _completed_unless('status == "cancelled"'),
         quick=None,
-        full=r"AEM016|never sent agent_completed|cancel",
+        full=r"AEM016.*never sent agent_completed",
         live=r"AEM012",
         misses="the quick check cancels no run",
     ),
@@ -141,7 +141,7 @@ PLANTS: tuple[Plant, ...] = (
         _COMPLETED,
         _completed_unless('(error or "").startswith("run timed out")'),
         quick=None,
-        full=r"AEM016|AEM026|never sent agent_completed|timed out|timeout",
+        full=r"(AEM016|AEM026).*never sent agent_completed",
         live=r"AEM026",
         misses="the quick check times no run out (a runtime's runs time out after minutes)",
     ),
@@ -198,8 +198,8 @@ PLANTS: tuple[Plant, ...] = (
         "            0.2, self._deliver, stream, event, payload\n"
         "        )\n"
         "        if action is ChaosAction.DUPLICATE:",
-        quick=r"delivered late|latency",
-        full=r"delivered late|latency",
+        quick=r"events are\s+delivered late|latency p99",
+        full=r"events are\s+delivered late|latency p99",
         live=r"AEM025",
     ),
     Plant(
@@ -232,7 +232,7 @@ PLANTS: tuple[Plant, ...] = (
         "self.tool_dispatcher, websocket_manager)\n",
         "        pass\n",
         quick=r"did not enhance the tool dispatcher",
-        full=r"did not enhance|tool_executing",
+        full=r"did not enhance the tool dispatcher",
         live=None,
         misses="a run with no tool events breaks no rule: the monitor cannot know tools ran",
     ),
@@ -269,7 +269,7 @@ PLANTS: tuple[Plant, ...] = (
         "        stream.replay.append((event.seq, payload))\n"
         "        self.__dict__.setdefault('_kept', []).append(event)\n",
         quick=None,
-        full=r"retain",
+        full=r"retains something per event",
         live=None,
         misses="only the runtime's own memory shows it (the quick check and the monitor see "
         "the wire)",
@@ -282,7 +282,7 @@ PLANTS: tuple[Plant, ...] = (
         "        stream.replay.append((event.seq, payload))\n"
         "        self.__dict__.setdefault('_sent', []).append(payload)\n",
         quick=None,
-        full=r"retain",
+        full=r"retains something per event",
         live=None,
         misses="only the runtime's own memory shows it",
     ),
@@ -292,8 +292,8 @@ PLANTS: tuple[Plant, ...] = (
         "runtime/connections.py",
         "        stream.replay.append((event.seq, payload))\n",
         "        if stream.connections:\n            stream.replay.append((event.seq, payload))\n",
-        quick=r"resume",
-        full=r"resume",
+        quick=r"must keep a disconnected user's events for resume",
+        full=r"must keep a disconnected user's events for resume|across the resume AEM009",
         live=None,
         misses="what a resume re-sends goes only to the resuming connection",
     ),
