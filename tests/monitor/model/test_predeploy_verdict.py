@@ -217,7 +217,7 @@ def test_the_false_go_recorded_with_only_a_monitor_token_is_an_error_naming_the_
     assert verdict.skips == (("need a secret", 2),)
 
 
-def test_a_gate_run_recorded_before_the_marker_existed_is_no_go() -> None:
+def test_a_gate_run_recorded_before_the_marker_existed_is_an_error() -> None:
     """Without the marker nothing shows the runtime was exercised: no GO on faith."""
     verdict = decide(_recorded(RECORDED, "full_go"), _done(0, 15.3))
     assert verdict.kind is VerdictKind.ERROR
