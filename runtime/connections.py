@@ -110,14 +110,33 @@ class _Ticket:
     routing bug that hands it to another user's connection shows on the observer stream.
     """
 
-    __slots__ = ("event", "failed", "ok", "pending", "recipients")
+    __slots__ = ("_recipients", "event", "failed", "ok", "pending")
 
     def __init__(self, event: Event, pending: int) -> None:
         self.event = event
         self.pending = pending
         self.ok = 0
         self.failed = 0
-        self.recipients: set[str] = set()
+        # nearly always one user: a set is made only when a second one turns up
+        self._recipients: str | set[str] | None = None
+
+    def add_recipient(self, user_id: str) -> None:
+        known = self._recipients
+        if known is None:
+            self._recipients = user_id
+        elif isinstance(known, str):
+            if known != user_id:
+                self._recipients = {known, user_id}
+        else:
+            known.add(user_id)
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """The users sent the event, sorted."""
+        known = self._recipients
+        if known is None:
+            return ()
+        return (known,) if isinstance(known, str) else tuple(sorted(known))
 
 
 @dataclass(eq=False)
@@ -714,7 +733,7 @@ class WebSocketManager:
 
     def _send_done(self, ticket: _Ticket, recipient: str) -> None:
         ticket.ok += 1
-        ticket.recipients.add(recipient)
+        ticket.add_recipient(recipient)
         ticket.pending -= 1
         if ticket.pending == 0:
             self._finish(ticket)
@@ -725,7 +744,7 @@ class WebSocketManager:
             return
         ticket.failed += 1
         if recipient:
-            ticket.recipients.add(recipient)
+            ticket.add_recipient(recipient)
         ticket.pending -= 1
         if ticket.pending == 0:
             self._finish(ticket)
@@ -740,7 +759,7 @@ class WebSocketManager:
             ticket.ok + ticket.failed,
             ticket.failed,
             latency * 1000,
-            tuple(sorted(ticket.recipients)),
+            ticket.recipients,
         )
 
     def _report(

@@ -123,9 +123,6 @@ class _StreamTrack:
     never_emitted: set[int] = field(default_factory=set)
     #: on the observer stream (events carry monitor_seq), where a gap can be told apart
     observed: bool = False
-    #: an implausible timestamp was reported and none plausible has come since (AEM024 is
-    #: reported once per streak, not once per event of a clock that is off for good)
-    clock_flagged: bool = False
     lost: set[int] = field(default_factory=set)  # seqs already reported lost (AEM009)
     recent_ids: deque[str] = field(default_factory=deque)
     recent_id_set: set[str] = field(default_factory=set)
@@ -189,6 +186,9 @@ class SequenceValidator:
         self._slow_users: set[str] = set()
         #: users whose sends are failing (AEM021 is reported once per streak)
         self._failing_users: set[str] = set()
+        #: users whose clock is off (AEM024 once per streak, not once per event of a clock
+        #: that is off for good)
+        self._skewed_users: set[str] = set()
         self.events_seen = 0
 
     # --- public API -------------------------------------------------------------------
@@ -246,7 +246,7 @@ class SequenceValidator:
                     at=received_at,
                 )
             )
-        if delivery.connections and not delivery.failed:
+        if self._failing_users and delivery.connections and not delivery.failed:
             self._failing_users.discard(delivery.user_id)
         budget = self.config.latency_budget_ms
         if budget is not None and delivery.connections:
@@ -265,7 +265,7 @@ class SequenceValidator:
                             at=received_at,
                         )
                     )
-            else:
+            elif self._slow_users:
                 self._slow_users.discard(delivery.user_id)
         if delivery.failed:
             # One finding per streak: a connection closed as a slow consumer fails thousands
@@ -526,20 +526,15 @@ class SequenceValidator:
     def _check_clock(self, event: Event, received_at: float, out: list[Finding]) -> None:
         tolerance = self.config.clock_tolerance
         assert tolerance is not None
-        stream = self._streams.get(event.user_id)
         off = event.timestamp - received_at
+        skewed = self._skewed_users
         if abs(off) <= tolerance:
-            if stream is not None:
-                stream.clock_flagged = False
+            if skewed:
+                skewed.discard(event.user_id)
             return
-        if stream is not None and stream.clock_flagged:
+        if event.user_id in skewed:
             return
-        if stream is None:
-            stream = self._streams[event.user_id] = _StreamTrack()
-            if self.config.late_join and event.seq > 1:
-                stream.next_seq = event.seq
-                stream.joined_late = True
-        stream.clock_flagged = True
+        skewed.add(event.user_id)
         if abs(event.timestamp) > 1e11:
             why = "it looks like milliseconds, the protocol says seconds"
         else:
