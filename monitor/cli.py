@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 from monitor import __version__
 from monitor.display_check import describe, display_problem, read_os_release
-from monitor.model.capture_process import CAPTURE_ARGUMENT
-from monitor.model.capture_process import main as capture_main
+from monitor.services.capture_process import CAPTURE_ARGUMENT
+from monitor.services.capture_process import main as capture_main
 from monitor.stop_signals import StopSignals
 
 
@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=5.0,
         help="seconds to run before taking the --screenshot (default 5)",
     )
-    from monitor.model.predeploy.headless import add_check_parser  # light: no Qt, no I/O
+    from monitor.services.predeploy.headless import add_check_parser  # light: no Qt, no I/O
 
     commands = parser.add_subparsers(dest="command")
     add_check_parser(commands)
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(arguments)
     if args.command == "check":  # headless: never starts Qt
-        from monitor.model.predeploy.headless import run_check
+        from monitor.services.predeploy.headless import run_check
 
         return run_check(args)
     if args.connect and not args.token:

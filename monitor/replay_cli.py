@@ -1,7 +1,7 @@
 """``agent-monitor replay FILE``: replay a recording headless and print its findings.
 
 FILE is a recording (``.sqlite``, as the monitor writes them) or a JSON Lines file of frames
-(an export, or a browser's WebSocket log: see ``monitor.model.recording.jsonl``). Its frames
+(an export, or a browser's WebSocket log: see ``monitor.services.recording.jsonl``). Its frames
 go through the same session and validator as live, on the recording's own clock, so the
 findings are those the live monitor showed — at any ``--speed``.
 
@@ -30,7 +30,8 @@ from typing import Any, TextIO
 
 import orjson
 
-from monitor.model.recording import (
+from monitor.model.session import FROM_START_VALIDATOR, LIVE_VALIDATOR
+from monitor.services.recording import (
     FutureFormatError,
     RecordingError,
     Replay,
@@ -38,7 +39,6 @@ from monitor.model.recording import (
     parse_speed,
     speed_label,
 )
-from monitor.model.session import FROM_START_VALIDATOR, LIVE_VALIDATOR
 from runtime.protocol import Finding, Severity
 
 EXIT_OK, EXIT_FINDINGS, EXIT_UNREADABLE = 0, 1, 2

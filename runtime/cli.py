@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 from . import __version__
 from .auth import Role, TokenAuthority
-from .config import ENV_PREFIX, RuntimeConfig
+from .config import ALLOWED_ORIGINS_ENV, ENV_PREFIX, RuntimeConfig
 from .faults import FaultConfig
+from .origins import ORIGIN_RULE, OriginPolicy
 
 log = logging.getLogger("runtime")
 
@@ -60,7 +61,11 @@ def _build_parser() -> argparse.ArgumentParser:
         "--allowed-origin",
         action="append",
         dest="allowed_origins",
-        help="allowed Origin header (repeatable); default: any",
+        metavar="ORIGIN",
+        help=f"a browser origin allowed to open a WebSocket, e.g. https://app.example "
+        f"(repeatable; or {ALLOWED_ORIGINS_ENV}, comma-separated); default: any. "
+        f"Matching: {ORIGIN_RULE}. Requests without an Origin header (non-browser clients) "
+        "are always allowed",
     )
     serve.add_argument(
         "--allow-client-faults",
@@ -163,6 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
         if not config.secret:  # --secret "": refuse here, not with a traceback at startup
             parser.error("the token secret must not be empty")
+        try:
+            OriginPolicy(config.allowed_origins)
+        except ValueError as exc:
+            parser.error(f"--allowed-origin / {ALLOWED_ORIGINS_ENV}: {exc}")
         if config.uses_dev_secret:
             log.warning(
                 "no secret configured: using the insecure development secret. Set "
@@ -170,16 +179,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ENV_PREFIX,
             )
         if config.faults.any_enabled:
-            log.warning(
-                "fault injection enabled: %s",
-                {k: v for k, v in config.faults.to_dict().items() if v},
-            )
-        from .server import run_server
+            log.warning("fault injection enabled: %s", config.active_faults())
+        from .service import run_server
 
         try:
             asyncio.run(run_server(config))
         except KeyboardInterrupt:
-            pass
+            pass  # Ctrl-C before the signal handlers were in place: nothing ran yet
         except OSError as exc:
             print(
                 f"agent-runtime: cannot listen on {config.host}:{config.port}: {exc}",

@@ -34,6 +34,8 @@ from .protocol import (
     decode_server_frame,
     encode_client_message,
 )
+from .protocol.endpoints import MONITOR_PATH, USER_PATH
+from .streams import AckVerdict, ResumeCursor
 
 T = TypeVar("T")
 
@@ -86,10 +88,15 @@ class AgentClient:
         self.pongs = 0
         self.latencies_ms: list[float] = []
         self.closed: ConnectionClosed | None = None
+        #: where this client is in its stream (``seq``, or ``monitor_seq`` on ``/monitor``):
+        #: pass it to the next ``connect`` to resume after what this connection received
+        self.cursor = ResumeCursor()
         #: the ``after_seq`` this connection resumed from at the handshake, if any
         self.resumed_after: int | None = None
+        #: what the ``connection_ack`` meant: joined, resumed, or a restarted runtime
+        self.ack_verdict: AckVerdict | None = None
         #: the endpoint connected to; on ``/ws`` every event must be of the ack's user
-        self.endpoint = "/ws"
+        self.endpoint = USER_PATH
         #: events of another user received on a ``/ws`` connection (an isolation breach)
         self.foreign = 0
         #: the first of them, described
@@ -108,15 +115,30 @@ class AgentClient:
         url: str,
         token: str | None,
         *,
-        endpoint: str = "/ws",
+        endpoint: str = USER_PATH,
         after_seq: int | None = None,
+        cursor: ResumeCursor | None = None,
         token_in_query: bool = False,
         validator: SequenceValidator | None = None,
         keep_events: bool = True,
         ack_timeout: float = 10.0,
         **connect_kwargs: Any,
     ) -> AgentClient:
-        """Connect to ``url`` (``ws://host:port``) and wait for ``connection_ack``."""
+        """Connect to ``url`` (``ws://host:port``) and wait for ``connection_ack``.
+
+        ``after_seq`` resumes after that number; ``cursor`` (from an earlier connection,
+        not with ``after_seq``) resumes where it says and goes on counting.
+        """
+        if cursor is not None and after_seq is not None:
+            raise ValueError("give after_seq or a cursor, not both")
+        if cursor is None:
+            if endpoint == MONITOR_PATH:
+                cursor = ResumeCursor(
+                    after=after_seq, seq_name="monitor_seq", stream_name="observer stream"
+                )
+            else:
+                cursor = ResumeCursor(after=after_seq)
+        after_seq = cursor.request()
         query: dict[str, str] = {}
         headers: dict[str, str] = {}
         if token is not None:
@@ -137,6 +159,7 @@ class AgentClient:
             keep_events=keep_events,
         )
         client.resumed_after = after_seq
+        client.cursor = cursor
         client.endpoint = endpoint
         client._reader = asyncio.get_running_loop().create_task(client._read())
         await client.wait_until(
@@ -150,6 +173,12 @@ class AgentClient:
         await self.ws.close()
         if self._reader is not None:
             await self._reader
+
+    async def wait_closed(self) -> ConnectionClosed | None:
+        """Wait until the connection has closed (either side); returns how."""
+        if self._reader is not None:
+            await asyncio.shield(self._reader)
+        return self.closed
 
     async def __aenter__(self) -> AgentClient:
         return self
@@ -182,7 +211,7 @@ class AgentClient:
             # The validator tracks each user's stream apart, so it would take another
             # user's events as a second valid stream: the connection's owner is checked here.
             if (
-                self.endpoint == "/ws"
+                self.endpoint == USER_PATH
                 and self.ack is not None
                 and frame.user_id != self.ack.user_id
             ):
@@ -191,6 +220,7 @@ class AgentClient:
                     self.foreign_example = (
                         f"seq {frame.seq} {frame.type} of user={frame.user_id} run={frame.run_id}"
                     )
+            self.cursor.advance(frame.seq if frame.monitor_seq is None else frame.monitor_seq)
             if self.keep_events:
                 self.events.append(frame)
             if frame.type is EventType.AGENT_STARTED:
@@ -203,16 +233,20 @@ class AgentClient:
                 self.findings.extend(found)
         elif isinstance(frame, Delivery):
             self.deliveries.append(frame)
+            if frame.monitor_seq is not None:
+                self.cursor.advance(frame.monitor_seq)
             self.findings.extend(self.validator.feed_delivery(frame, now))
         elif isinstance(frame, ConnectionAck):
             self.ack = frame
+            instance = frame.extra.get("instance_id")
+            self.ack_verdict = verdict = self.cursor.acknowledge(
+                frame.last_seq, instance if isinstance(instance, str) else None, self.resumed_after
+            )
             # A handshake resume replays the events after ``after_seq`` before live ones.
-            start = frame.last_seq
-            if self.resumed_after is not None:
-                start = min(start, self.resumed_after)
-            self.validator.expect_next(frame.user_id, start + 1)
+            self.validator.expect_next(frame.user_id, verdict.expect_next)
         elif isinstance(frame, ErrorFrame):
             self.errors.append(frame)
+            self.cursor.refused(frame.code)
         elif isinstance(frame, Pong):
             self.pongs += 1
         self._changed.set()

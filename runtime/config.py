@@ -10,8 +10,14 @@ from typing import Any
 from .faults import FaultConfig
 
 ENV_PREFIX = "AGENT_RUNTIME_"
+#: the allowed browser origins, comma-separated (the CLI's ``--allowed-origin``)
+ALLOWED_ORIGINS_ENV = ENV_PREFIX + "ALLOWED_ORIGINS"
 #: Used only when no secret is configured; ``serve`` warns loudly when it is in effect.
 DEV_SECRET = "dev-insecure-secret-change-me-before-deploying"
+#: fault parameters that are no fault by themselves, each with the fault it tunes (None:
+#: all of them). ``chaos_delay_ms`` has a non-zero default, so listing every non-zero field
+#: reported a delay fault on a runtime with no fault on.
+FAULT_PARAMETERS: dict[str, str | None] = {"chaos_delay_ms": "chaos_delay", "seed": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,8 @@ class RuntimeConfig:
     run_timeout: float = 120.0
     #: multiplies every pause agents take between steps; 0 runs as fast as possible.
     pace: float = 1.0
+    #: browser origins allowed to open a WebSocket, compared as ``runtime.origins`` says;
+    #: empty allows any
     allowed_origins: tuple[str, ...] = ()
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
@@ -41,6 +49,16 @@ class RuntimeConfig:
     #: honour ``options.faults`` in user messages (tests and demos; never in production).
     allow_client_faults: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
+
+    def active_faults(self) -> dict[str, Any]:
+        """The faults that are on, each with the parameters that tune it; ``{}`` if none."""
+        values = self.faults.to_dict()
+        active = {k: v for k, v in values.items() if k not in FAULT_PARAMETERS and v}
+        for parameter, fault in FAULT_PARAMETERS.items():
+            tunes_an_active_fault = fault in active if fault is not None else bool(active)
+            if tunes_an_active_fault and values[parameter] is not None:
+                active[parameter] = values[parameter]
+        return active
 
     @property
     def uses_dev_secret(self) -> bool:

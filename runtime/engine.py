@@ -16,11 +16,12 @@ from typing import Any
 
 from .agents.base import Agent, AgentCrash, RunScope
 from .config import RuntimeConfig
-from .connections import WebSocketManager
 from .context import UserExecutionContext
 from .faults import FaultConfig, FaultPlan
+from .manager import WebSocketManager
 from .metrics import RuntimeMetrics
 from .notifier import WebSocketNotifier
+from .protocol import RunStatus
 from .registry import AgentRegistry
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class ExecutionEngine:
         """Run the agent on ``text``; always ends with one ``agent_completed``."""
         ctx = self.context
         started = time.perf_counter()
-        status, result, error = "failed", None, None
+        status, result, error = RunStatus.FAILED, None, None
         log.info(
             "run %s started: user=%s agent=%s thread=%s request=%s",
             ctx.run_id,
@@ -92,9 +93,9 @@ class ExecutionEngine:
         try:
             async with asyncio.timeout(self.run_timeout):
                 result = await self.agent.run(scope)
-            status = "completed"
+            status = RunStatus.COMPLETED
         except asyncio.CancelledError:
-            status, error = "cancelled", "run cancelled"
+            status, error = RunStatus.CANCELLED, "run cancelled"
             # The cancellation was delivered by cancel(); the run ends normally from here.
             task = asyncio.current_task()
             if task is not None:

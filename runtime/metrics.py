@@ -110,7 +110,19 @@ class RuntimeMetrics:
             "aem_bad_frames", "Inbound frames rejected, by error code", ["code"], registry=r
         )
         self.auth_failures = Counter(
-            "aem_auth_failures", "Handshakes refused, by HTTP status", ["status"], registry=r
+            "aem_auth_failures",
+            "Handshakes refused for who or where they came from (401 token, 403 role or "
+            "Origin), by HTTP status",
+            ["status"],
+            registry=r,
+        )
+        # Kept apart from auth_failures: a malformed request is a client bug, not an
+        # intruder, and an alert on auth failures must not fire for it.
+        self.bad_handshakes = Counter(
+            "aem_bad_handshakes",
+            "Handshakes refused as malformed (400), by reason",
+            ["reason"],
+            registry=r,
         )
         self.connections = Gauge(
             "aem_connections", "Open connections, by endpoint", ["endpoint"], registry=r

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from .connections import UnencodableEventError, WebSocketManager
 from .context import UserExecutionContext
-from .protocol import Event, EventType
+from .manager import UnencodableEventError, WebSocketManager
+from .protocol import Event, EventType, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ class WebSocketNotifier:
         error: str | None = None,
     ) -> Event | None:
         data: dict[str, Any] = {"status": status, "duration_ms": round(duration_ms, 3)}
-        if status == "completed":
+        if status == RunStatus.COMPLETED:
             data["result"] = result
         else:
             data["error"] = error or status

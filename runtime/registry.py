@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .agents.base import Agent, RunScope
-from .connections import WebSocketManager
+from .manager import WebSocketManager
 from .tools import Tool, ToolDispatcher, ToolError, enhance_tool_dispatcher_with_notifications
 
 #: Agent used when a ``user_message`` names none.

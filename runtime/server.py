@@ -21,23 +21,35 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
-from websockets.typing import Origin
 
 from . import __version__
 from .auth import AuthError, Principal, Role, TokenAuthority
-from .config import RuntimeConfig
-from .connections import MONITOR_ENDPOINT, Subscriber, WebSocketManager
+from .config import ALLOWED_ORIGINS_ENV, RuntimeConfig
+from .connections import Subscriber
 from .context import InvalidContextError, UserExecutionContext
 from .engine import ConcurrencyLimitError, ExecutionEngineFactory
 from .faults import FaultConfig
+from .http_answers import SERVER_HEADER, http_response, method_not_allowed
+from .manager import WebSocketManager
 from .metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
+from .origins import ORIGIN_RULE, OriginPolicy
 from .protocol import Cancel, Ping, ProtocolError, Resume, UserMessage, decode_client_message
 from .protocol.codec import encode_pong
+from .protocol.endpoints import (
+    HEALTH_PATH,
+    METRICS_PATH,
+    MONITOR_ENDPOINT,
+    MONITOR_PATH,
+    USER_PATH,
+)
 from .registry import AgentRegistry, UnknownAgentError
+from .websockets_adapter import MethodCheckingConnection
 
 log = logging.getLogger(__name__)
 
 MAX_PACE = 10.0
+#: how often a drain looks whether the connections' queued frames have been written
+OUTBOX_POLL_S = 0.005
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +82,18 @@ class RuntimeServer:
         self.registry.set_websocket_manager(self.manager)
         self.factory = ExecutionEngineFactory(self.registry, self.manager, self.config)
         self.authority = TokenAuthority(self.config.secret)
-        # Keyed weakly by connection: a handshake that fails after _process_request (bad
-        # Origin, no upgrade, client gone) never reaches _handle, so nothing would pop it.
+        self.origins = OriginPolicy(self.config.allowed_origins)
+        # Keyed weakly by connection: a handshake that fails after _process_request (no
+        # upgrade, client gone) never reaches _handle, so nothing would pop it.
         self._admissions: weakref.WeakKeyDictionary[ServerConnection, _Admission] = (
             weakref.WeakKeyDictionary()
         )
         self._server: Server | None = None
         self._started_at = time.time()
+        # Every open connection, so a drain can wait until their queued frames are written.
+        self._subscribers: set[Subscriber] = set()
+        #: stopping: user messages no longer start runs
+        self._draining = False
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -87,27 +104,80 @@ class RuntimeServer:
             cfg.host,
             cfg.port,
             process_request=self._process_request,
+            create_connection=MethodCheckingConnection,
             compression=None,  # loopback and LAN: compression halves throughput
             max_size=cfg.max_frame_bytes,
             ping_interval=cfg.ping_interval,
             ping_timeout=cfg.ping_timeout,
             close_timeout=cfg.close_timeout,
-            origins=[*map(Origin, cfg.allowed_origins), None] if cfg.allowed_origins else None,
-            server_header=f"agent-runtime/{__version__}",
+            # no origins=: _process_request checks the Origin (normalised, and counted)
+            server_header=SERVER_HEADER,
         )
         self._started_at = time.time()
         log.info("agent runtime %s listening on %s", __version__, self.url)
         return self
 
-    async def stop(self) -> None:
-        """Cancel runs (each still ends with ``agent_completed``), then close connections."""
-        if self._server is None:
-            return
-        self._server.close(close_connections=False)
-        await self.factory.shutdown()
+    async def stop(self, drain_timeout: float | None = None) -> bool:
+        """Stop accepting connections, cancel every run (each still ends with
+        ``agent_completed``), wait until those frames are written, then close every
+        connection with 1001 (going away).
+
+        With ``drain_timeout``, runs and writes still pending after that many seconds are
+        given up on and the connections closed anyway, which takes at most the config's
+        ``close_timeout`` more. Returns whether everything drained in time.
+        """
+        server = self._server
+        if server is None:
+            return True
+        self._draining = True
+        # Stops listening at once; a handshake still in progress is answered 503.
+        server.close(close_connections=False)
+        drained = await self._drain(drain_timeout)
         await self.manager.close_all()
-        await self._server.wait_closed()
+        try:
+            # Bounded only when the whole stop is: a handshake that never completes holds
+            # wait_closed until websockets' open timeout.
+            async with asyncio.timeout(
+                None if drain_timeout is None else self.config.close_timeout
+            ):
+                await server.wait_closed()
+        except TimeoutError:
+            log.warning("connections still closing after the drain: left to the process exit")
         self._server = None
+        self._draining = False
+        return drained
+
+    async def _drain(self, timeout: float | None) -> bool:
+        # shutdown() waits for every run: one that outlasts its cancel would hold it, and a
+        # timeout's cancel with it, so it runs as a task of its own and the drain waits on
+        # that task only as long as the timeout allows.
+        runs_ended = asyncio.ensure_future(self.factory.shutdown())
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(runs_ended)
+                return await self._outboxes_written()
+        except TimeoutError:
+            log.warning(
+                "drain unfinished after %gs (%d run(s) still in progress): closing "
+                "connections anyway",
+                timeout,
+                self.factory.active_runs(),
+            )
+            return False
+
+    async def _outboxes_written(self) -> bool:
+        """Wait until no open connection has frames queued (closing a connection drops its
+        queue: a run's last ``agent_completed`` among them), at most ``close_timeout``: a
+        client that stopped reading gets no longer than its close handshake would."""
+        try:
+            async with asyncio.timeout(self.config.close_timeout):
+                # A poll: an outbox tells nobody when it empties, and this runs once, at exit.
+                while self._frames_queued():  # noqa: ASYNC110
+                    await asyncio.sleep(OUTBOX_POLL_S)
+        except TimeoutError:
+            log.warning("frames still queued to a client that is not reading: closing anyway")
+            return False
+        return True
 
     async def __aenter__(self) -> RuntimeServer:
         return await self.start()
@@ -136,18 +206,25 @@ class RuntimeServer:
     def issue_token(self, user_id: str, role: Role | str = Role.USER) -> str:
         return self.authority.issue(user_id, role)
 
+    def _frames_queued(self) -> bool:
+        return any(sub.unsent and not sub.closed for sub in self._subscribers)
+
     # --- HTTP side of the handshake ---------------------------------------------------
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        if request.method != "GET":  # MethodCheckingConnection answers first, where it can
+            return method_not_allowed(request.method)
         url = urlsplit(request.path)
-        if url.path == "/healthz":
-            return _response(HTTPStatus.OK, orjson.dumps(self.health()), "application/json")
-        if url.path == "/metrics":
-            return _response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
-        if url.path not in ("/ws", "/monitor"):
-            return _response(
-                HTTPStatus.NOT_FOUND, b"not found: use /ws, /monitor, /healthz, /metrics\n"
-            )
+        if url.path == HEALTH_PATH:
+            return http_response(HTTPStatus.OK, orjson.dumps(self.health()), "application/json")
+        if url.path == METRICS_PATH:
+            return http_response(HTTPStatus.OK, self.metrics.render(), CONTENT_TYPE_LATEST)
+        if url.path not in (USER_PATH, MONITOR_PATH):
+            paths = ", ".join((USER_PATH, MONITOR_PATH, HEALTH_PATH, METRICS_PATH))
+            return http_response(HTTPStatus.NOT_FOUND, f"not found: use {paths}\n".encode())
+        origin = request.headers.get("Origin")
+        if not self.origins.allows(origin):
+            return self._refuse(HTTPStatus.FORBIDDEN, _origin_refusal(origin))
         query = parse_qs(url.query)
         token = _bearer(request.headers) or query.get("token", [""])[0] or None
         if not token:
@@ -171,17 +248,24 @@ class RuntimeServer:
                 if after_seq < 0:
                     raise ValueError
             except ValueError:
-                return self._refuse(HTTPStatus.BAD_REQUEST, "after_seq must be an integer >= 0")
+                return self._bad_handshake("after_seq", "after_seq must be an integer >= 0")
         self._admissions[connection] = _Admission(principal, endpoint, after_seq)
         return None
 
     def _refuse(self, status: HTTPStatus, message: str) -> Response:
+        """401 or 403: who or where the request came from is not allowed."""
         self.metrics.auth_failures.labels(str(status.value)).inc()
         log.warning("handshake refused (%d): %s", status.value, message)
-        response = _response(status, (message + "\n").encode())
+        response = http_response(status, (message + "\n").encode())
         if status is HTTPStatus.UNAUTHORIZED:
             response.headers["WWW-Authenticate"] = 'Bearer realm="agent-runtime"'
         return response
+
+    def _bad_handshake(self, reason: str, message: str) -> Response:
+        """400: the request itself is malformed."""
+        self.metrics.bad_handshakes.labels(reason).inc()
+        log.warning("handshake refused (400): %s", message)
+        return http_response(HTTPStatus.BAD_REQUEST, (message + "\n").encode())
 
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` reports, including which fault knobs this runtime honours."""
@@ -197,7 +281,7 @@ class RuntimeServer:
             "agents": self.registry.agent_names,
             "default_agent": self.registry.default_agent,
             "client_faults": self.config.allow_client_faults,
-            "faults": {k: v for k, v in self.config.faults.to_dict().items() if v},
+            "faults": self.config.active_faults(),
             "max_frame_bytes": self.config.max_frame_bytes,
             "replay_buffer": self.config.replay_buffer,
             "send_queue_limit": self.config.send_queue_limit,
@@ -214,12 +298,14 @@ class RuntimeServer:
             sub = self.manager.connect_user(principal.user_id, ws)
         if admission.after_seq is not None:
             self.manager.resume(sub, admission.after_seq)
+        self._subscribers.add(sub)
         try:
             async for raw in ws:
                 self._on_frame(sub, raw)
         except ConnectionClosed:
             pass  # the client went away; its runs go on and their events wait for resume
         finally:
+            self._subscribers.discard(sub)
             await self.manager.disconnect(sub)
 
     def _on_frame(self, sub: Subscriber, raw: str | bytes) -> None:
@@ -252,6 +338,11 @@ class RuntimeServer:
         self.manager.send_error(sub, code, message, ref)
 
     def _start_run(self, sub: Subscriber, message: UserMessage) -> None:
+        if self._draining:
+            # A run started now would outlive the drain's cancelling and never complete on
+            # the wire; the connection's 1001 close, moments away, tells the client instead.
+            log.info("user message from %s ignored: the runtime is shutting down", sub.user_id)
+            return
         options = dict(message.options)
         faults: FaultConfig | None = None
         if "faults" in options:
@@ -296,16 +387,12 @@ def _bearer(headers: Headers) -> str | None:
     return None
 
 
-def _response(status: HTTPStatus, body: bytes, content_type: str = "text/plain") -> Response:
-    headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
-    return Response(status.value, status.phrase, headers, body)
-
-
-async def run_server(config: RuntimeConfig) -> None:
-    """Serve until cancelled (Ctrl-C), then shut down gracefully."""
-    server = RuntimeServer(config)
-    await server.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
+def _origin_refusal(origin: str | None) -> str:
+    """Which origin was refused and how to allow it (``origin`` is the client's own text:
+    cut short, and quoted so it cannot pass for the server's words)."""
+    shown = (origin or "")[:200]
+    return (
+        f"origin {shown!r} is not allowed to open a WebSocket here; to allow it, start the "
+        f"runtime with --allowed-origin {shown} (repeatable) or add it to "
+        f"{ALLOWED_ORIGINS_ENV} (comma-separated). Matching: {ORIGIN_RULE}."
+    )

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .connections import WebSocketManager
 from .context import UserExecutionContext
 from .faults import FaultPlan
+from .manager import WebSocketManager
 from .notifier import WebSocketNotifier
 
 log = logging.getLogger(__name__)

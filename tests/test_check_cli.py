@@ -112,7 +112,8 @@ def test_a_quick_check_given_only_a_monitor_token_is_an_error_not_a_go(
     assert lines[-1] == (
         f"ERROR: nothing touched the runtime: the {skipped} tests that use the target were "
         f"skipped (need a secret) and the {passed} that passed do not use it. To run them, "
-        "pass --secret S (AEM_RUNTIME_SECRET) or --token with a user token (AEM_RUNTIME_TOKENS)"
+        "pass --secret SECRET (AEM_RUNTIME_SECRET) or --token with a user token "
+        "(AEM_RUNTIME_TOKENS)"
     )
     assert "Traceback" not in result.stderr
     assert_valid_junit(junit)

@@ -1,5 +1,5 @@
-"""The dependency direction (runtime.protocol ← runtime and the monitor's model ← Qt
-widgets), checked on the source and in a fresh interpreter.
+"""The dependency direction (runtime.protocol ← runtime, and the monitor's model ← services
+← Qt widgets), checked on the source and in a fresh interpreter.
 
 ``runtime.protocol`` ← runtime internals ← runtime server; nothing under ``runtime/`` imports
 Qt or ``monitor``; ``runtime.protocol`` is sans-I/O (stdlib without asyncio/socket/threading,
@@ -50,10 +50,11 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imports(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, absolute module name) for every import in ``path``, relative ones resolved."""
+def _imports(path: Path, module: str | None = None) -> Iterator[tuple[int, str]]:
+    """(line, absolute module name) for every import in ``path``, relative ones resolved
+    (``module``: the file's module name, if it is not where that name would put it)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    module = _module_name(path)
+    module = module or _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -105,6 +106,32 @@ def test_protocol_imports_only_pure_stdlib_orjson_and_itself(path: Path) -> None
     )
 
 
+STREAMS = RUNTIME / "streams"
+#: what the stream core may use of the runtime beyond itself: the wire protocol and the
+#: execution context an event is made for (plain data)
+ALLOWED_IN_STREAMS = ("runtime.streams", "runtime.protocol", "runtime.context")
+
+
+@pytest.mark.parametrize("path", _python_files(STREAMS), ids=lambda p: str(p.relative_to(ROOT)))
+def test_the_stream_core_does_no_io(path: Path) -> None:
+    """Streams, resume and the resume cursor are driven by plain values in their tests; no
+    socket, event loop, thread or websockets may creep in (the I/O is the server's, the
+    reconnect loop's and the clients')."""
+    stdlib = set(sys.stdlib_module_names) | {"__future__"}
+    bad = []
+    for line, name in _imports(path):
+        if name.startswith(ALLOWED_IN_STREAMS):
+            continue
+        top = _top(name)
+        if top in stdlib and top not in FORBIDDEN_STDLIB_IN_PROTOCOL:
+            continue
+        bad.append((line, name))
+    assert not bad, (
+        f"{path.relative_to(ROOT)} imports {bad}; runtime.streams is sans-I/O: stdlib "
+        f"(not {sorted(FORBIDDEN_STDLIB_IN_PROTOCOL)}), {', '.join(ALLOWED_IN_STREAMS)} only"
+    )
+
+
 def test_import_resolution_sees_relative_imports() -> None:
     """Guard the checker itself: relative imports resolve to absolute module names."""
     names = {name for _, name in _imports(PROTOCOL / "validator.py")}
@@ -128,32 +155,112 @@ def test_importing_protocol_loads_no_io_or_qt_modules() -> None:
         assert name not in loaded, f"import runtime.protocol loaded {name}: {loaded}"
 
 
-# --- the monitor's model is Qt-free (runtime.protocol ← monitor model ← widgets) ---
+# --- the monitor: model (pure) ← services (I/O) ← widgets (Qt) ---------------------------
+#
+# ``monitor/model`` keeps only model: no sockets, subprocesses, threads, SQLite, pytest or
+# Qt, and nothing of the layers above it. ``monitor/services`` does the I/O, without Qt.
 
 MONITOR_MODEL = ROOT / "monitor" / "model"
-#: Qt, and the monitor's own widget package, are out of bounds for the model
-FORBIDDEN_IN_MONITOR_MODEL = {"PySide6", "pyqtgraph", "qasync", "shiboken6"}
-#: Qt-free entry points outside monitor/model (headless commands)
+MONITOR_SERVICES = ROOT / "monitor" / "services"
+#: Qt, and the monitor's own widget package, are out of bounds for the model and the services
+QT_PACKAGES = {"PySide6", "pyqtgraph", "qasync", "shiboken6"}
+#: what would make a model module do I/O or concurrency, and why each is out of bounds
+IO_IN_MONITOR_MODEL = {
+    "socket": "sockets",
+    "websockets": "WebSockets",
+    "asyncio": "event loops",
+    "threading": "threads",
+    "multiprocessing": "processes",
+    "subprocess": "subprocesses",
+    "sqlite3": "SQLite",
+    "pytest": "pytest",
+}
+#: the monitor's own packages above the model
+ABOVE_THE_MODEL = ("monitor.services", "monitor._qt")
+#: Qt-free entry points outside monitor/model and monitor/services (headless commands)
 QT_FREE_MONITOR_MODULES = ("monitor.replay_cli",)
+
+
+def _within(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def model_violations(path: Path, module: str | None = None) -> list[str]:
+    """Why ``path`` (under monitor/model) breaks the model's rule, one line per import."""
+    found = []
+    for line, name in _imports(path, module):
+        top = _top(name)
+        if top in IO_IN_MONITOR_MODEL:
+            found.append(f"line {line}: imports {name} ({IO_IN_MONITOR_MODEL[top]})")
+        elif top in QT_PACKAGES:
+            found.append(f"line {line}: imports {name} (Qt)")
+        elif any(_within(name, above) for above in ABOVE_THE_MODEL):
+            found.append(f"line {line}: imports {name} (a layer above the model)")
+    return found
 
 
 @pytest.mark.parametrize(
     "path", _python_files(MONITOR_MODEL), ids=lambda p: str(p.relative_to(ROOT))
 )
-def test_monitor_model_imports_no_qt(path: Path) -> None:
+def test_monitor_model_keeps_only_model(path: Path) -> None:
+    bad = model_violations(path)
+    assert not bad, (
+        f"{path.relative_to(ROOT)} is under monitor/model, which keeps only model (no "
+        "sockets, subprocesses, threads, SQLite, file I/O, pytest or Qt, nothing from "
+        "monitor.services or monitor._qt):\n  "
+        + "\n  ".join(bad)
+        + "\nmove the I/O to monitor/services/ (split the pure part out if there is one), "
+        "or hand the model what it needs through a protocol (see monitor/model/sharing.py)"
+    )
+
+
+@pytest.mark.parametrize(
+    "path", _python_files(MONITOR_SERVICES), ids=lambda p: str(p.relative_to(ROOT))
+)
+def test_monitor_services_import_no_qt(path: Path) -> None:
     bad = [
-        (line, name)
+        f"line {line}: imports {name}"
         for line, name in _imports(path)
-        if _top(name) in FORBIDDEN_IN_MONITOR_MODEL or name.startswith("monitor._qt")
+        if _top(name) in QT_PACKAGES or _within(name, "monitor._qt")
     ]
-    assert not bad, f"{path.relative_to(ROOT)} imports {bad} (the monitor model is Qt-free)"
+    assert not bad, (
+        f"{path.relative_to(ROOT)} is under monitor/services, which is Qt-free (the widgets "
+        "use the services, not the other way round):\n  " + "\n  ".join(bad)
+    )
 
 
-def test_importing_the_monitor_model_loads_no_qt() -> None:
+def test_the_model_rule_catches_a_planted_violation(tmp_path: Path) -> None:
+    """Guard the checker itself: a model module that opens a socket, starts a thread or
+    imports a service is reported, with the line and the reason."""
+    planted = tmp_path / "planted.py"
+    planted.write_text(
+        "import socket\n"
+        "from threading import Thread\n"
+        "from ..services.capture import MonitorCapture\n"
+        "from monitor._qt import theme\n"
+        "import json\n",
+        encoding="utf-8",
+    )
+    found = model_violations(planted, "monitor.model.planted")
+    assert found == [
+        "line 1: imports socket (sockets)",
+        "line 2: imports threading (threads)",
+        "line 3: imports monitor.services.capture (a layer above the model)",
+        "line 4: imports monitor._qt (a layer above the model)",
+    ]
+
+
+def test_importing_the_monitor_model_and_services_loads_no_qt() -> None:
     modules = [
+        "monitor.model.store",
+        "monitor.model.session",
+        "monitor.model.presentation",
         "monitor.model.recording",
-        "monitor.model.workspace",
-        "monitor.model.ingest",
+        "monitor.services.recording",
+        "monitor.services.workspace",
+        "monitor.services.ingest",
+        "monitor.services.chat_client",
+        "monitor.services.predeploy.runner",
         *QT_FREE_MONITOR_MODULES,
     ]
     code = (
@@ -161,8 +268,24 @@ def test_importing_the_monitor_model_loads_no_qt() -> None:
         f"for name in {modules!r}:\n"
         "    importlib.import_module(name)\n"
         "print(','.join(sorted(m for m in sys.modules if m.partition('.')[0] in "
-        f"{sorted(FORBIDDEN_IN_MONITOR_MODEL)!r})))\n"
+        f"{sorted(QT_PACKAGES)!r})))\n"
     )
     result = run_python(code)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "", f"the monitor model loaded Qt: {result.stdout}"
+    assert result.stdout.strip() == "", f"the monitor model or services loaded Qt: {result.stdout}"
+
+
+def test_importing_the_monitor_model_loads_no_services() -> None:
+    """The model's modules, imported together in a fresh interpreter, load nothing of
+    ``monitor.services`` or ``monitor._qt`` (not even through a package ``__init__``)."""
+    names = sorted(_module_name(p) for p in _python_files(MONITOR_MODEL) if p.name != "__main__.py")
+    code = (
+        "import sys, importlib\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(','.join(sorted(m for m in sys.modules "
+        "if m.startswith(('monitor.services', 'monitor._qt')))))\n"
+    )
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"importing the model loaded: {result.stdout}"

@@ -71,7 +71,7 @@ class RecordingPlan:
 def recording_plan(settings: QSettings) -> RecordingPlan:
     """The recordings folder with the user's retention applied (the oldest recordings beyond
     the limits are deleted now, before a new one starts)."""
-    from monitor.model.recording import apply_retention, recordings_dir
+    from monitor.services.recording import apply_retention, recordings_dir
 
     folder = recordings_dir()
     policy = load_retention(settings)
@@ -85,14 +85,14 @@ def recording_plan(settings: QSettings) -> RecordingPlan:
 
 def remote_factory(plan: RecordingPlan) -> RemoteFactory:
     """``Workspace.remote`` recording like the app's first workspace (File › Connect…)."""
-    from monitor.model.workspace import Workspace
+    from monitor.services.workspace import Workspace
 
     return partial(Workspace.remote, record_to=plan.folder, max_recording_bytes=plan.max_bytes)
 
 
 def create_workspace(args: argparse.Namespace, plan: RecordingPlan) -> WorkspaceLike:
     """The workspace the app starts with, recording to ``plan.folder``."""
-    from monitor.model.workspace import Workspace
+    from monitor.services.workspace import Workspace
 
     if args.connect:
         return remote_factory(plan)(args.connect, args.token or "")

@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.run_archive import RunArchive, RunSummary
+from monitor.model.ids import short_id
+from monitor.model.run_summary import RunArchive, RunSummary
 
 from . import theme
-from .sessions_panel import PlaceholderTableView, clock, short_id, status_colour
+from .sessions_panel import PlaceholderTableView, clock, status_colour
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: archived runs read per page

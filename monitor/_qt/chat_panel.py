@@ -44,7 +44,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.capture import TokenSource
 from monitor.model.chat import (
     ChatConversation,
     ChatMessage,
@@ -57,17 +56,19 @@ from monitor.model.chat import (
     chat_agents,
     suggestions,
 )
-from monitor.model.chat_client import (
+from monitor.model.clock import steady_time
+from monitor.model.workspace_kind import WatchedWorkspace
+from monitor.services.capture import TokenSource
+from monitor.services.chat_client import (
     ChatConnection,
     ChatTarget,
     ConnectionChanged,
     chat_target,
     token_subject,
 )
-from monitor.model.clock import steady_time
-from monitor.model.session import ConnectionState
 from runtime.context import InvalidContextError, validate_id
 from runtime.protocol import EventType
+from runtime.streams import ConnectionState
 
 from . import theme
 from .event_style import EVENT_COLORS, STATUS_COLORS
@@ -327,7 +328,7 @@ class MessageView(QWidget):
             self._show_answer(run)
         elif message.state is MessageState.REFUSED:
             self.answer.setText(f"<b>Not sent</b> — {escape(message.refusal)}")
-            self._set_answer_status("failed")
+            self._set_answer_status(RunStatus.FAILED)
         self.tick(message, now)
 
     def tick(self, message: ChatMessage, now: float) -> None:
@@ -391,7 +392,7 @@ class ChatPanel(QWidget):
         super().__init__(parent)
         self.conversation = ChatConversation()
         self._target: ChatTarget | None = None
-        self._workspace: object | None = None
+        self._workspace: WatchedWorkspace | None = None
         self._connections: dict[str, ChatConnection] = {}
         self._status: dict[str, ConnectionChanged] = {}
         self._token = ""  # a remote target's user token: memory only, never in settings
@@ -565,7 +566,7 @@ class ChatPanel(QWidget):
 
     # --- the workspace ----------------------------------------------------------------
 
-    def set_workspace(self, workspace: object) -> None:
+    def set_workspace(self, workspace: WatchedWorkspace) -> None:
         """Chat with ``workspace``'s runtime from now on (nothing, for a replay). Switching to
         another workspace closes the old connections and starts a new conversation."""
         if workspace is self._workspace:

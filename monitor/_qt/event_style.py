@@ -13,6 +13,7 @@ from typing import Any
 
 import pyqtgraph as pg
 
+from monitor.model.run_state import RunState
 from runtime.protocol import EventType
 
 from . import theme
@@ -77,12 +78,12 @@ EVENT_SHORT_NAMES: dict[EventType, str] = {
 
 #: run statuses as ``RunInfo.status`` spells them
 STATUS_COLORS: dict[str, str] = {
-    "running": theme.ACCENT,
-    "completed": theme.OK,
-    "failed": theme.DANGER,
-    "cancelled": theme.NEUTRAL,
-    "stalled": theme.WARN,
-    "abandoned": theme.DANGER,  # silent for minutes without ever ending: given up on
+    RunState.RUNNING: theme.ACCENT,
+    RunState.COMPLETED: theme.OK,
+    RunState.FAILED: theme.DANGER,
+    RunState.CANCELLED: theme.NEUTRAL,
+    RunState.STALLED: theme.WARN,
+    RunState.ABANDONED: theme.DANGER,  # silent for minutes without ever ending: given up on
 }
 
 #: finding severities as ``Severity`` values spell them

@@ -2,7 +2,7 @@
 JSON Lines or CSV, from a recording (the live one included: it is read read-only).
 
 Exports read the recording, not the display window, so events the window has evicted are
-exported too. The model does the work (``monitor.model.recording.export``); this asks what
+exported too. The model does the work (``monitor.services.recording.export``); this asks what
 and where.
 """
 
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.recording import (
+from monitor.services.recording import (
     Recording,
     RecordingError,
     Selection,

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 )
 
 from monitor.model.check_traffic import is_check_finding
+from monitor.model.ids import short_id
 from monitor.model.store import EventStore, FindingRecord
 from runtime.protocol import RULES, RULES_BY_ID, Severity
 
@@ -37,7 +38,7 @@ from . import theme
 from .anchored_table import TableAnchor
 from .event_style import SEVERITY_COLORS
 from .icons import icon
-from .sessions_panel import CHECK_TRAFFIC_TIP, PlaceholderTableView, clock, short_id
+from .sessions_panel import CHECK_TRAFFIC_TIP, PlaceholderTableView, clock
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: role that returns the row's ``FindingRecord``

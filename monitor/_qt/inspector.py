@@ -1,9 +1,9 @@
 """``InspectorPanel``: the raw events, newest first, filterable, with the selected frame's JSON.
 
-Filtering by type, user and run is vectorised over the store's columns; the free-text search
-looks into the raw frame bytes (case-insensitive ``bytes.find``), which the store keeps only
-for its newest ``raw_capacity`` rows: older rows still list, but their detail says "frame no
-longer in memory". At most ``limit`` rows are shown, so the table stays cheap however many
+Which rows are listed is ``monitor.model.event_filter`` (type, user and run vectorised over
+the store's columns; the free-text search in the raw frames, which the store keeps only for
+its newest ``raw_capacity`` rows: older rows still list, but their detail says "frame no
+longer in memory"). At most ``limit`` rows are shown, so the table stays cheap however many
 events match. Filter changes apply on the next ``refresh`` (the main window's timer), which
 bounds the work a fast typist can cause to one rebuild per tick.
 
@@ -33,14 +33,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.store import EVENT_TYPES, TYPE_CODE, EventStore
+from monitor.model.event_filter import EventFilter, matching_rows, pretty_frame, summarize_event
+from monitor.model.ids import short_id
+from monitor.model.store import EVENT_TYPES, EventStore
 from runtime.protocol import EventType
 
 from . import theme
 from .anchored_table import TableAnchor
 from .event_style import EVENT_COLORS
 from .icons import icon
-from .sessions_panel import PlaceholderTableView, clock, short_id
+from .sessions_panel import PlaceholderTableView, clock
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
 #: role that returns the store row id of a table row
@@ -53,37 +55,6 @@ HIDDEN_BY_FILTER_TEXT = "the selected frame is hidden by the filter"
 LEFT_THE_LIST_TEXT = "the selected frame left the list (only the newest {limit:,} are listed)"
 #: what the JSON pane says before anything is selected
 NOTHING_SELECTED_TEXT = "select an event to see its frame"
-
-
-@dataclass(frozen=True, slots=True)
-class EventFilter:
-    """What the inspector shows; ``None`` means "any"."""
-
-    event_type: EventType | None = None
-    user_id: str | None = None
-    run_index: int | None = None
-    text: str = ""
-
-
-def summarize(event: dict[str, Any]) -> str:
-    """A one-line description of an event's ``data`` for the table."""
-    data = event.get("data") or {}
-    kind = event.get("type")
-    if kind == EventType.AGENT_STARTED:
-        return str(data.get("input", ""))
-    if kind == EventType.AGENT_THINKING:
-        return f"step {data.get('step')}: {data.get('reasoning', '')}"
-    if kind == EventType.TOOL_EXECUTING:
-        return f"{data.get('tool_name')} ({data.get('tool_call_id')})"
-    if kind == EventType.TOOL_COMPLETED:
-        return f"{data.get('tool_name')} → {data.get('status')} in {data.get('duration_ms')} ms"
-    if kind == EventType.AGENT_COMPLETED:
-        return f"{data.get('status')} in {data.get('duration_ms')} ms"
-    if kind == EventType.PARTIAL_RESULT:
-        return str(data.get("content", ""))
-    if kind == EventType.AGENT_ERROR:
-        return f"{data.get('error_type')}: {data.get('message')}"
-    return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +151,7 @@ class EventTableModel(ColumnTableModel):
         raw = self.store.raw(row)
         summary = EVICTED_TEXT
         if raw is not None:
-            summary = summarize(orjson.loads(raw))[:300]
+            summary = summarize_event(orjson.loads(raw))[:300]
         described = _EventRow(
             time=clock(float(columns["t"]), millis=True),
             type=EVENT_TYPES[int(columns["etype"])],
@@ -196,41 +167,9 @@ class EventTableModel(ColumnTableModel):
     # --- filtering ----------------------------------------------------------------------
 
     def matching(self, start: int, stop: int, want: int) -> list[int]:
-        """The newest ``want`` store rows in ``[start, stop)`` that pass the filter, oldest first.
-
-        Call with the store lock held.
-        """
-        store = self.store
-        start = max(start, store.oldest_row)
-        if stop <= start or want <= 0:
-            return []
-        columns = store.columns(start)
-        count = stop - start
-        rows = columns["row"][:count]
-        mask = np.ones(count, dtype=bool)
-        flt = self.filter
-        if flt.event_type is not None:
-            mask &= columns["etype"][:count] == TYPE_CODE[flt.event_type]
-        if flt.run_index is not None:
-            mask &= columns["run"][:count] == flt.run_index
-        if flt.user_id is not None:
-            code = store.user_code(flt.user_id)
-            mask &= columns["user"][:count] == (-1 if code is None else code)
-        candidates = rows[mask]
-        if not flt.text:
-            return [int(r) for r in candidates[-want:]]
-        needle = flt.text.lower().encode()
-        found: list[int] = []
-        for row in candidates[::-1]:  # newest first: stop as soon as we have enough
-            raw = store.raw(int(row))
-            if raw is None:
-                break  # older rows have no raw frame either: nothing left to search
-            if raw.lower().find(needle) >= 0:
-                found.append(int(row))
-                if len(found) == want:
-                    break
-        found.reverse()
-        return found
+        """The newest ``want`` store rows in ``[start, stop)`` that pass the filter, oldest
+        first (``event_filter.matching_rows``). Call with the store lock held."""
+        return matching_rows(self.store, self.filter, start, stop, want)
 
     def set_filter(self, flt: EventFilter, upto: int) -> None:
         """Show the rows before ``upto`` that pass ``flt`` (one model reset)."""
@@ -519,11 +458,7 @@ class InspectorPanel(QWidget):
         if raw is None:
             self.detail.setPlainText(EVICTED_TEXT)
             return
-        try:
-            pretty = orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
-        except orjson.JSONDecodeError:
-            pretty = raw.decode("utf-8", "replace")  # a malformed frame, shown as received
-        self.detail.setPlainText(pretty)
+        self.detail.setPlainText(pretty_frame(raw))  # a malformed frame: as received
 
     def _findings_of(self, row: int) -> list[Any]:
         with self.store.lock:

@@ -12,15 +12,18 @@ and the banner counts what arrived meanwhile.
 The pre-deploy check's own traffic (``monitor.model.check_traffic``) is hidden from the
 sessions, the timeline and the findings list unless View › Show check traffic is on, and its
 findings are never in the status bar's errors and warnings: they are counted beside them.
+
+The window composes; its parts live beside it: the views of a workspace
+(``workspace_views.WorkspaceViews``, rebuilt for each workspace), recordings — open, replay,
+export, paging (``recording_controller.RecordingController``) — and the status bar
+(``status_bar.StatusLine``). It keeps the menus, the toolbar, the docks (pre-deploy check,
+chat), the frame timer, and switching workspaces (Connect…, the embedded demo, a replay).
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -36,7 +39,6 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressDialog,
-    QSizePolicy,
     QSplitter,
     QTabWidget,
     QToolBar,
@@ -47,20 +49,13 @@ from websockets.exceptions import WebSocketException
 
 from monitor.model.clock import steady_time
 from monitor.model.frame_pacer import FramePacer
-from monitor.model.ingest import MonitorIngest
-from monitor.model.predeploy.runner import CheckSettings
-from monitor.model.recording import (
-    RecordingError,
-    RecordingPager,
-    ReplayWorkspace,
-    SessionRecording,
-    export_findings_csv,
-    recordings_dir,
-    sample_recordings,
-)
 from monitor.model.session import ObservationSession, handshake_outcome, waiting_text
-from monitor.model.store import EventStore, FindingRecord
+from monitor.model.store import FindingRecord
 from monitor.model.user_guide import HELP_TOPICS
+from monitor.model.workspace_kind import WatchedWorkspace
+from monitor.services.frame_gate import share_across_threads
+from monitor.services.predeploy.runner import CheckSettings
+from monitor.services.recording import ReplayWorkspace, SessionRecording, sample_recordings
 
 from . import theme
 from .about_dialog import AboutDialog
@@ -74,8 +69,9 @@ from .icons import app_icon, icon
 from .inspector import InspectorPanel
 from .latency import LatencyView
 from .plot_export import PLOT_FILTER, PlotExportError, export_plot
-from .predeploy_panel import CheckedWorkspace, PredeployPanel
+from .predeploy_panel import PredeployPanel
 from .presentation import PresentationView, presentation_screen
+from .recording_controller import RecordingController
 from .recordings_dialog import RecordingsDialog
 from .replay_bar import ReplayBar
 from .sessions_panel import CHECK_TRAFFIC_TIP, SessionsPanel
@@ -93,8 +89,10 @@ from .settings import (
     save_window_layout,
 )
 from .shortcuts_dialog import ShortcutsDialog
+from .status_bar import STATUS_INTERVAL, StatusLine
 from .throughput import ThroughputView
-from .timeline import TimeBand, TimelineView
+from .timeline import TimelineView
+from .workspace_views import PLOT_NAMES, WorkspaceViews
 
 #: the refresh timer's fastest interval: ~30 Hz, the bound on redraw work; it ticks slower
 #: while little changes (``FramePacer``)
@@ -102,20 +100,12 @@ REFRESH_MS = 33
 #: a repaint Qt asks for this long after the last frame is the user's doing (s): a frame
 #: follows at the next tick (the ones plots ask for while a frame paints come sooner)
 USER_REPAINT_AFTER = 0.05
-#: the status bar changes at most this often (s): faster is unreadable, and each change
-#: repaints the labels and what lies under them
-STATUS_INTERVAL = 0.5
 #: the sessions and findings tables refresh at most this often (s): a table repaint calls
 #: ``model.data`` in Python several times per visible cell (15-25 ms for a full sessions
 #: pane, and new runs arriving on top shift every row), too costly for every frame. Every
 #: two seconds keeps statuses and counts current; once a second was a tenth of the demo's
 #: CPU budget. Selecting, sorting or scrolling repaints at once.
 TABLE_INTERVAL = 2.0
-#: the status bar says the window lags the stream once this many frames wait to be shown
-#: (fewer are simply in flight: a fast stream commits a few thousand frames at a time)
-LAG_SHOWN = 5_000
-#: events/s in the status bar is averaged over this many seconds
-RATE_WINDOW = 2.0
 #: the chat dock's width when it opens (px): room for a readable transcript
 CHAT_WIDTH = 430
 #: why the pre-deploy check buttons are off while the window shows a replay
@@ -124,10 +114,20 @@ REPLAY_CHECK_REASON = (
 )
 
 
-class WorkspaceLike(CheckedWorkspace, Protocol):
-    """What the window needs of a workspace (``monitor.model.workspace.Workspace``)."""
+class WorkspaceLike(WatchedWorkspace, Protocol):
+    """What the window needs of a workspace: a ``WatchedWorkspace`` (what it watches, its
+    session, its runtime if embedded) and its recording and lag, if live
+    (``monitor.services.workspace.Workspace``, ``monitor.services.recording.ReplayWorkspace``).
+    """
 
-    def stop(self) -> None: ...
+    @property
+    def recorder(self) -> SessionRecording | None:
+        """The recording being written of this session (None: not recorded, a replay)."""
+        ...
+
+    def frames_behind(self) -> int:
+        """Frames received but not yet fed to the session (0 for a replay)."""
+        ...
 
 
 RemoteFactory = Callable[[str, str], WorkspaceLike]
@@ -139,32 +139,15 @@ CONNECT_POLL_MS = 100
 
 
 def _default_remote(url: str, token: str) -> WorkspaceLike:
-    from monitor.model.workspace import Workspace
+    from monitor.services.workspace import Workspace
 
     return Workspace.remote(url, token)
 
 
 def _default_embedded() -> WorkspaceLike:
-    from monitor.model.workspace import Workspace
+    from monitor.services.workspace import Workspace
 
     return Workspace.embedded(demo=True)
-
-
-def resident_mb() -> float | None:
-    """This process's resident memory in MB: current RSS from /proc (Linux), else peak RSS
-    from ``getrusage`` (macOS, BSD), else None (Windows: no cheap stdlib way)."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            pages = int(statm.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") / 1e6
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-    except ImportError:
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1e6 if sys.platform == "darwin" else peak / 1e3  # bytes vs KiB
 
 
 class MainWindow(QMainWindow):
@@ -204,7 +187,6 @@ class MainWindow(QMainWindow):
         self._connect_progress: QProgressDialog | None = None
         #: the last failed Connect attempt's message box (kept for tests)
         self.connect_error: QMessageBox | None = None
-        self._outage_bands: list[TimeBand] = []
         self._settings = settings
         self.paused = False
         self._painting = False  # inside the frame's own UpdateRequest
@@ -218,30 +200,123 @@ class MainWindow(QMainWindow):
         self._paused_at = 0
         self._last_status = -math.inf
         self._last_tables = -math.inf
-        self._tables_refreshed: tuple[SessionsPanel, FindingsPanel] | None = None
-        self._rate_samples: deque[tuple[float, int]] = deque()
+        self._tables_refreshed: WorkspaceViews | None = None
+        self._views: WorkspaceViews | None = None
         self.setWindowIcon(app_icon())
         self.resize(*DEFAULT_WINDOW_SIZE)
 
+        #: recordings: open and replay one (with the replay bar), export, page
+        self.recordings = RecordingController(self)
+        self.recordings.session_replaced.connect(self._on_session_replaced)
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
-        self._build_status_bar()
+        self.status_line = StatusLine(self.statusBar())
         self._build_check(check_settings)
         self._build_demo_mode()
-        # one bar for the window's life: each _build_views puts it above the new views
-        self.replay_bar = ReplayBar()
-        self.replay_bar.session_replaced.connect(self._on_session_replaced)
-        self._pager: RecordingPager | None = None
         self._build_views()
         self._show_replay_bar()
         self._help: HelpViewer | None = None
         #: whether the size and place the user left the window at were restored
         self.geometry_restored = settings is not None and restore_window_layout(
-            settings, self, self._layout_widgets()
+            settings, self, self.views.layout_widgets()
         )
 
         self.timer.start()
+
+    # --- the parts (tests and the other parts reach the views through these) ------------
+
+    @property
+    def views(self) -> WorkspaceViews:
+        """The views of the current workspace."""
+        assert self._views is not None, "the views are built in __init__"
+        return self._views
+
+    @property
+    def sessions(self) -> SessionsPanel:
+        return self.views.sessions
+
+    @property
+    def timeline(self) -> TimelineView:
+        return self.views.timeline
+
+    @property
+    def throughput(self) -> ThroughputView:
+        return self.views.throughput
+
+    @property
+    def latency(self) -> LatencyView:
+        return self.views.latency
+
+    @property
+    def findings(self) -> FindingsPanel:
+        return self.views.findings
+
+    @property
+    def inspector(self) -> InspectorPanel:
+        return self.views.inspector
+
+    @property
+    def plot_tabs(self) -> QTabWidget:
+        return self.views.plot_tabs
+
+    @property
+    def bottom_tabs(self) -> QTabWidget:
+        return self.views.bottom_tabs
+
+    @property
+    def centre_splitter(self) -> QSplitter:
+        return self.views.centre_splitter
+
+    @property
+    def top_splitter(self) -> QSplitter:
+        return self.views.top_splitter
+
+    @property
+    def main_splitter(self) -> QSplitter:
+        return self.views.main_splitter
+
+    @property
+    def replay_bar(self) -> ReplayBar:
+        return self.recordings.replay_bar
+
+    @property
+    def settings(self) -> QSettings | None:
+        """Where the window keeps its layout and the dialogs their choices (None: nowhere;
+        the dialogs then use the app's settings store)."""
+        return self._settings
+
+    @property
+    def connection_label(self) -> QLabel:
+        return self.status_line.connection_label
+
+    @property
+    def events_label(self) -> QLabel:
+        return self.status_line.events_label
+
+    @property
+    def rate_label(self) -> QLabel:
+        return self.status_line.rate_label
+
+    @property
+    def findings_label(self) -> QLabel:
+        return self.status_line.findings_label
+
+    @property
+    def check_findings_label(self) -> QLabel:
+        return self.status_line.check_findings_label
+
+    @property
+    def memory_label(self) -> QLabel:
+        return self.status_line.memory_label
+
+    @property
+    def recording_label(self) -> QLabel:
+        return self.status_line.recording_label
+
+    @property
+    def lag_label(self) -> QLabel:
+        return self.status_line.lag_label
 
     # --- construction -------------------------------------------------------------------
 
@@ -291,26 +366,6 @@ class MainWindow(QMainWindow):
         )
         self.reset_layout_action.triggered.connect(self._on_reset_layout)
 
-        self.open_recording_action = QAction("Open recording…", self)
-        self.open_recording_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
-        self.open_recording_action.setToolTip(
-            "Replay a recording, or JSON Lines frames captured elsewhere"
-        )
-        self.open_recording_action.triggered.connect(self._on_open_recording_requested)
-
-        self.recordings_action = QAction(icon("history"), "Recordings…", self)
-        self.recordings_action.setToolTip("Recordings on disk: open, import, delete, retention")
-        self.recordings_action.triggered.connect(self._on_recordings_requested)
-
-        self.export_events_action = QAction("Export events…", self)
-        self.export_events_action.setToolTip(
-            "Write the selected session, the visible time range or everything recorded "
-            "as JSON Lines or CSV"
-        )
-        self.export_events_action.triggered.connect(self._on_export_events_requested)
-        self.export_findings_action = QAction("Export findings…", self)
-        self.export_findings_action.triggered.connect(self._on_export_findings_requested)
-
         self.quit_action = QAction("Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.quit_action.triggered.connect(self.close)
@@ -346,13 +401,13 @@ class MainWindow(QMainWindow):
         file_menu = menus.addMenu("&File")
         file_menu.addAction(self.connect_action)
         file_menu.addAction(self.demo_action)
-        file_menu.addAction(self.open_recording_action)
-        file_menu.addAction(self.recordings_action)
+        file_menu.addAction(self.recordings.open_action)
+        file_menu.addAction(self.recordings.recordings_action)
         file_menu.addSeparator()
-        file_menu.addAction(self.export_events_action)
-        file_menu.addAction(self.export_findings_action)
+        file_menu.addAction(self.recordings.export_events_action)
+        file_menu.addAction(self.recordings.export_findings_action)
         plot_menu = file_menu.addMenu("Export plot")
-        for name in ("Timeline", "Throughput", "Latency"):
+        for name in PLOT_NAMES:
             action = plot_menu.addAction(f"{name}…")
             action.triggered.connect(
                 lambda _checked=False, n=name: self._on_export_plot_requested(n)
@@ -394,45 +449,6 @@ class MainWindow(QMainWindow):
         toolbar.addAction(self.connect_action)
         self.addToolBar(toolbar)
         self.toolbar = toolbar
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.setSizeGripEnabled(False)
-        self.connection_label = QLabel()
-        # a long target is cut, not the counters beside it
-        self.connection_label.setSizePolicy(
-            QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
-        )
-        self.events_label = QLabel()
-        self.rate_label = QLabel()
-        self.findings_label = QLabel()
-        # the check's own findings, apart from the errors and warnings and muted: it
-        # injects faults on purpose, and those must not turn the counters red
-        self.check_findings_label = QLabel()
-        self.check_findings_label.setVisible(False)
-        self.check_findings_label.setToolTip(CHECK_TRAFFIC_TIP)
-        theme.set_text_colour(self.check_findings_label, theme.TEXT_MUTED)
-        self.memory_label = QLabel()
-        self.memory_label.setToolTip("resident memory of this process")
-        self.recording_label = QLabel()
-        self.lag_label = QLabel()
-        self.lag_label.setVisible(False)
-        self.lag_label.setStyleSheet(f"color: {theme.WARN};")
-        self.lag_label.setToolTip(
-            "The window is behind the stream: frames received (and recorded) but not shown "
-            "yet. Nothing is lost; it catches up."
-        )
-        bar.addWidget(self.connection_label, 1)
-        for label in (
-            self.lag_label,
-            self.recording_label,
-            self.events_label,
-            self.rate_label,
-            self.findings_label,
-            self.check_findings_label,
-            self.memory_label,
-        ):
-            bar.addPermanentWidget(label)
 
     def _build_check(self, check_settings: CheckSettings | None) -> None:
         """The pre-deploy check: a dock on the right, toolbar buttons and a Check menu."""
@@ -542,53 +558,16 @@ class MainWindow(QMainWindow):
 
     def _build_views(self) -> None:
         """Create every view over the current workspace's store (again after a switch)."""
+        # the views read the session on this thread; whatever feeds it may be another
+        share_across_threads(self.workspace.session)
         store = self.workspace.session.store
         # a rebuild keeps the splitter sizes and tabs the user has now
-        rebuilt = getattr(self, "main_splitter", None) is not None
-        carried = self._layout_widgets().capture() if rebuilt else None
-        self._close_pager()
-        self.sessions = SessionsPanel(store)
-        self.timeline = TimelineView(store)
-        self._pager = self._open_pager(store)
-        self.timeline.set_pager(self._pager)
-        self.throughput = ThroughputView(store)
-        self.latency = LatencyView(store)
-        self.findings = FindingsPanel(store)
-        self.inspector = InspectorPanel(store)
-
-        self.plot_tabs = QTabWidget()
-        self.plot_tabs.setDocumentMode(True)
-        self.plot_tabs.addTab(self.throughput, "Throughput")
-        self.plot_tabs.addTab(self.latency, "Latency")
-        self.centre_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.centre_splitter.addWidget(self.timeline)
-        self.centre_splitter.addWidget(self.plot_tabs)
-        self.centre_splitter.setStretchFactor(0, 3)  # the timeline is the main view
-        self.centre_splitter.setStretchFactor(1, 1)
-
-        self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.top_splitter.addWidget(self.sessions)
-        self.top_splitter.addWidget(self.centre_splitter)
-        # both give and take room as the window is resized (the sessions pane no less: at
-        # 1024 px it kept its full width and squeezed the timeline)
-        self.top_splitter.setStretchFactor(0, 2)
-        self.top_splitter.setStretchFactor(1, 3)
-
-        self.bottom_tabs = QTabWidget()
-        self.bottom_tabs.setDocumentMode(True)
-        self.bottom_tabs.addTab(self.findings, icon("warning"), "Findings")
-        self.bottom_tabs.addTab(self.inspector, icon("search"), "Inspector")
-
-        self.main_splitter = QSplitter(Qt.Orientation.Vertical)
-        self.main_splitter.addWidget(self.top_splitter)
-        self.main_splitter.addWidget(self.bottom_tabs)
-        self.main_splitter.setStretchFactor(0, 3)
-        self.main_splitter.setStretchFactor(1, 1)
-        for splitter in (self.centre_splitter, self.top_splitter, self.main_splitter):
-            splitter.setChildrenCollapsible(False)
-            splitter.setHandleWidth(3)
-        # sizes for the default 1400x900 window; splitters scale them to the real size
-        self._layout_widgets().apply(DEFAULT_VIEW_LAYOUT if carried is None else carried)
+        old = self._views
+        carried = old.layout_widgets().capture() if old is not None else None
+        self.recordings.close_pager(old)
+        views = WorkspaceViews(store, DEFAULT_VIEW_LAYOUT if carried is None else carried)
+        self._views = views
+        self.recordings.attach_pager(views)
 
         self.pause_banner = QLabel()
         self.pause_banner.setObjectName("pauseBanner")
@@ -600,25 +579,23 @@ class MainWindow(QMainWindow):
         layout.setSpacing(0)
         layout.addWidget(self.replay_bar)
         layout.addWidget(self.pause_banner)
-        layout.addWidget(self.main_splitter, 1)
+        layout.addWidget(views.main_splitter, 1)
         self.setCentralWidget(central)  # deletes the previous views after a switch
 
-        self.sessions.run_selected.connect(self._on_run_selected)
-        self.sessions.older_runs_requested.connect(self._on_older_runs_requested)
-        self.sessions.show_check_traffic_toggled.connect(self.show_check_action.setChecked)
+        views.sessions.run_selected.connect(self._on_run_selected)
+        views.sessions.older_runs_requested.connect(self._on_older_runs_requested)
+        views.sessions.show_check_traffic_toggled.connect(self.show_check_action.setChecked)
         self._show_check_traffic(self.show_check_action.isChecked())
-        self.findings.finding_activated.connect(self._on_finding_activated)
-        self.timeline.run_clicked.connect(self._on_timeline_run_clicked)
-        self.timeline.follow_live_changed.connect(self._on_follow_live_changed)
-        self.timeline.set_follow_live(self.follow_action.isChecked())
-        self.throughput.set_follow_live(self.follow_action.isChecked())
-        self._outage_bands = []  # the new timeline has none drawn yet
-        self.predeploy.set_workspace(self.workspace, self.timeline)
+        views.findings.finding_activated.connect(self._on_finding_activated)
+        views.timeline.run_clicked.connect(self._on_timeline_run_clicked)
+        views.timeline.follow_live_changed.connect(self._on_follow_live_changed)
+        views.set_follow_live(self.follow_action.isChecked())
+        self.predeploy.set_workspace(self.workspace, views.timeline)
         self.predeploy.set_blocked(REPLAY_CHECK_REASON if self.replay_workspace else None)
         self.chat.set_workspace(self.workspace)
         self.presentation.set_session(self.workspace.session)
         self._set_paused(False)
-        self._rate_samples.clear()
+        self.status_line.reset_rate()
         self._last_status = -math.inf  # the status bar shows the new workspace at once
         self.setWindowTitle(f"Agent Event Monitor — {self.workspace.target}")
         self._drawn = None  # the new views draw at once
@@ -626,39 +603,8 @@ class MainWindow(QMainWindow):
         self._on_tick()
 
     def _layout_widgets(self) -> LayoutWidgets:
-        """The splitters and tab widgets whose sizes and selection the saved layout keeps
-        (the names are settings keys: renaming one drops that part of users' layouts)."""
-        return LayoutWidgets(
-            splitters={
-                "main": self.main_splitter,
-                "top": self.top_splitter,
-                "centre": self.centre_splitter,
-            },
-            tabs={"bottom": self.bottom_tabs, "plot": self.plot_tabs},
-        )
-
-    def _open_pager(self, store: EventStore) -> RecordingPager | None:
-        """A pager over the recording of this workspace (the replayed file, or the one being
-        recorded), so the timeline shows events the store evicted; None without one."""
-        try:
-            replay = self.replay_workspace
-            if replay is not None:
-                return RecordingPager(store, replay.opened.recording)
-            recorder = self.recorder
-            if recorder is not None and recorder.path.exists():
-                # the pager reads what is committed, which is everything the store holds:
-                # the store is fed from the recording
-                return RecordingPager(store, recorder.path)
-        except RecordingError:
-            pass  # nothing readable (yet): the timeline shows the store's rows only
-        return None
-
-    def _close_pager(self) -> None:
-        pager, self._pager = self._pager, None
-        if pager is not None:
-            if getattr(self, "timeline", None) is not None:
-                self.timeline.set_pager(None)
-            pager.close()
+        """The splitters and tab widgets whose sizes and selection the saved layout keeps."""
+        return self.views.layout_widgets()
 
     # --- the one timer ------------------------------------------------------------------
 
@@ -669,7 +615,7 @@ class MainWindow(QMainWindow):
         shown = self._shown_state(session)
         changed = shown != self._drawn
         moving = self._moving(session)
-        rate = self._events_per_second(wall, session.store.total, sample=False)
+        rate = self.status_line.events_per_second(wall, session.store.total, sample=False)
         if self._animating():
             # an audience watches spinners and steps appear: the full frame rate
             rate = max(rate, self._pacer.busy_rate)
@@ -761,17 +707,10 @@ class MainWindow(QMainWindow):
         # Watchdogs are not ticked here: the ingest ticks them only while connected and
         # caught up, since during an outage every run would look stalled (a replay ticks
         # them on recorded time).
-        # Paused plots are still refreshed: they froze their data in set_paused and only
-        # redraw a pan or zoom. A hidden plot tab catches up when it is shown.
-        self.timeline.refresh(now)
-        current_plot = self.plot_tabs.currentWidget()
-        if current_plot is self.throughput:
-            self.throughput.refresh(now)
-        elif current_plot is self.latency:
-            self.latency.refresh(now)
+        views = self.views
+        views.refresh(now)
         self._refresh_tables(now)
-        if self.bottom_tabs.currentWidget() is self.inspector:
-            self.inspector.refresh(now)
+        views.refresh_inspector(now)
         self.predeploy.refresh(now)
         self.chat.refresh(steady_time())  # the chat is live-only: wall time, even in a replay
         self.presentation.refresh(now)
@@ -787,13 +726,12 @@ class MainWindow(QMainWindow):
         """Refresh the sessions and findings tables every ``TABLE_INTERVAL`` (wall time),
         and at once on the first tick after the views were (re)built."""
         wall = time.monotonic()
-        tables = (self.sessions, self.findings)
-        if self._tables_refreshed == tables and wall - self._last_tables < TABLE_INTERVAL:
+        views = self.views
+        if self._tables_refreshed is views and wall - self._last_tables < TABLE_INTERVAL:
             return
-        self._tables_refreshed = tables
+        self._tables_refreshed = views
         self._last_tables = wall
-        self.sessions.refresh(now)
-        self.findings.refresh(now)
+        views.refresh_tables(now)
 
     def paused_text(self) -> str:
         new = self.workspace.session.store.total - self._paused_at
@@ -802,133 +740,44 @@ class MainWindow(QMainWindow):
     def _update_status(self, wall: float) -> None:
         session = self.workspace.session
         store = session.store
-        status = session.status
-        colour = theme.CONNECTION_COLOURS.get(status.state, theme.NEUTRAL)
-        if self.replay_workspace is not None:  # its status says "connected … replay"
-            parts = ["● replay", status.target or self.workspace.target]
-        else:
-            parts = [
-                f"● {status.state.value}",
-                self.workspace.kind,
-                status.target or self.workspace.target,
-            ]
-            if status.detail:
-                parts.append(status.detail)
-        line = "  ·  ".join(p for p in parts if p)
-        self.connection_label.setText(line)
-        theme.set_text_colour(self.connection_label, colour)
-        # the label is cut to the bar's width: the tooltip has all of it
-        self.connection_label.setToolTip(
-            line.replace("  ·  ", "\n")
-            + f"\n{status.state.value} since "
-            + time.strftime("%H:%M:%S", time.localtime(status.since))
-            + (f"\nserver {session.server_version}" if session.server_version else "")
+        views = self.views
+        replay = self.replay_workspace is not None
+        line = self.status_line
+        line.show_connection(
+            session.status,
+            self.workspace.kind,
+            self.workspace.target,
+            replay=replay,
+            server_version=session.server_version,
         )
-        waiting = waiting_text(status, store.total, replay=self.replay_workspace is not None)
-        for table in (self.sessions.table, self.findings.table, self.inspector.table):
-            table.show_waiting(waiting)
-        self._sync_outages()
-        total = store.total
-        self.events_label.setText(f"{total:,} events")
-        self.rate_label.setText(f"{self._events_per_second(wall, total):,.0f} ev/s")
-        # the pre-deploy check's own findings are counted apart (``check_findings_label``)
-        by_severity = store.traffic_findings_by_severity()
-        errors = by_severity.get("error", 0)
-        warnings = by_severity.get("warning", 0)
-        self.findings_label.setText(f"{errors:,} errors · {warnings:,} warnings")
-        checks = store.check_findings_total
-        if checks:
-            self.check_findings_label.setText(f"check: {checks:,} finding{'s' * (checks != 1)}")
-        if self.check_findings_label.isHidden() == bool(checks):
-            self.check_findings_label.setVisible(bool(checks))
-        total_findings = store.traffic_findings_total
-        findings_tab = f"Findings · {total_findings:,}" if total_findings else "Findings"
-        if self.bottom_tabs.tabText(0) != findings_tab:  # a new text re-lays the tab bar out
-            self.bottom_tabs.setTabText(0, findings_tab)
-        theme.set_text_colour(
-            self.findings_label,
-            theme.DANGER if errors else theme.WARN if warnings else theme.TEXT_MUTED,
-        )
-        memory = resident_mb()
-        self.memory_label.setText("– MB" if memory is None else f"{memory:,.0f} MB")
+        views.show_waiting(waiting_text(session.status, store.total, replay=replay))
+        views.sync_outages(session.outages)
+        line.show_counts(store, wall)
+        views.set_findings_count(store.traffic_findings_total)
+        line.show_memory()
         self._update_lag()
-        self._update_recording_status()
-        if self._pager is None and self.recorder is not None:
-            # the capture creates the recording a moment after the window is built
-            self._pager = self._open_pager(store)
-            self.timeline.set_pager(self._pager)
-
-    def _sync_outages(self) -> None:
-        """Draw each stretch without a connection as a band on the timeline."""
-        bands = self._outage_bands
-        for i, outage in enumerate(self.workspace.session.outages):
-            if i == len(bands):
-                label = f"offline: {outage.reason}" if outage.reason else "offline"
-                bands.append(
-                    self.timeline.add_time_band(outage.start, outage.end, label, theme.DANGER)
-                )
-            elif bands[i].t1 != outage.end:
-                self.timeline.set_time_band(bands[i], outage.end)
+        line.show_recording(self.recorder, replay=replay)
+        self.recordings.retry_pager(views)
 
     def _update_lag(self) -> None:
         """'12,400 frames behind · catching up' while the window lags the stream."""
-        ingest = getattr(self.workspace, "ingest", None)
-        behind = ingest.stats().behind if isinstance(ingest, MonitorIngest) else 0
-        shown = behind >= LAG_SHOWN
-        if shown:
-            self.lag_label.setText(f"{behind:,} frames behind · catching up")
-        if self.lag_label.isVisible() != shown:
-            self.lag_label.setVisible(shown)
-
-    def _update_recording_status(self) -> None:
-        recorder = self.recorder
-        if recorder is None:
-            self.recording_label.setText("not recording")
-            self.recording_label.setToolTip(
-                "replaying a recording" if self.replay_workspace else "this session is not recorded"
-            )
-            theme.set_text_colour(self.recording_label, theme.TEXT_MUTED)
-            return
-        status = recorder.status()
-        self.recording_label.setText(status.describe())
-        self.recording_label.setToolTip(f"recording to {status.path}")
-        colour = theme.DANGER if status.loud else theme.TEXT_MUTED
-        theme.set_text_colour(self.recording_label, colour)
+        self.status_line.show_lag(self.workspace.frames_behind())
 
     @property
     def recorder(self) -> SessionRecording | None:
         """What records the current workspace (None: not recorded, or a replay)."""
-        recorder = getattr(self.workspace, "recorder", None)
-        return recorder if isinstance(recorder, SessionRecording) else None
+        return self.recordings.recorder
 
     @property
     def replay_workspace(self) -> ReplayWorkspace | None:
         """The current workspace if it replays a recording."""
-        return self.workspace if isinstance(self.workspace, ReplayWorkspace) else None
-
-    def _events_per_second(self, now: float, total: int, *, sample: bool = True) -> float:
-        """Events/s over the last ``RATE_WINDOW`` seconds of status updates (``sample``:
-        this call is one of them)."""
-        samples = self._rate_samples
-        if not sample:
-            if not samples:
-                return 0.0
-            then, before = samples[0]
-            return (total - before) / (now - then) if now > then else 0.0
-        samples.append((now, total))
-        while len(samples) > 2 and now - samples[0][0] > RATE_WINDOW:
-            samples.popleft()
-        then, before = samples[0]
-        return (total - before) / (now - then) if now > then else 0.0
+        return self.recordings.replay_workspace
 
     # --- handlers -----------------------------------------------------------------------
 
     def _on_run_selected(self, run_index: int | None) -> None:
         """Focus the plots and the inspector on one run (or all runs again)."""
-        self.timeline.set_selected_run(run_index)
-        self.throughput.set_selected_run(run_index)
-        self.latency.set_selected_run(run_index)
-        self.inspector.set_selected_run(run_index)
+        self.views.select_run(run_index)
 
     def _on_timeline_run_clicked(self, run_index: int) -> None:
         self.focus_run(run_index)
@@ -977,9 +826,7 @@ class MainWindow(QMainWindow):
     def _set_paused(self, paused: bool) -> None:
         self.paused = paused
         self._paused_at = self.workspace.session.store.total
-        for view in (self.timeline, self.throughput, self.latency):
-            view.set_paused(paused)
-        self.inspector.set_paused(paused)
+        self.views.set_paused(paused)
         self.pause_action.setIcon(icon("play" if paused else "pause"))
         self.pause_action.setText("Resume" if paused else "Pause")
         if self.pause_action.isChecked() != paused:
@@ -996,13 +843,11 @@ class MainWindow(QMainWindow):
             save_show_check_traffic(self._settings, show)
 
     def _show_check_traffic(self, show: bool) -> None:
-        for view in (self.sessions, self.timeline, self.findings):
-            view.set_show_check_traffic(show)
+        self.views.set_show_check_traffic(show)
         self.request_frame()
 
     def _on_follow_toggled(self, follow: bool) -> None:
-        self.timeline.set_follow_live(follow)
-        self.throughput.set_follow_live(follow)
+        self.views.set_follow_live(follow)
 
     def _on_follow_live_changed(self, follow: bool) -> None:
         """The timeline stops following when the user pans it: keep the action honest."""
@@ -1113,12 +958,7 @@ class MainWindow(QMainWindow):
         self._build_views()
 
     def _show_replay_bar(self) -> None:
-        replay = self.replay_workspace
-        if replay is None:
-            self.replay_bar.set_replay(None)
-        else:
-            self.replay_bar.set_replay(replay.replay, replay.problems)
-        self.replay_bar.setVisible(replay is not None)
+        self.recordings.show_replay_bar()
 
     def _on_session_replaced(self, _session: ObservationSession) -> None:
         self.rebuild_views()
@@ -1126,109 +966,24 @@ class MainWindow(QMainWindow):
     # --- recordings ---------------------------------------------------------------------
 
     def open_recording(self, path: Path) -> bool:
-        """Replay ``path`` (a recording, or JSON Lines imported into the recordings folder)
-        in this window; on failure keep the current workspace and say why."""
-        try:
-            workspace = ReplayWorkspace.open(path, import_dir=recordings_dir())
-        except RecordingError as exc:
-            QMessageBox.critical(self, "Cannot open recording", str(exc))
-            return False
-        self.switch_workspace(workspace)
-        problems = workspace.problems
-        if problems:
-            shown = "\n".join(f"• {p}" for p in problems[:20])
-            more = f"\n… and {len(problems) - 20} more" if len(problems) > 20 else ""
-            QMessageBox.warning(
-                self,
-                "Parts of the recording could not be read",
-                f"{path.name} opened, but {len(problems)} part(s) could not be read and are "
-                f"left out of the replay:\n\n{shown}{more}",
-            )
-        return True
+        """Replay ``path`` in this window (``RecordingController.open_recording``)."""
+        return self.recordings.open_recording(path)
 
     def recordings_dialog(self) -> RecordingsDialog:
         """The list of recordings on disk; opening one replays it here."""
-        recorder = self.recorder
-        dialog = RecordingsDialog(
-            recordings_dir(),
-            active=recorder.path if recorder is not None else None,
-            settings=self._settings,
-            parent=self,
-        )
-        dialog.open_requested.connect(self.open_recording)
-        return dialog
+        return self.recordings.recordings_dialog()
 
     def events_export_dialog(self) -> ExportEventsDialog | None:
-        """The export dialog over the current recording (the live one is flushed first, so
-        it holds every frame received), offering the selected session and the visible time
-        range; None (and a message) when there is no recording to export from."""
-        replay = self.replay_workspace
-        recorder = self.recorder
-        if replay is not None:
-            source = replay.opened.recording.path
-        elif recorder is not None:
-            recorder.flush()
-            source = recorder.path
-        else:
-            QMessageBox.information(
-                self, "Export events", "This session is not recorded: there is nothing to export."
-            )
-            return None
-        store = self.workspace.session.store
-        runs: list[tuple[str, str]] = []
-        selected = self.sessions.selected_run()
-        if selected is not None:
-            with store.lock:
-                run = store.runs[selected]
-                runs.append((run.user_id, run.run_id))
-        return ExportEventsDialog(
-            source, runs=runs, time_range=self.timeline.visible_time_range(), parent=self
-        )
+        """The export dialog over the current recording (``RecordingController``)."""
+        return self.recordings.events_export_dialog()
 
     def export_findings(self, path: Path) -> int:
         """Write every finding shown as CSV to ``path``; returns how many."""
-        store = self.workspace.session.store
-        with store.lock:
-            records = list(store.findings)
-        return export_findings_csv(records, path)
+        return self.recordings.export_findings(path)
 
     def plot_view(self, name: str) -> QWidget:
         """The plot called ``name``: Timeline, Throughput or Latency."""
-        views: dict[str, QWidget] = {
-            "Timeline": self.timeline,
-            "Throughput": self.throughput,
-            "Latency": self.latency,
-        }
-        return views[name]
-
-    def _on_open_recording_requested(self) -> None:
-        name, _ = QFileDialog.getOpenFileName(
-            self,
-            "Open recording",
-            str(recordings_dir()),
-            "Recordings and JSON Lines (*.sqlite *.jsonl);;All files (*)",
-        )
-        if name:
-            self.open_recording(Path(name))
-
-    def _on_recordings_requested(self) -> None:
-        self.recordings_dialog().exec()
-
-    def _on_export_events_requested(self) -> None:
-        dialog = self.events_export_dialog()
-        if dialog is not None:
-            dialog.exec()
-
-    def _on_export_findings_requested(self) -> None:
-        name, _ = QFileDialog.getSaveFileName(
-            self, "Export findings", str(Path.home() / "findings.csv"), "CSV (*.csv)"
-        )
-        if not name:
-            return
-        try:
-            self.export_findings(Path(name))
-        except RecordingError as exc:
-            QMessageBox.critical(self, "Export failed", str(exc))
+        return self.views.plot_view(name)
 
     def _on_export_plot_requested(self, name: str) -> None:
         view = self.plot_view(name)
@@ -1308,6 +1063,6 @@ class MainWindow(QMainWindow):
         self.predeploy.shutdown()
         self.chat.shutdown()
         self.presentation.close()
-        self._close_pager()
+        self.recordings.close_pager(self._views)
         self.workspace.stop()
         super().closeEvent(event)

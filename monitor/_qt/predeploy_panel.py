@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from html import escape
 from pathlib import Path
-from typing import Protocol
 
 from PySide6.QtCore import QSize, Qt, QUrl, Signal
 from PySide6.QtGui import (
@@ -47,15 +46,27 @@ from PySide6.QtWidgets import (
 )
 
 from monitor.model.clock import steady_time
-from monitor.model.predeploy.command import check_unavailable
+from monitor.model.predeploy import explain
+from monitor.model.predeploy.explain import (
+    FINDINGS_INFORMATIONAL,
+    NOT_A_PASS,
+    OUTPUT_TAIL_LINES,
+    SKIPS_CHECKED_NOTHING,
+    describe_go,
+    describe_test,
+    format_elapsed,
+    group_outcome,
+    group_result,
+)
 from monitor.model.predeploy.findings import findings_between
 from monitor.model.predeploy.progress import Outcome, SuiteProgress, TestResult, one_line
-from monitor.model.predeploy.report import CheckHistory, CheckRecord, load_run
-from monitor.model.predeploy.runner import CheckRun, CheckSettings, CheckState
-from monitor.model.predeploy.target import CheckTarget, InvalidTarget, WorkspaceView, target_of
-from monitor.model.predeploy.verdict import ErrorCause, FindingSummary, Verdict, VerdictKind
-from monitor.model.session import ObservationSession
-from runtime.protocol import RULES_BY_ID
+from monitor.model.predeploy.report import CheckRecord
+from monitor.model.predeploy.target import CheckTarget, InvalidTarget, target_of
+from monitor.model.predeploy.verdict import FindingSummary, Verdict, VerdictKind
+from monitor.model.workspace_kind import WatchedWorkspace, WorkspaceKind
+from monitor.services.predeploy.run_folders import CheckHistory, load_run, read_output_tail
+from monitor.services.predeploy.runner import CheckRun, CheckSettings, CheckState
+from monitor.services.predeploy.suite import check_unavailable
 
 from . import theme
 from .icons import icon
@@ -93,13 +104,6 @@ KEY_ROLE = Qt.ItemDataRole.UserRole
 COL_NAME, COL_RESULT, COL_TIME = range(3)
 
 
-class CheckedWorkspace(WorkspaceView, Protocol):
-    """What the panel needs of a workspace: what it watches and its session's store."""
-
-    @property
-    def session(self) -> ObservationSession: ...
-
-
 #: a zero-width space: a place where a long identifier may wrap in a label
 _BREAK = "\u200b"
 
@@ -121,38 +125,6 @@ def plain_text(label: QLabel) -> str:
     return document.toPlainText().replace(_BREAK, "")
 
 
-def format_elapsed(seconds: float) -> str:
-    """``0:07.3`` / ``12:04.0``: the check's running time."""
-    minutes, secs = divmod(max(seconds, 0.0), 60)
-    return f"{int(minutes)}:{secs:04.1f}"
-
-
-def _group_outcome(tests: list[TestResult]) -> Outcome:
-    """The outcome a file or class shows: the worst of its tests, else how far they got."""
-    outcomes = {t.outcome for t in tests}
-    for worst in (Outcome.FAILED, Outcome.ERROR, Outcome.RUNNING):
-        if worst in outcomes:
-            return worst
-    if Outcome.PENDING in outcomes:
-        return Outcome.RUNNING if len(outcomes) > 1 else Outcome.PENDING
-    if Outcome.PASSED in outcomes or Outcome.XPASSED in outcomes:
-        return Outcome.PASSED
-    return Outcome.SKIPPED
-
-
-def _group_result(tests: list[TestResult]) -> str:
-    counts = {o: sum(1 for t in tests if t.outcome is o) for o in Outcome}
-    parts = [
-        f"{counts[o]} {o.value}"
-        for o in (Outcome.FAILED, Outcome.ERROR, Outcome.PASSED, Outcome.SKIPPED)
-        if counts[o]
-    ]
-    done = sum(1 for t in tests if t.outcome.finished)
-    if done < len(tests):
-        parts.append(f"{done}/{len(tests)}")
-    return ", ".join(parts)
-
-
 class PredeployPanel(QWidget):
     """Runs the mission-critical suite against the workspace's target and shows the answer."""
 
@@ -166,7 +138,7 @@ class PredeployPanel(QWidget):
         self.settings = settings or CheckSettings()
         self.run: CheckRun | None = None
         self.shown_verdict: Verdict | None = None
-        self._workspace: CheckedWorkspace | None = None
+        self._workspace: WatchedWorkspace | None = None
         self._timeline: TimelineView | None = None
         self._monitor_token: str | None = None
         self._band: TimeBand | None = None
@@ -370,7 +342,7 @@ class PredeployPanel(QWidget):
     # --- what the panel checks ----------------------------------------------------------
 
     def set_workspace(
-        self, workspace: CheckedWorkspace, timeline: TimelineView | None = None
+        self, workspace: WatchedWorkspace, timeline: TimelineView | None = None
     ) -> None:
         """Check ``workspace``'s target from now on; shade check windows on ``timeline``.
 
@@ -386,7 +358,7 @@ class PredeployPanel(QWidget):
             self.secret_edit.clear()
             if self.run is not None and not self.run.finished:
                 self.run.cancel("cancelled: the monitor switched to another target")
-        self.secret_edit.setVisible(workspace.kind != "embedded")
+        self.secret_edit.setVisible(workspace.kind != WorkspaceKind.EMBEDDED)
         self._update_target_label()
 
     def set_monitor_token(self, token: str | None) -> None:
@@ -643,9 +615,7 @@ class PredeployPanel(QWidget):
             lines.append(f"<b>{breakable(verdict.headline)}</b>")
             if verdict.detail:
                 lines.append(breakable(verdict.detail))
-            lines.append(
-                f"<span style='color:{muted}'>The suite gave no answer: this is not a pass.</span>"
-            )
+            lines.append(f"<span style='color:{muted}'>{NOT_A_PASS}</span>")
         elif verdict.kind is VerdictKind.NO_GO:
             lines.append(f"<b>{breakable(verdict.headline)}</b>")
             for failure in verdict.failures[:BANNER_FAILURES]:
@@ -659,15 +629,11 @@ class PredeployPanel(QWidget):
         else:
             lines.append(f"<b>{breakable(verdict.headline)}</b>")
             if verdict.skips:
-                lines.append(
-                    f"<span style='color:{muted}'>Skipped tests did not check anything on this "
-                    "target (see Results).</span>"
-                )
+                lines.append(f"<span style='color:{muted}'>{SKIPS_CHECKED_NOTHING}</span>")
         if verdict.findings:
             lines.append(
                 f"<span style='color:{theme.WARN}'>{breakable(verdict.findings_text())}</span>"
-                f"<span style='color:{muted}'> — informational (the suite injects faults on "
-                "purpose); see Live findings</span>"
+                f"<span style='color:{muted}'>{FINDINGS_INFORMATIONAL}</span>"
             )
         if self.run is not None and self.run.save_error and past is None:
             lines.append(
@@ -797,8 +763,8 @@ class PredeployPanel(QWidget):
         if progress is None or group is None:
             return
         tests = [progress.tests[n] for n in self._group_tests[key] if n in progress.tests]
-        outcome = _group_outcome(tests)
-        self._paint(group, outcome, _group_result(tests), sum(t.duration for t in tests))
+        outcome = group_outcome(tests)
+        self._paint(group, outcome, group_result(tests), sum(t.duration for t in tests))
 
     # --- public reads (tests, screenshots) ----------------------------------------------
 
@@ -833,7 +799,7 @@ class PredeployPanel(QWidget):
             return
         group = tuple(key.split("::"))
         tests = [self._progress.tests[n] for n in self._group_tests.get(group, [])]
-        lines = [key, _group_result(tests), ""]
+        lines = [key, group_result(tests), ""]
         lines += [f"{t.outcome.value:>8}  {t.title}  {t.reason}".rstrip() for t in tests]
         self.details.setPlainText("\n".join(lines))
 
@@ -949,78 +915,12 @@ class PredeployPanel(QWidget):
         return True
 
 
-def describe_test(test: TestResult) -> str:
-    """The details pane's text for one test."""
-    lines = [test.nodeid, f"{test.outcome.value} in {test.duration:.3f} s"]
-    if test.phase and test.outcome.bad:
-        lines[-1] += f" (in {test.phase})"
-    if test.reason:
-        lines += ["", test.reason]
-    if test.rules:
-        lines += ["", "Rules:"]
-        for rule_id in test.rules:
-            rule = RULES_BY_ID.get(rule_id)
-            lines.append(f"  {rule_id} {rule.name}: {rule.summary}" if rule else f"  {rule_id}")
-    if test.message and test.outcome.bad:
-        lines += ["", "— message —", test.message]
-    if test.properties:
-        lines += ["", "— measured —"] + [f"  {name}: {value}" for name, value in test.properties]
-    for title, text in test.sections:
-        if text.strip():
-            lines += ["", f"— {title} —", text.rstrip()]
-    if test.details and test.outcome.bad:
-        lines += ["", "— traceback —", test.details]
-    return "\n".join(lines)
-
-
-def describe_go(verdict: Verdict, progress: SuiteProgress, folder: Path) -> str:
-    """The details pane's text after a GO: what passed, what was skipped and why, where the
-    report is."""
-    lines = [verdict.line(), ""]
-    skipped = progress.with_outcome(Outcome.SKIPPED)
-    if skipped:
-        lines.append(f"Skipped ({len(skipped)}): these tests checked nothing on this target.")
-        lines += [f"  {t.title}\n    {t.reason}" for t in skipped]
-        lines.append("")
-    lines.append(verdict.findings_text() or "No live findings during the check.")
-    lines += ["", f"Report: {folder / 'report.md'}", f"JUnit XML: {folder / 'junit.xml'}"]
-    return "\n".join(lines)
-
-
 def describe_error(verdict: Verdict, run: CheckRun | None, folder: Path | None = None) -> str:
-    """The details pane's text for an ERROR: the reason, what to try, pytest's last words."""
-    lines = ["ERROR — the suite gave no answer (this is not a pass):", "", verdict.reason]
-    cause = verdict.cause
-    if cause in (ErrorCause.UNREACHABLE, ErrorCause.UNHEALTHY):
-        lines += [
-            "",
-            "Is the runtime running, and is this its address? Its /healthz must answer "
-            'with {"status": "ok"}.',
-        ]
-    elif cause is ErrorCause.BAD_CREDENTIALS:
-        lines += ["", "The target refused the secret or token: check that it is the target's."]
-    elif cause is ErrorCause.TIMED_OUT:
-        lines += [
-            "",
-            "A test (or the target) hung; the run was stopped and nothing is left running.",
-        ]
-    elif cause is ErrorCause.UNTESTED:
-        lines += [
-            "",
-            "No test that exercises the target passed: they were skipped (see Results for "
-            "why), so nothing in this run says the runtime works.",
-        ]
+    """The details pane's text for an ERROR (``explain.describe_error``), with the last
+    lines of the run folder's ``output.log``."""
     folder = folder or (run.files.folder if run is not None and run.files is not None else None)
-    if folder is not None:
-        output = folder / "output.log"
-        try:
-            tail = output.read_text(encoding="utf-8", errors="replace").splitlines()[-40:]
-        except OSError:
-            tail = []
-        if tail:
-            lines += ["", f"— last lines of {output} —", *tail]
-        lines += ["", f"Run folder: {folder}"]
-    return "\n".join(lines)
+    tail = read_output_tail(folder, OUTPUT_TAIL_LINES) if folder is not None else []
+    return explain.describe_error(verdict, folder, tail)
 
 
 def open_path(path: Path) -> None:

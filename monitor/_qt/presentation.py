@@ -38,6 +38,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QWidget
 
 from monitor.model.presentation import STAGES, Board, PresentationBoard, RunCard, RunKey
+from monitor.model.run_state import RunState
 from monitor.model.session import ObservationSession
 from runtime.protocol import EventType
 
@@ -298,9 +299,8 @@ class CardPainter:
             p.setPen(Qt.PenStyle.NoPen)
             p.drawRoundedRect(r, u * 0.6, u * 0.6)
             background = wash
-        border = (
-            status_colour if card.finished or card.status == "stalled" else QColor(theme.BORDER)
-        )
+        outlined = card.finished or card.status == RunState.STALLED
+        border = status_colour if outlined else QColor(theme.BORDER)
         if card.featured and not card.finished:
             border = QColor(theme.ACCENT)
         p.setBrush(background)
@@ -443,7 +443,7 @@ class CardPainter:
             count = card.stage_counts[index]
             p.drawText(box, Qt.AlignmentFlag.AlignCenter, str(count) if count < 100 else "99+")
             return
-        if stage is EventType.AGENT_COMPLETED and card.status != "completed":
+        if stage is EventType.AGENT_COMPLETED and card.status != RunState.COMPLETED:
             _cross(p, centre, radius * 0.42, ink, radius * 0.22)
         else:
             _check(p, centre, radius * 0.45, ink, radius * 0.22)
@@ -504,7 +504,7 @@ class CardPainter:
         p.setBrush(colour)
         p.drawEllipse(centre, size / 2, size / 2)
         ink = QColor(theme.BASE)
-        if card.status == "completed":
+        if card.status == RunState.COMPLETED:
             _check(p, centre, size * 0.28, ink, u * 0.16)
             word = "Completed"
         else:

@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.recording import (
+from monitor.services.recording import (
     Recording,
     RecordingError,
     RetentionPolicy,
@@ -45,13 +45,18 @@ from monitor.model.recording import (
     disk_use,
     list_recordings,
 )
-from monitor.model.recording.storage import RecordingFile, format_bytes
+from monitor.services.recording.storage import RecordingFile, format_bytes
 
 from . import theme
 from .settings import load_retention, monitor_settings, save_retention
 
-#: files the Import… button offers
-IMPORT_FILTER = "JSON Lines (*.jsonl *.ndjson *.json *.txt);;Recordings (*.sqlite);;All files (*)"
+#: files the Import… button offers (any of them is read by its content, whatever its name)
+IMPORT_FILTER = (
+    "JSON Lines and HAR (*.jsonl *.ndjson *.json *.txt *.har);;HAR (*.har);;"
+    "Recordings (*.sqlite);;All files (*)"
+)
+#: files File → Open recording… offers
+OPEN_FILTER = "Recordings, JSON Lines and HAR (*.sqlite *.jsonl *.har);;All files (*)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.recording import SPEEDS, Replay, speed_label
 from monitor.model.session import ObservationSession
+from monitor.services.recording import SPEEDS, Replay, speed_label
 
 from . import theme
 from .icons import icon

@@ -49,6 +49,8 @@ from PySide6.QtWidgets import (
 )
 
 from monitor.model.check_traffic import CHECK_USER_PREFIX, is_check_user
+from monitor.model.ids import short_id
+from monitor.model.run_state import LIVE, RunState
 from monitor.model.store import RATE_WINDOW, EventStore, RunInfo
 
 from . import theme
@@ -84,17 +86,6 @@ SORT_COLUMN = 0
 #: below 2**31: PySide turns larger ints into a different QVariant type, and the proxy then
 #: mis-compares keys of the two kinds (rows stop re-sorting).
 _ACTIVE_GROUP = 1 << 30
-
-
-def short_id(value: str, keep: int = 6) -> str:
-    """The distinctive part of an id: ``run_3f0c1a…`` → ``3f0c1a``,
-    ``th_demo_ana_0a1b2c3d`` → ``0a1b2c`` (tooltips show the whole id).
-
-    Ids are ``prefix_…_random``; the random tail tells them apart. For run ids this is the
-    same short form the timeline's lane labels use, so a row and its lane read alike.
-    """
-    tail = value.rsplit("_", 1)[-1]
-    return (tail or value)[:keep]
 
 
 def clock(at: float, millis: bool = False) -> str:
@@ -151,7 +142,7 @@ class _RunRow:
 
     @property
     def active(self) -> bool:
-        return self.status in ("running", "stalled")
+        return self.status in LIVE
 
     @property
     def sort_key(self) -> int:
@@ -466,7 +457,7 @@ _COLUMN_SAMPLES = (
     "888888",  # digits are the widest hex characters
     "888888",
     "data_analyst",
-    "completed",
+    RunState.COMPLETED,
     "1234",
     "",
     "",

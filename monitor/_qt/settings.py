@@ -19,7 +19,6 @@ from PySide6.QtCore import QByteArray, QRect, QSettings, Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTabWidget
 
-from monitor.model.recording import RetentionPolicy
 from monitor.model.settings import (
     GEOMETRY_KEY,
     LAYOUT_VERSION,
@@ -39,6 +38,7 @@ from monitor.model.settings import (
     recent_after_use,
     visible_on_screens,
 )
+from monitor.services.recording import RetentionPolicy
 
 from . import theme
 

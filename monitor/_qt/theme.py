@@ -23,8 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.session import ConnectionState
 from runtime.resources import resource_path
+from runtime.streams import ConnectionState
 
 from .icons import icon
 

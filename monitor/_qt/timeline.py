@@ -62,9 +62,50 @@ from PySide6.QtWidgets import (
 )
 
 from monitor.model.check_traffic import is_check_user
-from monitor.model.run_archive import RunSummary
-from monitor.model.store import EVENT_TYPES, TOOL_ERROR, TOOL_OK, EventStore, RunInfo
-from runtime.protocol import EventType, ProtocolError, decode_object
+from monitor.model.ids import short_id
+from monitor.model.run_summary import RunSummary
+from monitor.model.store import EVENT_TYPES, EventStore, RunInfo
+from monitor.model.timeline_scene import (
+    LABEL_SEPARATOR,
+    LIVE_TOOL_STATES,
+    MAX_FINDING_RINGS,
+    RUN_STATUS_CODE,
+    RUN_STATUSES,
+    TOOL_STATES,
+    DrawnRange,
+    FloatArray,
+    IntArray,
+    LaneArray,
+    RunColumns,
+    TimeFrame,
+    alternate_users,
+    band_placement,
+    density_cells,
+    event_detail,
+    follow_range,
+    format_elapsed,
+    grid_ticks,
+    interval_passed,
+    label_width,
+    lane_geometry,
+    lane_label,
+    lane_px_for,
+    lanes_in_view,
+    layout_lanes,
+    nearest_event,
+    no_tool_bars,
+    render_cover,
+    reveal_scroll,
+    run_bar_extents,
+    scroll_anchor,
+    span_at,
+    thin,
+    tick_spacing,
+    tick_values,
+    tool_bars,
+    unknown_runs_with_events,
+)
+from runtime.protocol import EventType
 
 from . import theme
 from .event_style import (
@@ -84,18 +125,13 @@ from .event_style import (
     TOOL_SPAN_COLORS,
     style_plot,
 )
-from .sessions_panel import CHECK_TRAFFIC_TIP, short_id  # a lane reads like its session row
+from .sessions_panel import CHECK_TRAFFIC_TIP
 
 if TYPE_CHECKING:
-    from monitor.model.recording.paging import RecordingPager
+    from monitor.services.recording.paging import RecordingPager
 
 #: above this many visible events, markers give way to the density image
 MAX_MARKERS = 8_000
-#: at most this many finding rings are drawn (thinned with a stride beyond); a quarter of
-#: that over the density image, where they are smaller and must not bury the data
-MAX_FINDING_RINGS = 2_000
-#: above this many visible tool bars, finished ok bars narrower than a pixel are dropped
-MAX_TOOL_BARS = 20_000
 #: seconds shown while following live
 FOLLOW_WINDOW = 30.0
 #: while following live, the density image is recomputed at most this often (s, ~5 Hz);
@@ -117,12 +153,8 @@ LABEL_PADDING_PX = 4.0
 #: (labels elide in the middle, keeping the run id at their end)
 LANE_LABEL_PX = (90, 320)
 LANE_LABEL_SHARE = 0.4
-#: between the parts of a lane label
-LABEL_SEPARATOR = " · "
 #: hover picks the nearest marker within this many pixels along x
 HOVER_PX = 12.0
-#: a render draws this fraction of the visible span beyond each edge it may scroll toward
-RENDER_MARGIN = 0.5
 #: lane labels kept laid out (``QStaticText``), about a screenful of lanes many times over
 MAX_LAID_OUT_LABELS = 4_000
 #: at most this many runs that left memory before the view saw them are paged back from the
@@ -140,127 +172,11 @@ NAVIGATION_HINT = (
 LEGEND_COLUMNS = 7
 LEGEND_COLUMN_PX = 115
 
-_RUN_STATUSES: tuple[str, ...] = (
-    "running",
-    "completed",
-    "failed",
-    "cancelled",
-    "stalled",
-    "abandoned",
-)
-_STATUS_CODE = {s: i for i, s in enumerate(_RUN_STATUSES)}
-_ERROR_CODE = EVENT_TYPES.index(EventType.AGENT_ERROR)
-_NTYPES = len(EVENT_TYPES)
-#: tool-call bar items, by state; hover reads a visible span's state by its index here
-_TOOL_STATES: tuple[str, ...] = ("ok", "error", "unfinished", "open", "stalled")
-#: the bar items whose bars may reach "now" (clipped there when painted)
-_LIVE_TOOL_STATES = ("open", "stalled")
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-LaneArray = npt.NDArray[np.int32]
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    """What one render draws: the visible x-range and the drawn one (s since epoch), the
-    time, the pixels."""
-
-    x0: float
-    x1: float
-    cover0: float  # items are drawn for [cover0, cover1] (the visible range and a margin)
-    cover1: float
-    now: float  # seconds since epoch
-    epoch: float
-    width_px: int
-    height_px: int
-    frozen: bool  # paused: draw the store as it was at ``now``
-
-    @property
-    def px(self) -> float:
-        """Seconds per pixel along x."""
-        return (self.x1 - self.x0) / max(self.width_px, 1)
-
-    @property
-    def far(self) -> float:
-        """Where bars that grow to "now" end when drawn (they are clipped at "now")."""
-        return self.cover1 + (self.x1 - self.x0)
-
-
-@dataclass(frozen=True, slots=True)
-class _Drawn:
-    """What the last render drew from, and how far the view and the clock may move before
-    it is stale. The lane set holds while ``x0_lo < x0 <= x0_hi`` and
-    ``x1_lo <= x1 < x1_hi``; the items cover ``[cover0, cover1]``."""
-
-    key: tuple[Any, ...]
-    now: float  # session time (unix s) of the render
-    span: float
-    cover0: float
-    cover1: float
-    x0_lo: float
-    x0_hi: float
-    x1_lo: float
-    x1_hi: float
-    now_hi: float  # s since epoch: a drawn state changes by itself then (a tool stalls)
-    image_lanes: tuple[int, int] | None  # lanes the density image has rows for
-
 
 def _alpha(color: str, alpha: int) -> QColor:
     c = QColor(color)
     c.setAlpha(alpha)
     return c
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _clip_middle(text: str, limit: int) -> str:
-    """``text`` in at most ``limit`` characters, keeping both ends (user ids differ at their
-    ends: ``load-7c8d19-9``)."""
-    if len(text) <= limit:
-        return text
-    head = (limit - 1) // 2
-    return text[:head] + "…" + text[len(text) - (limit - 1 - head) :]
-
-
-def _cell_counts(key: npt.NDArray[np.int32], cells: int) -> tuple[IntArray, IntArray, IntArray]:
-    """Events per density cell, from one ``cell * types + type`` key per event: the occupied
-    cells, how many events each holds, and its dominant type (the most frequent, the lowest
-    code on a tie; an error is never outvoted)."""
-    if key.size * 8 >= cells * _NTYPES:
-        # many events for the cells: count every (cell, type) pair
-        per_type = np.bincount(key, minlength=cells * _NTYPES).reshape(cells, _NTYPES)
-        totals = per_type.sum(axis=1)
-        occupied = np.flatnonzero(totals)
-        per_type = per_type[occupied]
-        dominant = per_type.argmax(axis=1)
-        dominant[per_type[:, _ERROR_CODE] > 0] = _ERROR_CODE
-        return occupied, totals[occupied], dominant
-    if key.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    # few events (most lanes scrolled out of view): count only the pairs that occur
-    pairs, count = np.unique(key, return_counts=True)
-    cell, etype = pairs // _NTYPES, pairs % _NTYPES
-    occupied, first = np.unique(cell, return_index=True)
-    totals = np.add.reduceat(count, first)
-    # within each cell (pairs are sorted by cell), the last after ordering by count, then by
-    # descending type, is the most frequent type with the lowest code
-    order = np.lexsort((-etype, count, cell))
-    last = np.append(first[1:], cell.size) - 1
-    dominant = etype[order][last]
-    errors = np.searchsorted(occupied, cell[etype == _ERROR_CODE])
-    dominant[errors] = _ERROR_CODE
-    return occupied.astype(np.int64), totals.astype(np.int64), dominant.astype(np.int64)
-
-
-def lane_label(run: RunInfo | RunSummary) -> str:
-    """The lane label of a run: ``user · agent · short run id``."""
-    return LABEL_SEPARATOR.join(
-        (_clip_middle(run.user_id, 18), _clip(run.agent_name, 16), short_id(run.run_id))
-    )
 
 
 def elide_lane_label(label: str, metrics: QFontMetricsF, width: float) -> str:
@@ -284,74 +200,18 @@ def elide_lane_label(label: str, metrics: QFontMetricsF, width: float) -> str:
     return LABEL_SEPARATOR.join((user, run)) if user else run
 
 
-def format_elapsed(seconds: float, spacing: float = 1.0) -> str:
-    """Seconds since the epoch as ``m:ss`` / ``h:mm:ss``, with decimals when ticks are close."""
-    decimals = 0 if spacing >= 1 else min(3, math.ceil(-math.log10(spacing)))
-    value = round(abs(seconds), decimals)
-    sign = "-" if seconds < 0 and value > 0 else ""
-    hours, rest = divmod(value, 3600)
-    minutes, secs = divmod(rest, 60)
-    width = 2 if decimals == 0 else 3 + decimals
-    sec = f"{secs:0{width}.{decimals}f}"
-    if hours:
-        return f"{sign}{int(hours)}:{int(minutes):02d}:{sec}"
-    return f"{sign}{int(minutes)}:{sec}"
-
-
-_TIME_STEPS = (
-    *(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5),
-    *(1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800),
-    *(3600, 7200, 10800, 21600, 43200, 86400),
-)
-#: minor ticks per major tick for the time-specific steps (quarter minutes, ten minutes…)
-_MINOR_DIVISIONS = {
-    15: 3, 30: 3, 60: 4, 120: 4, 900: 3, 1800: 3,
-    3600: 4, 7200: 4, 10800: 3, 21600: 6, 43200: 4, 86400: 4,
-}  # fmt: skip
-
-
 class ElapsedAxis(pg.AxisItem):  # type: ignore[misc]
     """A time axis in ``m:ss`` with ticks on whole seconds, minutes and hours."""
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
-        span = abs(maxVal - minVal)
-        if span == 0 or size <= 0:
-            return []
-        max_ticks = max(2.0, size / 90.0)
-        major = float(_TIME_STEPS[-1])
-        for step in _TIME_STEPS:
-            if span / step <= max_ticks:
-                major = float(step)
-                break
-        else:
-            major *= math.ceil(span / max_ticks / major)
-        if major >= 15 and int(major) in _MINOR_DIVISIONS:
-            divisions = _MINOR_DIVISIONS[int(major)]
-        else:
-            mantissa = round(major / 10 ** math.floor(math.log10(major)))
-            divisions = 4 if mantissa == 2 else 5
-        minor = major / divisions
-        return [(major, 0.0), (minor, 0.0)]
+        return tick_spacing(minVal, maxVal, size)
 
     def tickValues(
         self, minVal: float, maxVal: float, size: float
     ) -> list[tuple[float, list[float]]]:
         # the stock version compares every tick with every coarser one (``np.isclose`` on
-        # an outer product), on each redraw of a live view; the levels here are whole
-        # multiples of each other, so a minor tick is a major one when its index divides
-        lo, hi = sorted((minVal, maxVal))
-        out: list[tuple[float, list[float]]] = []
-        coarser = 0.0
-        for spacing, offset in self.tickSpacing(lo, hi, size):
-            first = math.ceil((lo - offset) / spacing)
-            index = np.arange(first, math.floor((hi - offset) / spacing) + 1)
-            values = index * spacing + offset
-            if coarser:
-                ratio = values / coarser
-                values = values[np.abs(ratio - np.round(ratio)) > 1e-6]
-            out.append((spacing, values.tolist()))
-            coarser = spacing
-        return out
+        # an outer product), on each redraw of a live view
+        return tick_values(minVal, maxVal, self.tickSpacing(minVal, maxVal, size))
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
         return [format_elapsed(v * scale, spacing * scale) for v in values]
@@ -797,7 +657,7 @@ class TimelineView(QWidget):
         self._highlight: tuple[int, float, int] | None = None  # row, t (rel), run
         self._setting_range = False
         self._dirty = True
-        self._drawn: _Drawn | None = None
+        self._drawn: DrawnRange | None = None
         self._renders = 0
         self._density_pending = False  # a live density image was skipped: redraw it soon
         self._dense = False
@@ -844,11 +704,7 @@ class TimelineView(QWidget):
         self._vis_flag: npt.NDArray[np.uint8] = np.zeros(0, dtype=np.uint8)
         self._vis_seq: IntArray = np.zeros(0, dtype=np.int64)
         self._vis_frame_id: IntArray = np.zeros(0, dtype=np.int64)  # -1: a store row
-        self._vis_span_x0: FloatArray = np.zeros(0)
-        self._vis_span_x1: FloatArray = np.zeros(0)  # NaN: grows to "now"
-        self._vis_span_lane: FloatArray = np.zeros(0)
-        self._vis_span_index: IntArray = np.zeros(0, dtype=np.int64)
-        self._vis_span_state: npt.NDArray[np.int8] = np.zeros(0, dtype=np.int8)
+        self._spans_drawn = no_tool_bars()
         self._density_total = 0
 
         self._build()
@@ -925,7 +781,7 @@ class TimelineView(QWidget):
             _alpha(PLOT_SELECTION, 235), -25, pen=pg.mkPen(_alpha(PLOT_SELECTION_EDGE, 210))
         )
         self.run_bars: dict[str, _Bars] = {
-            s: _Bars(_alpha(STATUS_COLORS[s], 46), -20) for s in _RUN_STATUSES
+            s: _Bars(_alpha(STATUS_COLORS[s], 46), -20) for s in RUN_STATUSES
         }
         unfinished = TOOL_SPAN_COLORS["unfinished"]
         self.tool_bars: dict[str, _Bars] = {
@@ -952,7 +808,7 @@ class TimelineView(QWidget):
         for item in self.tool_bars.values():
             self.plot.addItem(item, ignoreBounds=True)
         #: the items whose bars grow to "now" while the clock runs
-        self._live_bars = (*self.run_bars.values(), *(self.tool_bars[s] for s in _LIVE_TOOL_STATES))
+        self._live_bars = (*self.run_bars.values(), *(self.tool_bars[s] for s in LIVE_TOOL_STATES))
 
         self.density = pg.ImageItem(axisOrder="row-major")
         self.density.setZValue(0)
@@ -1162,9 +1018,7 @@ class TimelineView(QWidget):
             if not self._live_step_due(now):
                 return changed
             self._stepped_at = now
-            # half a second of margin either side, so no marker sits on the plot's edge
-            right = max(now - epoch, self.follow_window) + 0.5
-            changed |= self._apply_x_range(right - self.follow_window - 1.0, right)
+            changed |= self._apply_x_range(*follow_range(now - epoch, self.follow_window))
         changed = self._update(now, None) or changed
         # the items' transforms follow the view now, not in the coming paint: changed there,
         # they would mark the plot dirty again and cost a second paint on the next tick
@@ -1183,10 +1037,9 @@ class TimelineView(QWidget):
         )
 
     def _interval_passed(self, now: float, since: float) -> bool:
-        """Whether a live step is due at ``now`` after one at ``since`` (session time). A
-        tenth short of the interval counts: a timer's ticks (or a paced window's frames)
-        come a little early or late, and steps should follow them one for one."""
-        return not 0.0 <= now - since < 0.9 * self.live_interval
+        """Whether a live step is due at ``now`` after one at ``since`` (session time,
+        ``timeline_scene.interval_passed``)."""
+        return interval_passed(now, since, self.live_interval)
 
     # --- time bands -------------------------------------------------------------------
 
@@ -1252,14 +1105,14 @@ class TimelineView(QWidget):
             band.text.setVisible(visible)
             if epoch is None:
                 continue
-            end = band.t1 if band.t1 is not None else max(now or band.t0, band.t0)
-            placed = (band.t0 - epoch, end - epoch)
+            # the label stays in sight while any of the band is
+            placed, text_at = band_placement(
+                band.t0, band.t1, now=now, epoch=epoch, view_x0=view_x0, top=top
+            )
             if placed != band.placed:
                 band.region.setRegion(placed)
                 band.placed = placed
                 moved = True
-            # the label stays in sight while any of the band is
-            text_at = (max(placed[0], min(view_x0, placed[1])), top)
             if text_at != band.text_at:
                 band.text.setPos(*text_at)
                 band.text_at = text_at
@@ -1428,19 +1281,16 @@ class TimelineView(QWidget):
     def _lane_px_for(self, lanes: int) -> float:
         """The height of a lane when there are ``lanes``: they share the plot's height,
         between the label's minimum and ``MAX_LANE_PX``."""
-        height = max(float(self._vb.height()), 1.0)
-        return min(MAX_LANE_PX, max(self._min_lane_px, height / max(lanes, 1)))
+        return lane_px_for(lanes, float(self._vb.height()), self._min_lane_px, MAX_LANE_PX)
 
     def _apply_lane_geometry(self, lanes: int) -> None:
         """Size the lanes for the plot's height and set the y-range for the scroll position;
         the scroll bar follows."""
         height = max(float(self._vb.height()), 1.0)
-        lane_px = self._lane_px_for(lanes)
-        max_scroll = max(0.0, lanes * lane_px - height)
-        scroll = min(max(self._scroll_px, 0.0), max_scroll)
+        geometry = lane_geometry(lanes, height, self._scroll_px, self._min_lane_px, MAX_LANE_PX)
+        lane_px, scroll, max_scroll = geometry.lane_px, geometry.scroll_px, geometry.max_scroll
         self._lane_px, self._scroll_px = lane_px, scroll
-        y0 = scroll / lane_px - 0.5
-        y1 = y0 + height / lane_px
+        y0, y1 = geometry.y0, geometry.y1
         old0, old1 = self._vb.viewRange()[1]
         if abs(old0 - y0) > 1e-9 or abs(old1 - y1) > 1e-9:
             self._setting_range = True
@@ -1496,33 +1346,23 @@ class TimelineView(QWidget):
     def _keep_scroll_anchor(self, old_runs: IntArray, old_px: float) -> None:
         """The lanes changed: keep the run that was at the top of the view on the same pixel
         row (or the selected run, when it was in view), as a list keeps its place."""
-        lane_px, height = old_px, max(float(self._vb.height()), 1.0)
-        lane_of_run = self._lane_of_run
-        scroll = self._scroll_px
-        anchor: tuple[int, float] | None = None  # run, its pixel row minus the scroll
-        sel = self._selected
-        if sel is not None and old_runs.size:
-            hits = np.flatnonzero(old_runs == sel)
-            if hits.size:
-                row = float(hits[0]) * lane_px
-                if scroll - lane_px < row < scroll + height and lane_of_run[sel] >= 0:
-                    anchor = (sel, row - scroll)
-        if anchor is None and old_runs.size:
-            first = min(int(scroll // lane_px), old_runs.size - 1)
-            kept = np.flatnonzero(lane_of_run[old_runs[first:]] >= 0)
-            if kept.size:
-                lane = first + int(kept[0])
-                anchor = (int(old_runs[lane]), lane * lane_px - scroll)
-        if anchor is not None:
-            run, offset = anchor
-            self._scroll_px = float(lane_of_run[run]) * self._lane_px - offset
+        scroll = scroll_anchor(
+            old_runs,
+            old_px,
+            self._scroll_px,
+            height=float(self._vb.height()),
+            lane_of_run=self._lane_of_run,
+            new_px=self._lane_px,
+            selected=self._selected,
+        )
+        if scroll is not None:
+            self._scroll_px = scroll
 
     def _reveal(self, lane: int) -> None:
         """Scroll so that ``lane`` is wholly in view (centred, if it was not)."""
-        lane_px, height = self._lane_px, max(float(self._vb.height()), 1.0)
-        row = lane * lane_px
-        if row < self._scroll_px or row + lane_px > self._scroll_px + height:
-            self._scroll_px = row - (height - lane_px) / 2
+        self._scroll_px = reveal_scroll(
+            lane, self._lane_px, self._scroll_px, float(self._vb.height())
+        )
 
     # --- ranges -----------------------------------------------------------------------
 
@@ -1566,8 +1406,7 @@ class TimelineView(QWidget):
             or drawn is None
             or key[-1] != drawn.key[-1]  # the plot's size
             or abs((x1 - x0) - drawn.span) > 1e-9 * max(drawn.span, 1.0)
-            or not (drawn.cover0 <= x0 and x1 <= drawn.cover1)
-            or not (drawn.x0_lo < x0 <= drawn.x0_hi and drawn.x1_lo <= x1 < drawn.x1_hi)
+            or not drawn.covers(x0, x1)
             or now_rel >= drawn.now_hi
             or not self._image_covers_view(drawn)
             or (self._density_pending and time.monotonic() - self._density_at >= DENSITY_INTERVAL)
@@ -1581,7 +1420,7 @@ class TimelineView(QWidget):
             return False
         return self._clip_live_bars(now_rel)
 
-    def _image_covers_view(self, drawn: _Drawn) -> bool:
+    def _image_covers_view(self, drawn: DrawnRange) -> bool:
         """Whether the density image (if shown) has rows for every lane in view."""
         if drawn.image_lanes is None:
             return True
@@ -1591,10 +1430,7 @@ class TimelineView(QWidget):
     def _lanes_in_view(self) -> tuple[int, int]:
         """The lanes at least partly in view: ``first`` up to, not including, ``last``."""
         top, bottom = self.visible_lanes()
-        lanes = int(self._lane_runs.size)
-        first = min(max(0, math.floor(top + 0.5)), lanes)
-        last = min(max(first, math.floor(bottom + 0.5) + 1), lanes)
-        return first, last
+        return lanes_in_view(top, bottom, int(self._lane_runs.size))
 
     def _clip_live_bars(self, now_rel: float) -> bool:
         """Cut the bars that grow to "now" off at ``now_rel``; returns whether that changed
@@ -1646,7 +1482,7 @@ class TimelineView(QWidget):
             if known is None:
                 self._open_runs.discard(i)
                 continue
-            self._run_status[i] = _STATUS_CODE.get(known.status, 0)
+            self._run_status[i] = RUN_STATUS_CODE.get(known.status, 0)
             if known.ended_at is not None:
                 self._run_end[i] = known.ended_at - epoch
                 self._open_runs.discard(i)
@@ -1661,7 +1497,7 @@ class TimelineView(QWidget):
         self._run_user[i] = user
         self._run_first_row[i] = run.first_row
         self._run_label_px[i] = math.ceil(self._label_metrics.horizontalAdvance(label))
-        self._run_status[i] = _STATUS_CODE.get(run.status, 0)
+        self._run_status[i] = RUN_STATUS_CODE.get(run.status, 0)
         check = is_check_user(run.user_id)
         if check and not self._run_check[i]:
             self._check_runs += 1
@@ -1698,13 +1534,11 @@ class TimelineView(QWidget):
                 self._empty.setVisible(True)
                 self._empty.setPos((x0 + x1) / 2, 2)
                 inf = math.inf
-                self._drawn = _Drawn(key, now, span, x0, x1, -inf, inf, -inf, inf, inf, None)
+                self._drawn = DrawnRange(key, now, span, x0, x1, -inf, inf, -inf, inf, inf, None)
                 return
             self._sync_runs()
-            # while following live the view only moves right: no margin on the left
-            margin = span * RENDER_MARGIN
             live = self._follow and row_limit is None
-            cover0, cover1 = (x0 if live else x0 - margin), x1 + margin
+            cover0, cover1 = render_cover(x0, x1, live=live)
             oldest = store.oldest_time
             paging = self._pager is not None and oldest is not None and epoch + cover0 < oldest
             cols = {} if paging else store.window(epoch + cover0, epoch + cover1)
@@ -1734,7 +1568,7 @@ class TimelineView(QWidget):
             cover0, cover1 = x0, x1
             lo, hi = 0, x.size
         frozen = row_limit is not None
-        frame = _Frame(x0, x1, cover0, cover1, now - epoch, epoch, size[0], size[1], frozen)
+        frame = TimeFrame(x0, x1, cover0, cover1, now - epoch, epoch, size[0], size[1], frozen)
         old_runs, old_px = self._lane_runs, self._lane_px
         run_col = np.asarray(cols["run"], dtype=np.int32)
         bounds = self._layout_lanes(run_col[lo:hi], frame, row_limit)
@@ -1782,84 +1616,66 @@ class TimelineView(QWidget):
             # on to the right as far as the bars were drawn (``now_hi``)
             cover1 = math.inf
         x0_lo, x0_hi, x1_lo, x1_hi, _ = bounds
-        self._drawn = _Drawn(
+        self._drawn = DrawnRange(
             key, now, span, cover0, cover1, x0_lo, x0_hi, x1_lo, x1_hi, now_hi, image_lanes
         )
 
     def _layout_lanes(
-        self, run_col: npt.NDArray[np.int32], frame: _Frame, row_limit: int | None
+        self, run_col: npt.NDArray[np.int32], frame: TimeFrame, row_limit: int | None
     ) -> tuple[float, float, float, float, float]:
-        """Choose the runs that get a lane, in user then start order.
+        """Choose the runs that get a lane (``timeline_scene.layout_lanes``), paging back
+        runs the view has not seen yet; label the lanes and size the labels.
 
-        Returns how far the view's edges may move with the same lanes (``x0_lo``, ``x0_hi``,
-        ``x1_lo``, ``x1_hi``, see ``_Drawn``) and the time at which the clock alone changes
-        them (an open run reaching a view that lies ahead of "now").
+        Returns how far the view's edges may move with the same lanes and the time at which
+        the clock alone changes them (``LaneLayout.bounds``).
         """
-        x0, x1, now_rel = frame.x0, frame.x1, frame.now
         n = self._n_runs
-        with_events = np.bincount(run_col, minlength=n)[:n] > 0
-        missing = np.flatnonzero(with_events & ~self._run_known[:n])
+        missing = unknown_runs_with_events(run_col, self._run_known, n)
         if missing.size:
             self._page_in_runs(missing, frame.epoch)
-        start = self._run_start[:n]
-        end = self._run_end[:n]
-        open_ = np.isnan(end) | (end > now_rel)
-        end_eff = np.where(open_, now_rel, end)
-        candidate = np.ones(n, dtype=bool)
-        if row_limit is not None:
-            candidate &= self._run_first_row[:n] < row_limit
-        hidden = 0
-        if self._check_runs and not self._show_check:
-            check = self._run_check[:n]
-            hidden = int(np.count_nonzero(check & candidate & (start <= x1) & (end_eff >= x0)))
-            candidate &= ~check
-        in_range = candidate & (start <= x1) & (end_eff >= x0)
-        shown = in_range.copy()
-        # a late event (e.g. a duplicate after agent_completed) keeps its run in view
-        shown |= with_events & self._run_known[:n] & ~np.isnan(start) & candidate
-        self._show_check_hint(hidden)
-        before = candidate & ~in_range & (end_eff < x0)
-        after = candidate & ~in_range & (start > x1)
-        bounds = (
-            float(end_eff[before].max()) if before.any() else -math.inf,
-            float(end_eff[in_range].min()) if in_range.any() else math.inf,
-            float(start[in_range].max()) if in_range.any() else -math.inf,
-            float(start[after].min()) if after.any() else math.inf,
-            x0 if (before & open_).any() else math.inf,
+        layout = layout_lanes(
+            self._run_columns(),
+            n,
+            run_col,
+            frame,
+            row_limit,
+            hide_check=bool(self._check_runs) and not self._show_check,
         )
-        candidates = np.flatnonzero(shown)
-        order = np.lexsort((start[candidates], self._run_user[:n][candidates]))
-        lane_runs = candidates[order]
-        lane_of_run = np.full(n, -1, dtype=np.int32)
-        lane_of_run[lane_runs] = np.arange(lane_runs.size, dtype=np.int32)
+        self._show_check_hint(layout.hidden_check)
+        lane_runs = layout.lane_runs
         relabel = not np.array_equal(lane_runs, self._lane_runs)
         self._lane_runs = lane_runs
-        self._lane_of_run = lane_of_run
+        self._lane_of_run = layout.lane_of_run
         if relabel:  # thousands of lanes: build their labels only when they changed
             labels = self._run_labels
             self.lane_axis.set_labels([labels[i] for i in lane_runs.tolist()])
         if lane_runs.size:
-            least, most = LANE_LABEL_PX
-            most = max(least, min(most, int(self.width() * LANE_LABEL_SHARE)))
-            width = min(max(int(self._run_label_px[lane_runs].max()) + 16, least), most)
+            widest = int(self._run_label_px[lane_runs].max())
+            width = label_width(widest, self.width(), LANE_LABEL_PX, LANE_LABEL_SHARE)
             if abs(width - self.lane_axis.width()) > 4:
                 self.lane_axis.setWidth(width)
                 self._fit_time_label()
-        return bounds
+        return layout.bounds
 
-    def _draw_background(self, frame: _Frame, sel_lane: int) -> None:
+    def _run_columns(self) -> RunColumns:
+        """The per-run arrays, as the layout reads them."""
+        return RunColumns(
+            start=self._run_start,
+            end=self._run_end,
+            user=self._run_user,
+            first_row=self._run_first_row,
+            known=self._run_known,
+            check=self._run_check,
+        )
+
+    def _draw_background(self, frame: TimeFrame, sel_lane: int) -> None:
         lane_runs = self._lane_runs
         n = lane_runs.size
         lanes = np.arange(n, dtype=np.float64)
         span = frame.x1 - frame.x0
         left, right = frame.cover0 - span, frame.far
         # every other user's lanes sit on a slightly lighter band
-        users = self._run_user[lane_runs]
-        if n:
-            group = np.concatenate(([0], np.cumsum(users[1:] != users[:-1])))
-            odd = group % 2 == 1
-        else:
-            odd = np.zeros(0, dtype=bool)
+        odd = alternate_users(self._run_user[lane_runs])
         count = int(odd.sum())
         self.user_bands.set_bars(np.full(count, left), np.full(count, right), lanes[odd], 1.0)
         self._draw_grid(frame, n)
@@ -1871,18 +1687,14 @@ class TimelineView(QWidget):
         else:
             self.selection_band.set_bars(np.zeros(0), np.zeros(0), np.zeros(0), 1.0)
 
-        start = self._run_start[lane_runs]
-        end = self._run_end[lane_runs]
-        open_ = np.isnan(end) | (end > frame.now)
-        starts = np.maximum(start, frame.cover0 - 1.0)
         # open runs are drawn to the far end and clipped at "now" (``_clip_live_bars``)
-        ends = np.where(open_, frame.far, np.minimum(end, frame.cover1 + 1.0))
+        starts, ends = run_bar_extents(self._run_start[lane_runs], self._run_end[lane_runs], frame)
         status = self._run_status[lane_runs]
-        for code, name in enumerate(_RUN_STATUSES):
+        for code, name in enumerate(RUN_STATUSES):
             mask = status == code
             self.run_bars[name].set_bars(starts[mask], ends[mask], lanes[mask], 0.84)
 
-    def _draw_grid(self, frame: _Frame, lanes: int) -> None:
+    def _draw_grid(self, frame: TimeFrame, lanes: int) -> None:
         """Lines at the time axis's major and minor ticks, over all the drawn range."""
         axis = self.plot.getAxis("bottom")
         spacing = axis.tickSpacing(frame.x0, frame.x1, float(max(frame.width_px, 1)))
@@ -1890,72 +1702,21 @@ class TimelineView(QWidget):
             self.time_grid.set_lines(np.zeros(0), np.zeros(0), 0.0, 0.0)
             return
         (major, _), (minor, _) = spacing[:2]
-        first = math.ceil((frame.cover0 - (frame.x1 - frame.x0)) / minor)
-        ticks = np.arange(first, math.floor(frame.far / minor) + 1) * minor
-        on_major = np.abs(ticks / major - np.round(ticks / major)) < 1e-6
+        major_ticks, minor_ticks = grid_ticks(major, minor, frame)
         # to the plot's bottom edge, however many lanes there are and wherever they scroll
         bottom = max(float(lanes), float(self._vb.height()) / self._lane_px) + 1.0
-        self.time_grid.set_lines(ticks[on_major], ticks[~on_major], -1.0, bottom)
+        self.time_grid.set_lines(major_ticks, minor_ticks, -1.0, bottom)
 
-    def _draw_tool_bars(self, spans: dict[str, npt.NDArray[np.generic]], frame: _Frame) -> float:
-        """Draw the tool calls of the lanes; returns when (s since epoch) the next running
-        one turns stalled."""
-        cover0, cover1, now_rel, px = frame.cover0, frame.cover1, frame.now, frame.px
-        run = np.asarray(spans["run"], dtype=np.int32)
-        start: FloatArray = np.asarray(spans["start"], dtype=np.float64) - frame.epoch
-        end: FloatArray = np.asarray(spans["end"], dtype=np.float64) - frame.epoch
-        status = spans["status"]
-        lane: LaneArray = self._lane_of_run[run]
-        # paused: spans opened later do not exist yet (and those closed later are still open)
-        is_open = np.isnan(end) | (end > now_rel)
-        # a call still open when its run ended never completed: it ends with the run
-        run_end = self._run_end[run]
-        unfinished = is_open & (run_end <= now_rel)  # NaN (run open) compares False
-        end_eff = np.where(unfinished, run_end, np.where(is_open, frame.far, end))
-        visible = (lane >= 0) & (start <= cover1) & (end_eff >= cover0)
-        if frame.frozen:
-            visible &= start <= now_rel
-        index = np.flatnonzero(visible)
-        start, end_eff, status, lane, is_open, unfinished = (
-            start[index],
-            end_eff[index],
-            status[index],
-            lane[index],
-            is_open[index],
-            unfinished[index],
+    def _draw_tool_bars(self, spans: dict[str, npt.NDArray[np.generic]], frame: TimeFrame) -> float:
+        """Draw the tool calls of the lanes (``timeline_scene.tool_bars``); returns when (s
+        since epoch) the next running one turns stalled."""
+        bars = tool_bars(
+            spans, self._lane_of_run, self._run_end, frame, stall_after=self.stall_after
         )
-        # a tool call of a few ms is still drawn as a 2 px tick
-        end_eff = np.maximum(end_eff, start + 2 * px)
-        running = is_open & ~unfinished
-        stalled = running & (now_rel - start > self.stall_after)
-        groups = {
-            "ok": ~is_open & (status == TOOL_OK),
-            "error": ~is_open & (status == TOOL_ERROR),
-            "unfinished": unfinished,
-            "open": running & ~stalled,
-            "stalled": stalled,
-        }
-        ok = groups["ok"]
-        if int(np.count_nonzero(ok)) > MAX_TOOL_BARS:
-            # hidden under the density image anyway; keep the ones wider than a pixel
-            ok &= (end_eff - start) > 3 * px
-            idx = np.flatnonzero(ok)
-            if idx.size > MAX_TOOL_BARS:
-                ok[:] = False
-                ok[idx[:: math.ceil(idx.size / MAX_TOOL_BARS)]] = True
-            groups["ok"] = ok
-        y = lane.astype(np.float64)
-        lo, hi = cover0 - 1.0, cover1 + 1.0
-        state = np.full(index.size, -1, dtype=np.int8)
-        for code, (name, mask) in enumerate(groups.items()):
-            ends = end_eff[mask] if name in _LIVE_TOOL_STATES else np.minimum(end_eff[mask], hi)
-            self.tool_bars[name].set_bars(np.maximum(start[mask], lo), ends, y[mask], 0.36)
-            state[mask] = code
-        self._vis_span_x0, self._vis_span_x1 = start, np.where(running, np.nan, end_eff)
-        self._vis_span_lane, self._vis_span_index = y, index
-        self._vis_span_state = state
-        waiting = start[running & ~stalled]
-        return float(waiting.min()) + self.stall_after if waiting.size else math.inf
+        for name, (x0, x1, y) in bars.bars.items():
+            self.tool_bars[name].set_bars(x0, x1, y, 0.36)
+        self._spans_drawn = bars
+        return bars.next_stall
 
     def _draw_markers(self, x: FloatArray, y: LaneArray) -> None:
         self._dense = False
@@ -1966,13 +1727,10 @@ class TimelineView(QWidget):
             mask = etype == code
             self.markers[event_type].setData(x=x[mask], y=y[mask])
         flagged = self._vis_flag == 1
-        fx, fy = x[flagged], y[flagged]
-        if fx.size > MAX_FINDING_RINGS:
-            stride = math.ceil(fx.size / MAX_FINDING_RINGS)
-            fx, fy = fx[::stride], fy[::stride]
+        fx, fy = thin(x[flagged], y[flagged].astype(np.float64), MAX_FINDING_RINGS)
         self.finding_rings.setData(x=fx, y=fy, size=15)
 
-    def _draw_density(self, x: FloatArray, y: LaneArray, frame: _Frame) -> tuple[int, int]:
+    def _draw_density(self, x: FloatArray, y: LaneArray, frame: TimeFrame) -> tuple[int, int]:
         """Per lane and 2-pixel bucket: the dominant type's colour, opacity by count.
 
         The image has rows for the lanes in view and a screenful either side (scrolling
@@ -2004,26 +1762,15 @@ class TimelineView(QWidget):
         self._density_total = int(x.size)
         for item in self.markers.values():
             item.setData(x=[], y=[])
-        x0, x1 = frame.x0, frame.x1
-        width_px = max(frame.width_px, 200)
-        buckets = max(1, min(2000, width_px // 2))
-        rows = max(1, (last - first) * 3)
-        in_rows = (y >= first) & (y < last)
-        # three image rows per lane: the event band is the middle one
-        row_of = (y[in_rows] - first) * 3 + 1
-        types = self._vis_type[in_rows]
-        # int32 throughout (cells * types stays far below 2**31): a million events make
-        # several temporaries here, and halving their size is most of this function's time
-        scaled = x[in_rows] - x0
-        scaled *= buckets / (x1 - x0)
-        bucket = scaled.astype(np.int32)
-        np.clip(bucket, 0, buckets - 1, out=bucket)
-        cell = row_of.astype(np.int32) * np.int32(buckets)
-        cell += bucket
-        cells = rows * buckets
-        key = cell * np.int32(_NTYPES)
-        key += types
-        occupied, totals, dominant = _cell_counts(key, cells)
+        cells = density_cells(
+            x,
+            y,
+            frame,
+            types=self._vis_type,
+            flags=self._vis_flag,
+            first=first,
+            last=last,
+        )
         palette = np.array(
             [
                 (c.red(), c.green(), c.blue())
@@ -2031,26 +1778,16 @@ class TimelineView(QWidget):
             ],
             dtype=np.uint8,
         )
-        image = np.zeros((cells, 4), dtype=np.uint8)
-        image[occupied, :3] = palette[dominant]
-        peak = max(int(totals.max()), 1) if totals.size else 1
-        image[occupied, 3] = (70 + 185 * np.log1p(totals) / math.log1p(peak)).astype(np.uint8)
-        self.density.setImage(image.reshape(rows, buckets, 4), autoLevels=False)
+        image = np.zeros((cells.rows * cells.buckets, 4), dtype=np.uint8)
+        image[cells.occupied, :3] = palette[cells.dominant]
+        image[cells.occupied, 3] = cells.alpha
+        self.density.setImage(image.reshape(cells.rows, cells.buckets, 4), autoLevels=False)
+        x0, x1 = frame.x0, frame.x1
         self.density.setRect(QRectF(x0, first - 0.5, x1 - x0, float(max(last - first, 1))))
         self.density.setVisible(True)
-
-        flagged = np.flatnonzero(self._vis_flag[in_rows] == 1)
-        if flagged.size:
-            # one ring per flagged cell, at the cell's centre
-            flagged_cells = np.unique(cell[flagged])
-            if flagged_cells.size > MAX_FINDING_RINGS // 4:
-                flagged_cells = flagged_cells[
-                    :: math.ceil(flagged_cells.size / (MAX_FINDING_RINGS // 4))
-                ]
-            fx = x0 + (flagged_cells % buckets + 0.5) * (x1 - x0) / buckets
-            fy = first + (flagged_cells // buckets - 1) / 3
+        if cells.ring_x.size:
             # smaller rings: over a density image, full-size ones would hide the data
-            self.finding_rings.setData(x=fx, y=fy, size=8)
+            self.finding_rings.setData(x=cells.ring_x, y=cells.ring_y, size=8)
         else:
             self.finding_rings.setData(x=[], y=[])
         return first, last
@@ -2070,23 +1807,11 @@ class TimelineView(QWidget):
         if not 0 <= lane < self._lane_runs.size:
             return ""
         px = self._vb.viewPixelSize()[0]
-        on_lane = np.flatnonzero(self._vis_lane == lane)
-        if on_lane.size:
-            dist = np.abs(self._vis_x[on_lane] - x)
-            best = int(dist.argmin())
-            if dist[best] <= HOVER_PX * px:
-                return self._describe_event(int(on_lane[best]))
-        # a running call reaches "now" (its end is NaN here)
-        ends = np.where(np.isnan(self._vis_span_x1), self._now_rel, self._vis_span_x1)
-        spans = np.flatnonzero(
-            (self._vis_span_lane == lane)
-            & (self._vis_span_x0 <= x)
-            & (ends >= x)
-            & (self._vis_span_state >= 0)  # not thinned out
-        )
-        if spans.size:
-            return self._describe_span(int(spans[-1]))
-        return ""
+        event = nearest_event(self._vis_x, self._vis_lane, x, lane, HOVER_PX * px)
+        if event is not None:
+            return self._describe_event(event)
+        span = span_at(self._spans_drawn, x, lane, self._now_rel)
+        return "" if span is None else self._describe_span(span)
 
     def _describe_event(self, i: int) -> str:
         store = self._store
@@ -2121,35 +1846,16 @@ class TimelineView(QWidget):
             f"run {escape(run.run_id)} · seq {seq}",
             f"at {format_elapsed(t, 0.001)} · latency {latency:.1f} ms",
         ]
-        detail = self._event_detail(raw)
+        detail = event_detail(raw)
         if detail:
             lines.append(escape(detail))
         return "<br>".join(lines)
 
-    @staticmethod
-    def _event_detail(raw: bytes | None) -> str:
-        """The tool name / status of the raw frame, when it is still held."""
-        if raw is None:
-            return ""
-        try:
-            data = decode_object(raw).get("data", {})
-        except ProtocolError:
-            return ""
-        if not isinstance(data, dict):
-            return ""
-        parts = []
-        if "tool_name" in data:
-            parts.append(f"tool {data['tool_name']}")
-        if "status" in data:
-            parts.append(f"status {data['status']}")
-        if "error_type" in data:
-            parts.append(f"{data['error_type']}: {str(data.get('message', ''))[:80]}")
-        return " · ".join(parts)
-
     def _describe_span(self, i: int) -> str:
         store = self._store
-        index = int(self._vis_span_index[i])
-        lane_run = int(self._lane_runs[int(self._vis_span_lane[i])])
+        spans = self._spans_drawn
+        index = int(spans.index[i])
+        lane_run = int(self._lane_runs[int(spans.lane[i])])
         with store.lock:
             # the store drops the spans of runs that leave memory (the others move up): a
             # span drawn before that is described only while it is still where it was
@@ -2159,11 +1865,11 @@ class TimelineView(QWidget):
             run = store.runs.get(lane_run)
         if run is None:
             return ""
-        start = float(self._vis_span_x0[i])
-        end = float(self._vis_span_x1[i])
+        start = float(spans.x0[i])
+        end = float(spans.x1[i])
         if math.isnan(end):
             end = self._now_rel
-        state_name = _TOOL_STATES[int(self._vis_span_state[i])]
+        state_name = TOOL_STATES[int(spans.state[i])]
         state = {
             "ok": "ok",
             "error": "error",

@@ -26,7 +26,7 @@ from runtime.agents.load import LoadAgent
 from runtime.protocol import Event, EventType
 from runtime.registry import DEFAULT_AGENT
 
-from .demo import PROMPTS
+from .demo_script import PROMPTS
 
 #: the longest one-line summary of a tool's parameters or result
 SUMMARY_LIMIT = 160

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from runtime.protocol import Finding
+from runtime.protocol import Finding, RuleId
 
 #: the start of every user id the pre-deploy check's suite mints (``mc-<label>-<hex>``,
 #: ``mc-monitor-<hex>``, ``mc-load-…``): "mission-critical"
@@ -28,7 +28,7 @@ def is_check_user(user_id: str | None) -> bool:
 
 #: rules whose findings about a check user still concern real users: an event of a check
 #: user sent to another user's connection may have reached a real person
-NEVER_CHECK_ONLY: Final = frozenset({"AEM022"})
+NEVER_CHECK_ONLY: Final = frozenset({RuleId.DELIVERED_TO_OTHER_USER})
 
 
 def is_check_finding(finding: Finding) -> bool:

@@ -24,7 +24,7 @@ import orjson
 
 from runtime.protocol import EventType
 
-from .run_archive import FINISHED_STATUSES
+from .run_summary import FINISHED_STATUSES
 from .store import EVENT_TYPES, TOOL_ERROR, TOOL_OPEN, TYPE_CODE, EventStore, RunInfo
 
 #: the five mandatory events, in the order a run goes through them

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from enum import StrEnum
 
 from runtime.protocol import (
     CLOCK_TOLERANCE,
@@ -27,10 +26,11 @@ from runtime.protocol import (
     decode_object,
     decode_server_frame,
 )
-from runtime.protocol.rules import finding
+from runtime.protocol.rules import RuleId, finding
+from runtime.streams import ConnectionState
 
 from .clock import steady_time
-from .frame_gate import FrameGate
+from .sharing import FrameGate, Lock, OpenGate
 from .store import MAX_FINISHED_RUNS, EventStore
 from .stream_notes import NoteKind, StreamNote
 
@@ -52,14 +52,6 @@ LIVE_VALIDATOR = ValidatorConfig(
 )
 #: for a stream watched from its first event (the embedded runtime): seq 1 is expected
 FROM_START_VALIDATOR = replace(LIVE_VALIDATOR, late_join=False)
-
-
-class ConnectionState(StrEnum):
-    DISCONNECTED = "disconnected"
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    RECONNECTING = "reconnecting"
-    FAILED = "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,13 +129,21 @@ class ObservationSession:
         self.errors: list[ErrorFrame] = []
         #: called with every raw frame as received (the recorder hooks in here)
         self.frame_sinks: list[FrameSink] = []
-        #: the GUI marks the frames it draws; whatever feeds this session yields to them
-        self.frame_gate = FrameGate()
+        #: the GUI marks the frames it draws; whatever feeds this session from another
+        #: thread yields to them (``share`` gives it a real gate)
+        self.frame_gate: FrameGate = OpenGate()
         #: when the connection was lost and back (from the capture's notes), oldest first
         self.outages: list[Outage] = []
         #: called once (from the feeding thread) after the next frames were fed, then unset:
         #: a window that sleeps while nothing happens sets it to be woken by them
         self.on_frames: Callable[[], None] | None = None
+
+    def share(self, lock: Lock, frame_gate: FrameGate) -> None:
+        """Make this session safe to feed from another thread than the GUI's: its store's
+        lock and its frame gate (``monitor.services`` calls this before its thread starts;
+        the model creates no thread primitives)."""
+        self.store.lock = lock
+        self.frame_gate = frame_gate
 
     # --- connection state -------------------------------------------------------------
 
@@ -195,7 +195,9 @@ class ObservationSession:
         except ProtocolError as exc:
             self.malformed += 1
             snippet = data[:120].decode("utf-8", "replace")
-            found = [finding("AEM018", f"{exc.code}: {exc.message} — {snippet!r}", at=now)]
+            found = [
+                finding(RuleId.MALFORMED_FRAME, f"{exc.code}: {exc.message} — {snippet!r}", at=now)
+            ]
             monitor_seq = _monitor_seq_of(data)
             if monitor_seq is not None:
                 # The frame arrived even if it is not valid: its number is no gap (AEM019).
@@ -269,7 +271,7 @@ class ObservationSession:
         """
         now = self.clock() if at is None else at
         with self.store.lock:
-            found = [finding("AEM019", f"runtime restarted: {detail}", at=now)]
+            found = [finding(RuleId.MONITOR_SEQ_GAP, f"runtime restarted: {detail}", at=now)]
             found += self.validator.close(now)
             self.validator = SequenceValidator(self.validator.config)
             self.last_monitor_seq = 0

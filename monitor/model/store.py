@@ -7,27 +7,30 @@ everything ever received also goes to the recording (older rows are evicted from
 
 Runs are bounded too: the running ones and the newest ``max_finished_runs`` finished ones
 are held (``runs``); older finished runs leave memory — with their tool spans — into the
-``RunArchive`` (one summary row each, on disk), from which views page them back. Run indexes
+run archive (one ``RunSummary`` each: on disk for a live session, see
+``monitor.services.run_archive``), from which views page them back. Run indexes
 are never reused: an index still names its run after the run left memory
 (``run_summary``).
 
-Writers (the ingest thread) and readers (the GUI timer) share ``lock``.
+Writers (the ingest thread) and readers (the GUI timer) share ``lock``: a ``NoLock`` until
+whatever feeds the store from another thread hands it a real one (``model.sharing``).
 """
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
-from runtime.protocol import Event, EventType, Finding, Severity
+from runtime.protocol import Event, EventType, Finding, RuleId, Severity
 
 from .check_traffic import is_check_finding
-from .run_archive import FINISHED_STATUSES, RunArchive, RunSummary
+from .run_state import RunState
+from .run_summary import FINISHED_STATUSES, MemoryRunArchive, RunArchive, RunSummary
+from .sharing import Lock, NoLock
 
 #: type code stored per row; the order is the legend's order
 EVENT_TYPES: tuple[EventType, ...] = tuple(EventType)
@@ -62,7 +65,8 @@ class RunInfo:
     last_at: float
     first_row: int
     last_row: int = 0
-    status: str = "running"  # running / stalled / completed / failed / cancelled / abandoned
+    #: a ``RunState`` (or what a misbehaving runtime's ``agent_completed`` said instead)
+    status: str = RunState.RUNNING
     ended_at: float | None = None
     events: int = 0
     findings: int = 0
@@ -170,10 +174,14 @@ class EventStore:
         max_findings: int = 100_000,
         max_finished_runs: int = MAX_FINISHED_RUNS,
         archive: RunArchive | None = None,
+        *,
+        archive_factory: Callable[[], RunArchive] = MemoryRunArchive,
+        lock: Lock | None = None,
     ) -> None:
-        """``archive``: where evicted runs go (a temporary one by default, created when the
-        first run leaves memory)."""
-        self.lock = threading.RLock()
+        """``archive``: where evicted runs go; by default ``archive_factory()`` makes one
+        when the first run leaves memory (in memory, unless the caller passes the SQLite
+        ``monitor.services.run_archive.RunArchive``). ``lock``: see ``model.sharing``."""
+        self.lock: Lock = NoLock() if lock is None else lock
         self._rows = _Ring(capacity)
         self.total = 0  # rows ever added; row ids are 0..total-1
         self._raw: list[bytes | None] = [None] * raw_capacity
@@ -188,6 +196,7 @@ class EventStore:
         self._evict_batch = max(1, min(EVICT_BATCH, max_finished_runs // 10))
         self._finished: deque[int] = deque()  # held finished runs, in the order they ended
         self._archive = archive
+        self._archive_factory = archive_factory
         #: runs that left memory so far (they are in the archive)
         self.evicted_runs = 0
         #: runs seen start and not (yet) end, by index
@@ -299,7 +308,7 @@ class EventStore:
                 if (run := self.runs.get(index)) is not None and now - run.last_at > after
             ]
             for run in gone:
-                run.status, run.ended_at = "abandoned", run.last_at
+                run.status, run.ended_at = RunState.ABANDONED, run.last_at
                 self._ended(run)
             return len(gone)
 
@@ -309,7 +318,7 @@ class EventStore:
     def archive(self) -> RunArchive:
         """Where runs that left memory are (created on first use)."""
         if self._archive is None:
-            self._archive = RunArchive()
+            self._archive = self._archive_factory()
         return self._archive
 
     def run_summary(self, index: int) -> RunInfo | RunSummary | None:
@@ -391,10 +400,10 @@ class EventStore:
             recent.popleft()
         name = event.type.value
         run.counts[name] = run.counts.get(name, 0) + 1
-        if run.status == "stalled":
-            run.status = "running"
-        elif run.status == "abandoned":  # given up on too soon: it goes on after all
-            run.status, run.ended_at = "running", None
+        if run.status == RunState.STALLED:
+            run.status = RunState.RUNNING
+        elif run.status == RunState.ABANDONED:  # given up on too soon: it goes on after all
+            run.status, run.ended_at = RunState.RUNNING, None
             self._open.add(run.index)
         etype = event.type
         if etype is EventType.AGENT_STARTED:
@@ -404,7 +413,7 @@ class EventStore:
         elif etype is EventType.TOOL_COMPLETED:
             self._close_span(run, event, received_at)
         elif etype is EventType.AGENT_COMPLETED and run.ended_at is None:
-            run.status = str(event.data.get("status", "completed"))
+            run.status = str(event.data.get("status", RunState.COMPLETED))
             run.ended_at = received_at
             self._ended(run)
 
@@ -464,8 +473,8 @@ class EventStore:
             if run_index is not None:
                 run = self.runs[run_index]  # _run_index names held runs only
                 run.findings += 1
-                if finding.rule_id == "AEM012" and not run.finished:
-                    run.status = "stalled"
+                if finding.rule_id == RuleId.RUN_STALLED and not run.finished:
+                    run.status = RunState.STALLED
             if row is not None:
                 self._rows.flag[row % self._rows.capacity] = 1
             record = FindingRecord(finding, received_at, row, run_index)

@@ -22,6 +22,7 @@ from .codec import (
     encode_client_message,
     encode_event,
 )
+from .errors import ERROR_CODES, ErrorCode
 from .events import (
     MANDATORY_EVENT_TYPES,
     PROTOCOL_VERSION,
@@ -29,8 +30,10 @@ from .events import (
     Event,
     EventType,
     ProtocolError,
+    RunStatus,
+    ToolStatus,
 )
-from .rules import RULES, RULES_BY_ID, Finding, Rule, Severity
+from .rules import RULES, RULES_BY_ID, Finding, Rule, RuleId, Severity
 from .validator import (
     CLOCK_TOLERANCE,
     LATENCY_BUDGET_MS,
@@ -41,6 +44,7 @@ from .validator import (
 
 __all__ = [
     "CLOCK_TOLERANCE",
+    "ERROR_CODES",
     "LATENCY_BUDGET_MS",
     "MANDATORY_EVENT_TYPES",
     "PROTOCOL_VERSION",
@@ -51,6 +55,7 @@ __all__ = [
     "ConnectionAck",
     "ControlType",
     "Delivery",
+    "ErrorCode",
     "ErrorFrame",
     "Event",
     "EventType",
@@ -60,10 +65,13 @@ __all__ = [
     "ProtocolError",
     "Resume",
     "Rule",
+    "RuleId",
     "RunState",
+    "RunStatus",
     "SequenceValidator",
     "ServerFrame",
     "Severity",
+    "ToolStatus",
     "UserMessage",
     "ValidatorConfig",
     "decode_client_message",

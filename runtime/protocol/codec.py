@@ -141,14 +141,16 @@ def encode_ack(ack: ConnectionAck) -> bytes:
 
 
 def encode_error(error: ErrorFrame) -> bytes:
-    out: dict[str, Any] = {
-        "type": ControlType.ERROR.value,
-        "code": error.code,
-        "message": error.message,
-    }
-    if error.ref is not None:
-        out["ref"] = error.ref
-    return dumps(out)
+    # "ref" is always present (null when the error refers to nothing): a client can read
+    # frame["ref"] without first asking whether the key exists.
+    return dumps(
+        {
+            "type": ControlType.ERROR.value,
+            "code": error.code,
+            "message": error.message,
+            "ref": error.ref,
+        }
+    )
 
 
 def encode_pong() -> bytes:

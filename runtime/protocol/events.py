@@ -61,8 +61,23 @@ class ControlType(StrEnum):
     DELIVERY = "delivery"
 
 
-TOOL_STATUSES = frozenset({"success", "error"})
-RUN_STATUSES = frozenset({"completed", "failed", "cancelled"})
+class RunStatus(StrEnum):
+    """How a run ended: ``agent_completed``'s ``data.status``."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class ToolStatus(StrEnum):
+    """How a tool call ended: ``tool_completed``'s ``data.status``."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+
+
+TOOL_STATUSES = frozenset(ToolStatus)
+RUN_STATUSES = frozenset(RunStatus)
 
 # type -> (field, accepted python types); checked on construction.
 _REQUIRED_DATA: dict[EventType, tuple[tuple[str, tuple[type, ...]], ...]] = {

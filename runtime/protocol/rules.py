@@ -25,6 +25,38 @@ class Scope(StrEnum):
     DELIVERY = "delivery"
 
 
+class RuleId(StrEnum):
+    """Every rule's id, by the rule's name: code names the rule it means."""
+
+    RUN_NOT_STARTED = "AEM001"
+    DUPLICATE_STARTED = "AEM002"
+    DUPLICATE_COMPLETED = "AEM003"
+    EVENT_AFTER_COMPLETED = "AEM004"
+    TOOL_NOT_COMPLETED = "AEM005"
+    TOOL_COMPLETED_UNKNOWN = "AEM006"
+    NO_THINKING = "AEM007"
+    TIMESTAMP_DECREASED = "AEM008"
+    SEQ_GAP = "AEM009"
+    SEQ_DUPLICATE = "AEM010"
+    SEQ_OUT_OF_ORDER = "AEM011"
+    RUN_STALLED = "AEM012"
+    TOOL_STALLED = "AEM013"
+    DUPLICATE_TOOL_CALL = "AEM014"
+    ERROR_NOT_FAILED = "AEM015"
+    RUN_NEVER_COMPLETED = "AEM016"
+    JOINED_MID_RUN = "AEM017"
+    MALFORMED_FRAME = "AEM018"
+    MONITOR_SEQ_GAP = "AEM019"
+    DELIVERED_TO_NOBODY = "AEM020"
+    SEND_FAILED = "AEM021"
+    DELIVERED_TO_OTHER_USER = "AEM022"
+    TOOL_ORDER_SWAPPED = "AEM023"
+    TIMESTAMP_IMPLAUSIBLE = "AEM024"
+    LATENCY_OVER_BUDGET = "AEM025"
+    ERROR_WITHOUT_COMPLETION = "AEM026"
+    SEQ_NEVER_EMITTED = "AEM027"
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     id: str
@@ -36,168 +68,168 @@ class Rule:
 
 RULES: tuple[Rule, ...] = (
     Rule(
-        "AEM001",
+        RuleId.RUN_NOT_STARTED,
         "run-not-started",
         Severity.ERROR,
         Scope.RUN,
         "The first event of a run is not agent_started.",
     ),
     Rule(
-        "AEM002",
+        RuleId.DUPLICATE_STARTED,
         "duplicate-started",
         Severity.ERROR,
         Scope.RUN,
         "A run has more than one agent_started.",
     ),
     Rule(
-        "AEM003",
+        RuleId.DUPLICATE_COMPLETED,
         "duplicate-completed",
         Severity.ERROR,
         Scope.RUN,
         "A run has more than one agent_completed.",
     ),
     Rule(
-        "AEM004",
+        RuleId.EVENT_AFTER_COMPLETED,
         "event-after-completed",
         Severity.ERROR,
         Scope.RUN,
         "An event arrived after the run's agent_completed.",
     ),
     Rule(
-        "AEM005",
+        RuleId.TOOL_NOT_COMPLETED,
         "tool-not-completed",
         Severity.ERROR,
         Scope.RUN,
         "A tool_executing has no tool_completed before agent_completed.",
     ),
     Rule(
-        "AEM006",
+        RuleId.TOOL_COMPLETED_UNKNOWN,
         "tool-completed-unknown",
         Severity.ERROR,
         Scope.RUN,
         "A tool_completed has no matching tool_executing.",
     ),
     Rule(
-        "AEM007",
+        RuleId.NO_THINKING,
         "no-thinking",
         Severity.ERROR,
         Scope.RUN,
         "A run completed without any agent_thinking.",
     ),
     Rule(
-        "AEM008",
+        RuleId.TIMESTAMP_DECREASED,
         "timestamp-decreased",
         Severity.WARNING,
         Scope.RUN,
         "An event's timestamp is earlier than the previous event of its run.",
     ),
     Rule(
-        "AEM009",
+        RuleId.SEQ_GAP,
         "seq-gap",
         Severity.ERROR,
         Scope.STREAM,
         "Events are missing from a user's stream (seq gap): lost events.",
     ),
     Rule(
-        "AEM010",
+        RuleId.SEQ_DUPLICATE,
         "seq-duplicate",
         Severity.ERROR,
         Scope.STREAM,
         "An event was received twice (repeated seq or event_id).",
     ),
     Rule(
-        "AEM011",
+        RuleId.SEQ_OUT_OF_ORDER,
         "seq-out-of-order",
         Severity.ERROR,
         Scope.STREAM,
         "An event arrived after a later one (seq decreased).",
     ),
     Rule(
-        "AEM012",
+        RuleId.RUN_STALLED,
         "run-stalled",
         Severity.WARNING,
         Scope.WATCHDOG,
         "A run has been silent for longer than the stall threshold.",
     ),
     Rule(
-        "AEM013",
+        RuleId.TOOL_STALLED,
         "tool-stalled",
         Severity.WARNING,
         Scope.WATCHDOG,
         "A tool has been executing for longer than the stall threshold.",
     ),
     Rule(
-        "AEM014",
+        RuleId.DUPLICATE_TOOL_CALL,
         "duplicate-tool-call",
         Severity.ERROR,
         Scope.RUN,
         "A tool_call_id was announced by more than one tool_executing.",
     ),
     Rule(
-        "AEM015",
+        RuleId.ERROR_NOT_FAILED,
         "error-not-failed",
         Severity.ERROR,
         Scope.RUN,
         "agent_error must be followed by agent_completed with status failed.",
     ),
     Rule(
-        "AEM016",
+        RuleId.RUN_NEVER_COMPLETED,
         "run-never-completed",
         Severity.ERROR,
         Scope.RUN,
         "The stream ended while a run had no agent_completed.",
     ),
     Rule(
-        "AEM017",
+        RuleId.JOINED_MID_RUN,
         "joined-mid-run",
         Severity.INFO,
         Scope.RUN,
         "Observation began after this run started; its start is not checked.",
     ),
     Rule(
-        "AEM018",
+        RuleId.MALFORMED_FRAME,
         "malformed-frame",
         Severity.ERROR,
         Scope.STREAM,
         "A frame is not a valid protocol v1 event or control frame.",
     ),
     Rule(
-        "AEM019",
+        RuleId.MONITOR_SEQ_GAP,
         "monitor-seq-gap",
         Severity.ERROR,
         Scope.DELIVERY,
         "Frames are missing from the observer stream (monitor_seq gap).",
     ),
     Rule(
-        "AEM020",
+        RuleId.DELIVERED_TO_NOBODY,
         "delivered-to-nobody",
         Severity.WARNING,
         Scope.DELIVERY,
         "An event was emitted while its user had no connection (it waits for resume).",
     ),
     Rule(
-        "AEM021",
+        RuleId.SEND_FAILED,
         "send-failed",
         Severity.ERROR,
         Scope.DELIVERY,
         "Sending an event to one of its user's connections failed.",
     ),
     Rule(
-        "AEM022",
+        RuleId.DELIVERED_TO_OTHER_USER,
         "delivered-to-other-user",
         Severity.ERROR,
         Scope.DELIVERY,
         "An event was sent to a connection of a user it does not belong to.",
     ),
     Rule(
-        "AEM023",
+        RuleId.TOOL_ORDER_SWAPPED,
         "tool-order-swapped",
         Severity.ERROR,
         Scope.RUN,
         "A tool_executing arrived after the tool_completed of the same tool_call_id.",
     ),
     Rule(
-        "AEM024",
+        RuleId.TIMESTAMP_IMPLAUSIBLE,
         "timestamp-implausible",
         Severity.ERROR,
         Scope.STREAM,
@@ -205,21 +237,21 @@ RULES: tuple[Rule, ...] = (
         "(a unit error, e.g. milliseconds, or a skewed clock).",
     ),
     Rule(
-        "AEM025",
+        RuleId.LATENCY_OVER_BUDGET,
         "latency-over-budget",
         Severity.WARNING,
         Scope.DELIVERY,
         "An event took longer than the latency budget from emit to its user's connections.",
     ),
     Rule(
-        "AEM026",
+        RuleId.ERROR_WITHOUT_COMPLETION,
         "error-without-completion",
         Severity.ERROR,
         Scope.WATCHDOG,
         "A run sent agent_error but no agent_completed within the grace period.",
     ),
     Rule(
-        "AEM027",
+        RuleId.SEQ_NEVER_EMITTED,
         "seq-never-emitted",
         Severity.ERROR,
         Scope.STREAM,
@@ -269,6 +301,6 @@ def finding(
     at: float | None = None,
 ) -> Finding:
     """Build a finding for a rule of the table, with the rule's severity."""
-    return Finding(
-        rule_id, RULES_BY_ID[rule_id].severity, message, user_id, run_id, seq, event_id, at
-    )
+    severity = RULES_BY_ID[rule_id].severity
+    # A plain str: a finding's id is written as JSON (object keys too), and read back as str.
+    return Finding(str(rule_id), severity, message, user_id, run_id, seq, event_id, at)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from .codec import Delivery
-from .events import Event, EventType
-from .rules import Finding, finding
+from .events import Event, EventType, RunStatus
+from .rules import Finding, RuleId, finding
 
 
 class RunState(Enum):
@@ -31,18 +31,18 @@ _E = EventType
 _S = RunState
 
 #: state -> event type -> (next state, rule id broken by this transition or None)
-RUN_TRANSITIONS: dict[RunState, dict[EventType, tuple[RunState, str | None]]] = {
+RUN_TRANSITIONS: dict[RunState, dict[EventType, tuple[RunState, RuleId | None]]] = {
     _S.NEW: {
         _E.AGENT_STARTED: (_S.OPEN, None),
-        _E.AGENT_THINKING: (_S.OPEN, "AEM001"),
-        _E.TOOL_EXECUTING: (_S.OPEN, "AEM001"),
-        _E.TOOL_COMPLETED: (_S.OPEN, "AEM001"),
-        _E.PARTIAL_RESULT: (_S.OPEN, "AEM001"),
-        _E.AGENT_ERROR: (_S.ERRORED, "AEM001"),
-        _E.AGENT_COMPLETED: (_S.COMPLETED, "AEM001"),
+        _E.AGENT_THINKING: (_S.OPEN, RuleId.RUN_NOT_STARTED),
+        _E.TOOL_EXECUTING: (_S.OPEN, RuleId.RUN_NOT_STARTED),
+        _E.TOOL_COMPLETED: (_S.OPEN, RuleId.RUN_NOT_STARTED),
+        _E.PARTIAL_RESULT: (_S.OPEN, RuleId.RUN_NOT_STARTED),
+        _E.AGENT_ERROR: (_S.ERRORED, RuleId.RUN_NOT_STARTED),
+        _E.AGENT_COMPLETED: (_S.COMPLETED, RuleId.RUN_NOT_STARTED),
     },
     _S.OPEN: {
-        _E.AGENT_STARTED: (_S.OPEN, "AEM002"),
+        _E.AGENT_STARTED: (_S.OPEN, RuleId.DUPLICATE_STARTED),
         _E.AGENT_THINKING: (_S.OPEN, None),
         _E.TOOL_EXECUTING: (_S.OPEN, None),
         _E.TOOL_COMPLETED: (_S.OPEN, None),
@@ -51,32 +51,34 @@ RUN_TRANSITIONS: dict[RunState, dict[EventType, tuple[RunState, str | None]]] = 
         _E.AGENT_COMPLETED: (_S.COMPLETED, None),
     },
     _S.ERRORED: {
-        _E.AGENT_STARTED: (_S.ERRORED, "AEM002"),
-        _E.AGENT_THINKING: (_S.ERRORED, "AEM015"),
-        _E.TOOL_EXECUTING: (_S.ERRORED, "AEM015"),
+        _E.AGENT_STARTED: (_S.ERRORED, RuleId.DUPLICATE_STARTED),
+        _E.AGENT_THINKING: (_S.ERRORED, RuleId.ERROR_NOT_FAILED),
+        _E.TOOL_EXECUTING: (_S.ERRORED, RuleId.ERROR_NOT_FAILED),
         # Tools that were in flight when the agent failed still report completion.
         _E.TOOL_COMPLETED: (_S.ERRORED, None),
         _E.PARTIAL_RESULT: (_S.ERRORED, None),
-        _E.AGENT_ERROR: (_S.ERRORED, "AEM015"),
+        _E.AGENT_ERROR: (_S.ERRORED, RuleId.ERROR_NOT_FAILED),
         _E.AGENT_COMPLETED: (_S.COMPLETED, None),
     },
     _S.COMPLETED: {
-        _E.AGENT_STARTED: (_S.COMPLETED, "AEM004"),
-        _E.AGENT_THINKING: (_S.COMPLETED, "AEM004"),
-        _E.TOOL_EXECUTING: (_S.COMPLETED, "AEM004"),
-        _E.TOOL_COMPLETED: (_S.COMPLETED, "AEM004"),
-        _E.PARTIAL_RESULT: (_S.COMPLETED, "AEM004"),
-        _E.AGENT_ERROR: (_S.COMPLETED, "AEM004"),
-        _E.AGENT_COMPLETED: (_S.COMPLETED, "AEM003"),
+        _E.AGENT_STARTED: (_S.COMPLETED, RuleId.EVENT_AFTER_COMPLETED),
+        _E.AGENT_THINKING: (_S.COMPLETED, RuleId.EVENT_AFTER_COMPLETED),
+        _E.TOOL_EXECUTING: (_S.COMPLETED, RuleId.EVENT_AFTER_COMPLETED),
+        _E.TOOL_COMPLETED: (_S.COMPLETED, RuleId.EVENT_AFTER_COMPLETED),
+        _E.PARTIAL_RESULT: (_S.COMPLETED, RuleId.EVENT_AFTER_COMPLETED),
+        _E.AGENT_ERROR: (_S.COMPLETED, RuleId.EVENT_AFTER_COMPLETED),
+        _E.AGENT_COMPLETED: (_S.COMPLETED, RuleId.DUPLICATE_COMPLETED),
     },
 }
 
 _TRANSITION_MESSAGES = {
-    "AEM001": "run {run} began with {type}, not agent_started",
-    "AEM002": "run {run} has a second agent_started",
-    "AEM003": "run {run} has a second agent_completed",
-    "AEM004": "{type} arrived after agent_completed of run {run}",
-    "AEM015": "{type} arrived after agent_error of run {run}; expected agent_completed(failed)",
+    RuleId.RUN_NOT_STARTED: "run {run} began with {type}, not agent_started",
+    RuleId.DUPLICATE_STARTED: "run {run} has a second agent_started",
+    RuleId.DUPLICATE_COMPLETED: "run {run} has a second agent_completed",
+    RuleId.EVENT_AFTER_COMPLETED: "{type} arrived after agent_completed of run {run}",
+    RuleId.ERROR_NOT_FAILED: (
+        "{type} arrived after agent_error of run {run}; expected agent_completed(failed)"
+    ),
 }
 
 
@@ -237,7 +239,7 @@ class SequenceValidator:
                 shown += f" and {len(others) - 5} more"
             out.append(
                 finding(
-                    "AEM022",
+                    RuleId.DELIVERED_TO_OTHER_USER,
                     f"event seq {delivery.seq} of {delivery.user_id} was sent to connections "
                     f"of {shown}: another user's data leaked",
                     user_id=delivery.user_id,
@@ -255,7 +257,7 @@ class SequenceValidator:
                     self._slow_users.add(delivery.user_id)
                     out.append(
                         finding(
-                            "AEM025",
+                            RuleId.LATENCY_OVER_BUDGET,
                             f"event seq {delivery.seq} of {delivery.user_id} took "
                             f"{delivery.latency_ms:.0f} ms from emit to its connections "
                             f"(budget {budget:g} ms); reported again after it recovers",
@@ -274,7 +276,7 @@ class SequenceValidator:
                 self._failing_users.add(delivery.user_id)
                 out.append(
                     finding(
-                        "AEM021",
+                        RuleId.SEND_FAILED,
                         f"event seq {delivery.seq} of {delivery.user_id}: {delivery.failed} of "
                         f"{delivery.connections} send(s) failed; reported again once a send "
                         "to this user succeeds and another fails",
@@ -287,7 +289,7 @@ class SequenceValidator:
         elif delivery.connections == 0:
             out.append(
                 finding(
-                    "AEM020",
+                    RuleId.DELIVERED_TO_NOBODY,
                     f"event seq {delivery.seq} of {delivery.user_id} reached no connection",
                     user_id=delivery.user_id,
                     seq=delivery.seq,
@@ -305,7 +307,7 @@ class SequenceValidator:
         self._monitor_next = max(self._monitor_next or 0, before)
         self._monitor_gap_at = now
         return finding(
-            "AEM019",
+            RuleId.MONITOR_SEQ_GAP,
             f"observer stream frames {after + 1}..{before - 1} were lost and could not be resumed",
             at=now,
         )
@@ -323,7 +325,7 @@ class SequenceValidator:
                 run.error_flagged = True
                 out.append(
                     finding(
-                        "AEM026",
+                        RuleId.ERROR_WITHOUT_COMPLETION,
                         f"run {run.run_id} of {run.user_id} sent agent_error "
                         f"{now - run.errored_at:.1f}s ago and no agent_completed: the user's "
                         "chat never learns the run ended",
@@ -336,7 +338,7 @@ class SequenceValidator:
                 run.stalled = True
                 out.append(
                     finding(
-                        "AEM012",
+                        RuleId.RUN_STALLED,
                         f"run {run.run_id} silent for {now - run.last_activity:.1f}s",
                         user_id=run.user_id,
                         run_id=run.run_id,
@@ -348,7 +350,7 @@ class SequenceValidator:
                     tool.stalled = True
                     out.append(
                         finding(
-                            "AEM013",
+                            RuleId.TOOL_STALLED,
                             f"tool {tool.tool_name} ({call_id}) executing for "
                             f"{now - tool.opened_at:.1f}s",
                             user_id=run.user_id,
@@ -389,7 +391,7 @@ class SequenceValidator:
                 suffix = f"; tools still open: {tools}" if tools else ""
                 out.append(
                     finding(
-                        "AEM016",
+                        RuleId.RUN_NEVER_COMPLETED,
                         f"run {run.run_id} of {run.user_id} never sent agent_completed{suffix}",
                         user_id=run.user_id,
                         run_id=run.run_id,
@@ -423,7 +425,7 @@ class SequenceValidator:
         if event.event_id in stream.recent_id_set:
             out.append(
                 _flag(
-                    "AEM010",
+                    RuleId.SEQ_DUPLICATE,
                     f"event {event.event_id} (seq {event.seq}) "
                     f"received twice on {event.user_id}'s stream",
                     event,
@@ -455,7 +457,7 @@ class SequenceValidator:
             stream.never_emitted.discard(seq)
             out.append(
                 _flag(
-                    "AEM011",
+                    RuleId.SEQ_OUT_OF_ORDER,
                     f"seq {seq} of {event.user_id} arrived after seq "
                     f"{stream.next_seq - 1} ({event.type})",
                     event,
@@ -465,7 +467,7 @@ class SequenceValidator:
         else:
             out.append(
                 _flag(
-                    "AEM010",
+                    RuleId.SEQ_DUPLICATE,
                     f"seq {seq} of {event.user_id} received again "
                     f"({event.type}, expected {stream.next_seq})",
                     event,
@@ -500,7 +502,7 @@ class SequenceValidator:
             span = f"seq {first}" if first == last else f"seq {first}..{last}"
             out.append(
                 finding(
-                    "AEM027",
+                    RuleId.SEQ_NEVER_EMITTED,
                     f"{span} of {user_id} never arrived, and no frame of the observer stream "
                     "was lost: the runtime never emitted it (seq skips numbers, e.g. one counter "
                     "shared by all users, or an event dropped after its seq was assigned)",
@@ -514,7 +516,7 @@ class SequenceValidator:
             count = last - first + 1
             out.append(
                 finding(
-                    "AEM009",
+                    RuleId.SEQ_GAP,
                     f"{span} of {user_id} never arrived ({count} event{'s' * (count > 1)} lost)",
                     user_id=user_id,
                     seq=first,
@@ -542,7 +544,7 @@ class SequenceValidator:
         side = "ahead of" if off > 0 else "behind"
         out.append(
             _flag(
-                "AEM024",
+                RuleId.TIMESTAMP_IMPLAUSIBLE,
                 f"{event.type} seq {event.seq} of {event.user_id} has timestamp "
                 f"{event.timestamp:.3f}, {abs(off):,.0f}s {side} its receive time "
                 f"(tolerance {tolerance:g}s): {why}",
@@ -557,7 +559,7 @@ class SequenceValidator:
             self._monitor_gap_at = now
             out.append(
                 finding(
-                    "AEM019",
+                    RuleId.MONITOR_SEQ_GAP,
                     f"observer stream frames {expected}..{monitor_seq - 1} missing",
                     seq=monitor_seq,
                     at=now,
@@ -589,12 +591,12 @@ class SequenceValidator:
         run = self._track(event)
         etype = event.type
         next_state, broken = RUN_TRANSITIONS[run.state][etype]
-        if broken == "AEM001" and self._streams[event.user_id].joined_late:
+        if broken == RuleId.RUN_NOT_STARTED and self._streams[event.user_id].joined_late:
             run.partial = True
-            broken = "AEM017"
+            broken = RuleId.JOINED_MID_RUN
             out.append(
                 _flag(
-                    "AEM017",
+                    RuleId.JOINED_MID_RUN,
                     f"run {event.run_id} was already running when observation began",
                     event,
                     now,
@@ -622,7 +624,7 @@ class SequenceValidator:
             message = (
                 f"{etype} is {back:.6f}s earlier than the previous event of run {event.run_id}"
             )
-            out.append(_flag("AEM008", message, event, now))
+            out.append(_flag(RuleId.TIMESTAMP_DECREASED, message, event, now))
         run.last_timestamp = max(run.last_timestamp, event.timestamp)
 
         if previous_state is RunState.COMPLETED:
@@ -644,12 +646,12 @@ class SequenceValidator:
                 f"tool_executing for {event.data['tool_name']} ({call_id}) of run "
                 f"{run.run_id} arrived after its tool_completed (the pair is swapped)"
             )
-            out.append(_flag("AEM023", message, event, now))
+            out.append(_flag(RuleId.TOOL_ORDER_SWAPPED, message, event, now))
             return
         if call_id in run.seen_tools:
             out.append(
                 _flag(
-                    "AEM014",
+                    RuleId.DUPLICATE_TOOL_CALL,
                     f"tool call {call_id} of run {run.run_id} announced twice (a second "
                     "tool_executing with the same tool_call_id)",
                     event,
@@ -675,7 +677,7 @@ class SequenceValidator:
             )
             run.completed_first.add(call_id)
         run.seen_tools.add(call_id)
-        out.append(_flag("AEM006", message, event, now))
+        out.append(_flag(RuleId.TOOL_COMPLETED_UNKNOWN, message, event, now))
 
     def _complete(
         self,
@@ -688,7 +690,7 @@ class SequenceValidator:
         for call_id, tool in run.open_tools.items():
             out.append(
                 _flag(
-                    "AEM005",
+                    RuleId.TOOL_NOT_COMPLETED,
                     f"tool {tool.tool_name} ({call_id}) of run {run.run_id} "
                     "never sent tool_completed",
                     event,
@@ -698,12 +700,17 @@ class SequenceValidator:
         run.open_tools.clear()
         if run.thinking == 0 and not run.partial:
             out.append(
-                _flag("AEM007", f"run {run.run_id} completed without agent_thinking", event, now)
+                _flag(
+                    RuleId.NO_THINKING,
+                    f"run {run.run_id} completed without agent_thinking",
+                    event,
+                    now,
+                )
             )
-        if previous_state is RunState.ERRORED and event.data.get("status") != "failed":
+        if previous_state is RunState.ERRORED and event.data.get("status") != RunStatus.FAILED:
             out.append(
                 _flag(
-                    "AEM015",
+                    RuleId.ERROR_NOT_FAILED,
                     f"run {run.run_id} had agent_error but completed with "
                     f"status {event.data.get('status')}",
                     event,

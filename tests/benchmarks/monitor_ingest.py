@@ -50,11 +50,11 @@ from PySide6.QtCore import QEventLoop, QTimer
 from websockets.asyncio.client import connect
 
 from monitor.model.clock import steady_time
-from monitor.model.loop_thread import LoopThread
-from monitor.model.session import ConnectionState
-from monitor.model.workspace import Workspace
+from monitor.services.loop_thread import LoopThread
+from monitor.services.workspace import Workspace
 from runtime.auth import Role, TokenAuthority
 from runtime.load_generator import percentiles
+from runtime.streams import ConnectionState
 
 from .frame_clock import FrameClock, TimedMainWindow, themed_application
 from .processes import (

@@ -22,6 +22,7 @@ from typing import Any
 
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
 from monitor.model.store import EventStore
+from monitor.services.run_archive import archived_store
 
 from .results import BenchmarkResult, Figure, Target
 from .streams import monitor_frames
@@ -68,7 +69,7 @@ def fill(session: ObservationSession, total: int) -> float:
 
 def _session() -> ObservationSession:
     # The stream starts at seq 1 for every user: validated as watched from its start.
-    return ObservationSession(validator_config=FROM_START_VALIDATOR)
+    return ObservationSession(archived_store(), validator_config=FROM_START_VALIDATOR)
 
 
 def _large(total: int) -> tuple[dict[str, Any], ObservationSession]:

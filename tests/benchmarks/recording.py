@@ -33,10 +33,10 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from monitor.model.recording import Recorder, RecordingMeta, Replay, ReplayWorkspace
-from monitor.model.recording.writer import RecordingWriter
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
-from monitor.model.store import EventStore
+from monitor.services.recording import Recorder, RecordingMeta, Replay, ReplayWorkspace
+from monitor.services.recording.writer import RecordingWriter
+from monitor.services.run_archive import archived_store
 
 from .results import BenchmarkResult, Figure, Target
 from .streams import monitor_frames
@@ -58,7 +58,7 @@ def resident_bytes() -> int:
 
 
 def _session() -> ObservationSession:
-    return ObservationSession(validator_config=FROM_START_VALIDATOR)
+    return ObservationSession(archived_store(), validator_config=FROM_START_VALIDATOR)
 
 
 def _recorder(session: ObservationSession, folder: Path) -> Recorder:
@@ -249,7 +249,7 @@ def measure(quick: bool) -> BenchmarkResult:
             # full it evicts, and memory must stay flat for the rest of the replay
             small = Replay(
                 workspace.opened.recording,
-                store_factory=lambda: EventStore(capacity=SMALL_STORE),
+                store_factory=lambda: archived_store(capacity=SMALL_STORE),
             )
             bounded = _replay_memory(small)
             del small

@@ -81,7 +81,7 @@ def _monitor_window(stamps: dict[str, float]) -> tuple[Any, Any]:
     """The monitor's window over an embedded workspace with demo traffic, as the app starts."""
     from monitor._qt.app import DEFAULT_SIZE
     from monitor._qt.main_window import MainWindow
-    from monitor.model.workspace import Workspace
+    from monitor.services.workspace import Workspace
 
     from .frame_clock import themed_application
 

@@ -32,6 +32,7 @@ from PySide6.QtCore import QCoreApplication, QEvent, QEventLoop, QPointF, QTimer
 from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
 
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
+from monitor.services.run_archive import archived_store
 from runtime.load_generator import percentiles
 
 from .frame_clock import themed_application
@@ -67,7 +68,7 @@ def _feed(session: ObservationSession, frames: Iterator[bytes], count: int, rate
 
 def _session() -> ObservationSession:
     # the streams start at seq 1 for every user: validated as watched from the start
-    return ObservationSession(validator_config=FROM_START_VALIDATOR)
+    return ObservationSession(archived_store(), validator_config=FROM_START_VALIDATOR)
 
 
 def label_mismatches(view: Any) -> dict[str, int]:

@@ -16,12 +16,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from monitor.model.backoff import Backoff
-from monitor.model.ingest import MonitorIngest
-from monitor.model.session import ConnectionState, ConnectionStatus, ObservationSession
+from monitor.model.session import ConnectionStatus, ObservationSession
+from monitor.services.ingest import MonitorIngest
 from runtime.auth import Role, TokenAuthority
 from runtime.client import AgentClient
 from runtime.embedded import EmbeddedRuntime
+from runtime.streams import ConnectionState
+from runtime.streams.backoff import Backoff
 from tests.benchmarks.processes import runtime_process
 from tests.conftest import seconds, test_config, until
 from tests.monitor.model.conftest import run_on, wait_until

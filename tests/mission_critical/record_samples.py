@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.model.ingest import MonitorIngest, RecordingPlan
-from monitor.model.recording import Recording, Replay, export_jsonl
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
+from monitor.services.ingest import MonitorIngest, RecordingPlan
+from monitor.services.recording import Recording, Replay, export_jsonl
 from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.embedded import EmbeddedRuntime

@@ -16,9 +16,9 @@ import pytest
 
 from runtime.agents.catalog import build_default_registry
 from runtime.agents.load import ECHO_TOOL
-from runtime.connections import WebSocketManager
 from runtime.context import UserExecutionContext
 from runtime.load_generator import events_per_run
+from runtime.manager import WebSocketManager
 from runtime.protocol import Event, EventType, decode_event
 from runtime.protocol.codec import Delivery
 from runtime.registry import AgentRegistry

@@ -16,10 +16,10 @@ import pytest
 from runtime.agents.base import Agent, RunScope
 from runtime.agents.catalog import build_default_registry
 from runtime.config import RuntimeConfig
-from runtime.connections import WebSocketManager
 from runtime.context import InvalidContextError, UserExecutionContext
 from runtime.engine import ExecutionEngineFactory
 from runtime.load_generator import events_per_run
+from runtime.manager import WebSocketManager
 from runtime.notifier import WebSocketNotifier
 from runtime.protocol import (
     MANDATORY_EVENT_TYPES,

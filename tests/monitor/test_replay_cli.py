@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model.recording import FORMAT_VERSION
 from monitor.replay_cli import main
+from monitor.services.recording import FORMAT_VERSION
 from tests.conftest import ROOT, run_python, seconds
 from tests.monitor.model.recording.frames import T0, run_events, write_recording
 

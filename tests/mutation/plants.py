@@ -29,8 +29,10 @@ class Plant:
 
 _EMIT_PAYLOAD = "            payload = encode_event(event)\n"
 _DELIVER = (
-    "        self._deliver(stream, event, payload)\n        if action is ChaosAction.DUPLICATE:"
+    "        self._deliver(route, event, payload)\n        if action is ChaosAction.DUPLICATE:"
 )
+_KEEP = "        stream.record(event, payload)\n"
+_NEXT_EVENT = "        event = stream.next_event(context, event_type, data, time.time())\n"
 _COMPLETED = (
     "            self.notifier.send_agent_completed(\n"
     "                ctx, status=status, duration_ms=duration_ms, result=result, error=error\n"
@@ -52,7 +54,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "type-renamed",
         "wrong or renamed event type",
-        "runtime/connections.py",
+        "runtime/manager.py",
         _EMIT_PAYLOAD,
         "            payload = encode_event(event).replace(b'\"tool_executing\"', "
         "b'\"tool_started\"')\n",
@@ -63,7 +65,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "field-missing",
         "missing or null envelope field",
-        "runtime/connections.py",
+        "runtime/manager.py",
         _EMIT_PAYLOAD,
         "            payload = encode_event(event).replace(b'\"thread_id\":', b'\"thread\":')\n",
         quick=r"AEM018|thread_id",
@@ -73,7 +75,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "field-null",
         "missing or null envelope field",
-        "runtime/connections.py",
+        "runtime/manager.py",
         _EMIT_PAYLOAD,
         '            payload = encode_event(event).replace(b\'"agent_name":"\', '
         'b\'"agent_name":null,"x":"\')\n',
@@ -84,9 +86,9 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "cross-user",
         "events delivered to another user",
-        "runtime/connections.py",
-        "        connections = stream.connections\n        ticket =",
-        "        connections = {c for s in self._users.values() for c in s.connections}\n"
+        "runtime/manager.py",
+        "        connections = route.connections\n        ticket =",
+        "        connections = {c for r in self._users.values() for c in r.connections}\n"
         "        ticket =",
         quick=r"not its own|cross-delivery",
         full=r"not its own|cross-delivery|only to its owner",
@@ -162,7 +164,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "order-swapped",
         "order swaps",
-        "runtime/connections.py",
+        "runtime/manager.py",
         "        if action is ChaosAction.REORDER:\n",
         "        if action is ChaosAction.REORDER or event_type is EventType.AGENT_STARTED:\n",
         quick=r"AEM011|AEM001",
@@ -172,9 +174,9 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "timestamp-milliseconds",
         "timestamps implausible (unit)",
-        "runtime/connections.py",
-        "            timestamp=time.time(),\n",
-        "            timestamp=time.time() * 1000,\n",
+        "runtime/manager.py",
+        _NEXT_EVENT,
+        _NEXT_EVENT.replace("time.time()", "time.time() * 1000"),
         quick=r"AEM024.*milliseconds",
         full=r"AEM024.*milliseconds",
         live=r"AEM024",
@@ -182,9 +184,9 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "timestamp-skewed",
         "timestamps implausible (clock skew)",
-        "runtime/connections.py",
-        "            timestamp=time.time(),\n",
-        "            timestamp=time.time() - 3600,\n",
+        "runtime/manager.py",
+        _NEXT_EVENT,
+        _NEXT_EVENT.replace("time.time()", "time.time() - 3600"),
         quick=r"AEM024",
         full=r"AEM024",
         live=r"AEM024",
@@ -192,10 +194,10 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "latency-200ms",
         "per-event latency over budget",
-        "runtime/connections.py",
+        "runtime/manager.py",
         _DELIVER,
         "        asyncio.get_running_loop().call_later(\n"
-        "            0.2, self._deliver, stream, event, payload\n"
+        "            0.2, self._deliver, route, event, payload\n"
         "        )\n"
         "        if action is ChaosAction.DUPLICATE:",
         quick=r"events are\s+delivered late|latency p99",
@@ -205,9 +207,10 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "seq-global",
         "misnumbered seq (one counter for all users)",
-        "runtime/connections.py",
-        "        seq = stream.last_seq + 1\n",
-        "        seq = self.__dict__['_n'] = self.__dict__.get('_n', 0) + 1\n",
+        "runtime/manager.py",
+        "            stream = UserStream(user_id, MemoryStore(self.replay_buffer))\n",
+        "            one = self.__dict__.setdefault('_one', MemoryStore(self.replay_buffer))\n"
+        "            stream = UserStream(user_id, one)\n",
         quick=r"AEM027.*one counter",
         full=r"AEM027.*one counter|seq is not 1\.\.5",
         live=r"AEM027",
@@ -215,7 +218,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "seq-from-zero",
         "misnumbered seq (starts at 0)",
-        "runtime/connections.py",
+        "runtime/manager.py",
         _EMIT_PAYLOAD,
         "            payload = encode_event(event).replace(\n"
         "                b'\"seq\":%d,' % event.seq, b'\"seq\":%d,' % (event.seq - 1), 1\n"
@@ -253,7 +256,7 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "send-failure-hidden",
         "failed sends hidden",
-        "runtime/connections.py",
+        "runtime/manager.py",
         "        ticket.failed += 1\n        if recipient:",
         "        ticket.ok += 1\n        if recipient:",
         quick=r"no delivery report says a send failed",
@@ -264,10 +267,9 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "memory-events-retained",
         "memory retained per event (every Event)",
-        "runtime/connections.py",
-        "        stream.replay.append((event.seq, payload))\n",
-        "        stream.replay.append((event.seq, payload))\n"
-        "        self.__dict__.setdefault('_kept', []).append(event)\n",
+        "runtime/manager.py",
+        _KEEP,
+        _KEEP + "        self.__dict__.setdefault('_kept', []).append(event)\n",
         quick=None,
         full=r"retains something per event",
         live=None,
@@ -277,10 +279,9 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "memory-frames-retained",
         "memory retained per event (every frame)",
-        "runtime/connections.py",
-        "        stream.replay.append((event.seq, payload))\n",
-        "        stream.replay.append((event.seq, payload))\n"
-        "        self.__dict__.setdefault('_sent', []).append(payload)\n",
+        "runtime/manager.py",
+        _KEEP,
+        _KEEP + "        self.__dict__.setdefault('_sent', []).append(payload)\n",
         quick=None,
         full=r"retains something per event",
         live=None,
@@ -289,9 +290,9 @@ PLANTS: tuple[Plant, ...] = (
     Plant(
         "no-resume-buffer",
         "events not buffered for resume while disconnected",
-        "runtime/connections.py",
-        "        stream.replay.append((event.seq, payload))\n",
-        "        if stream.connections:\n            stream.replay.append((event.seq, payload))\n",
+        "runtime/manager.py",
+        _KEEP,
+        "        stream.record(event, payload if route.connections else None)\n",
         quick=r"must keep a disconnected user's events for resume",
         full=r"must keep a disconnected user's events for resume|across the resume AEM009",
         live=None,

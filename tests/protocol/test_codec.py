@@ -106,7 +106,7 @@ def test_each_hostile_string_round_trips_in_every_text_field(nasty: str) -> None
         assert b"\\u0000" in raw and b"\x00" not in raw  # NUL is escaped, never raw
 
 
-def test_encoded_event_is_the_design_envelope() -> None:
+def test_encoded_event_is_the_envelope_of_the_spec() -> None:
     event = make_event("tool_executing", seq=42, event_id="ab" * 16, timestamp=1_795_000_000.5)
     obj = orjson.loads(encode_event(event))
     assert obj == {
@@ -262,7 +262,7 @@ def test_client_messages_parse(raw: str, expected: Any) -> None:
     assert decode_client_message(raw.encode()) == expected
 
 
-def test_encoded_client_messages_are_design_shaped() -> None:
+def test_encoded_client_messages_are_shaped_as_in_the_spec() -> None:
     assert orjson.loads(encode_client_message(UserMessage(text="hi"))) == {
         "type": "user_message",
         "text": "hi",
@@ -375,7 +375,18 @@ def test_error_frame_classifies_and_round_trips() -> None:
         ErrorFrame(code="unknown_type", message="nope", ref="run_1"),
     ):
         assert decode_server_frame(encode_error(error)) == error
-    assert "ref" not in orjson.loads(encode_error(ErrorFrame(code="c", message="m")))
+    # No ref is sent as null, never left out; a frame without the key still decodes.
+    assert orjson.loads(encode_error(ErrorFrame(code="c", message="m"))) == {
+        "type": "error",
+        "code": "c",
+        "message": "m",
+        "ref": None,
+    }
+    for raw in (
+        frame(type="error", code="c", message="m"),
+        frame(type="error", code="c", message="m", ref=None),
+    ):
+        assert decode_server_frame(raw) == ErrorFrame(code="c", message="m", ref=None)
     # A non-string ref is dropped rather than trusted.
     raw = frame(type="error", code="c", message="m", ref=5)
     assert decode_server_frame(raw) == ErrorFrame(code="c", message="m", ref=None)

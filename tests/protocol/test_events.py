@@ -77,7 +77,7 @@ def raises_code(code: str, **fields: Any) -> ProtocolError:
 # --- the type table -------------------------------------------------------------------
 
 
-def test_event_types_match_design() -> None:
+def test_event_types_match_the_spec() -> None:
     assert {t.value for t in EventType} == set(REQUIRED)
     assert [t.value for t in MANDATORY_EVENT_TYPES] == [
         "agent_started",

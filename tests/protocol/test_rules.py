@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from runtime.protocol import RULES, RULES_BY_ID, EventType, Finding, Rule, Severity
+from runtime.protocol import RULES, RULES_BY_ID, EventType, Finding, Rule, RuleId, Severity
 from runtime.protocol import validator as validator_module
 from runtime.protocol.rules import Scope, finding
 from runtime.protocol.validator import RUN_TRANSITIONS, RunState
@@ -16,8 +16,16 @@ RULE_ID = re.compile(r"^AEM\d{3}$")
 
 
 def emitted_rule_ids() -> set[str]:
-    """Every ``AEM###`` literal in the validator's source."""
-    return set(re.findall(r"AEM\d{3}", inspect.getsource(validator_module)))
+    """Every rule the validator's source names (``RuleId.NAME``, or an ``AEM###`` literal)."""
+    source = inspect.getsource(validator_module)
+    named = {RuleId[name].value for name in re.findall(r"RuleId\.([A-Z0-9_]+)", source)}
+    return named | set(re.findall(r"AEM\d{3}", source))
+
+
+def test_each_rule_id_constant_is_named_after_its_rule() -> None:
+    assert [(r.id, r.name) for r in RULES] == [
+        (member.value, member.name.lower().replace("_", "-")) for member in RuleId
+    ]
 
 
 def test_rule_ids_are_unique_and_well_formed() -> None:

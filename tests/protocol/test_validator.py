@@ -62,7 +62,7 @@ def describe(findings: Sequence[Finding]) -> str:
 
 @settings(PROPERTY, max_examples=100)
 @given(streams())
-def test_generated_streams_follow_the_design(stream: Stream) -> None:
+def test_generated_streams_follow_the_spec(stream: Stream) -> None:
     """Check the strategy independently, so 'valid stream -> no findings' is not vacuous."""
     events = stream.events
     assert len({e.event_id for e in events}) == len(events)

@@ -9,10 +9,10 @@ import pytest
 
 from runtime.agents.base import Agent, RunScope
 from runtime.config import RuntimeConfig
-from runtime.connections import WebSocketManager
 from runtime.context import InvalidContextError, UserExecutionContext
 from runtime.engine import ConcurrencyLimitError, ExecutionEngineFactory
 from runtime.faults import FaultConfig
+from runtime.manager import WebSocketManager
 from runtime.protocol import Event, EventType, SequenceValidator, decode_event
 from runtime.registry import AgentRegistry, UnknownAgentError
 from runtime.tools import Tool

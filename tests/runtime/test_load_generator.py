@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 
 import pytest
 
+from runtime.connections import Subscriber
 from runtime.load_generator import LoadSpec, events_per_run, percentiles, run_load
 from runtime.server import RuntimeServer
-from tests.conftest import seconds
+from tests.conftest import seconds, until
 
 
 @pytest.mark.slow
@@ -68,3 +70,35 @@ def test_percentiles_nearest_rank() -> None:
     assert percentiles([]) == {}
     samples = [float(v) for v in range(1, 101)]
     assert percentiles(samples) == {"p50": 50.0, "p95": 95.0, "p99": 99.0, "max": 100.0}
+
+
+async def test_a_connection_closed_mid_load_is_reopened_and_resumed_losing_nothing(
+    runtime: RuntimeServer,
+) -> None:
+    spec = LoadSpec(
+        url=runtime.url,
+        users=2,
+        rate=400,
+        duration=2,
+        secret=runtime.config.secret,
+        drain_timeout=seconds(15),
+        user_prefix="cut",
+    )
+    load = asyncio.create_task(run_load(spec))
+
+    def busy_connection() -> Subscriber | None:
+        route = runtime.manager._users.get("cut-0")
+        if route is None or route.stream.last_seq < 50:
+            return None
+        return next(iter(route.connections), None)
+
+    await until(lambda: busy_connection() is not None, seconds(10), "cut-0 to be mid-run")
+    sub = busy_connection()
+    assert sub is not None
+    await sub._close(1012, "service restart")  # the runtime drops it; the user's run goes on
+
+    report = await load
+    assert report.reconnects >= 1, report.table()
+    assert report.ok, report.table()
+    assert report.lost == 0 and report.duplicated == 0 and report.out_of_order == 0
+    assert report.events_received == report.events_expected

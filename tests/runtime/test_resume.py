@@ -6,6 +6,7 @@ told precisely what fell out of the replay buffer, and the observer stream resum
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -355,3 +356,70 @@ async def test_monitor_resumes_by_monitor_seq(
     missed = [e for e in second.events if e.run_id == missed_run]
     assert [e.event_id for e in missed] == [e.event_id for e in user.run_events(missed_run)]
     assert second.errors == []
+
+
+# --- a resume beyond the stream (a client counting a restarted runtime's stream) ---------
+
+
+@pytest.mark.parametrize("how", ["message", "handshake"])
+@pytest.mark.parametrize("role", [Role.USER, Role.MONITOR], ids=["user", "monitor"])
+async def test_a_resume_beyond_the_stream_is_refused_and_live_frames_still_flow(
+    make_runtime: RuntimeFactory, dial: Callable[..., Any], how: str, role: Role
+) -> None:
+    server = await make_runtime()
+    ahead = 500
+    if how == "message":
+        client = await dial(server, "alice", role=role)
+        await client.send(Resume(after_seq=ahead))
+    else:
+        client = await dial(server, "alice", role=role, after_seq=ahead)
+    with contextlib.suppress(TimeoutError):
+        await client.wait_until(lambda: client.errors, seconds(5))
+    assert client.errors, (
+        f"nothing answered a resume after_seq {ahead} of a stream that is at 0: the runtime "
+        "must refuse it with a resume_ahead error frame"
+    )
+    (refusal,) = client.errors
+    assert (refusal.code, refusal.ref) == ("resume_ahead", str(ahead))
+    assert f"after_seq {ahead} is beyond this stream" in refusal.message
+    # The client's cursor takes it as a restart: its next connection asks from the start.
+    assert client.cursor.request() == 0
+    # Nothing was replayed, and the connection goes on with live frames.
+    user = client if role is Role.USER else await dial(server, "alice")
+    events = await user.run("after the refusal", "load", options=FAST_RUN, timeout=seconds(10))
+    await client.wait_until(lambda: len(client.events) >= len(events), seconds(5))
+    assert [e.event_id for e in client.events] == [e.event_id for e in events]
+    assert errors_only(client.findings) == []
+
+
+async def test_a_client_resuming_from_a_restarted_runtime_is_told_by_its_ack(
+    make_runtime: RuntimeFactory, dial: Callable[..., Any]
+) -> None:
+    old = await make_runtime()
+    first = await dial(old, "alice")
+    await first.run("before", "load", options=FAST_RUN, timeout=seconds(10))
+    await first.close()
+    new = await make_runtime(secret=old.config.secret)  # same users, a new instance
+    second = await dial(new, "alice", cursor=first.cursor)
+    assert second.ack_verdict is not None
+    assert second.ack_verdict.kind == "restarted"
+    assert "seq 0, but" in second.ack_verdict.detail
+    assert second.cursor.request() == 0
+
+
+async def test_a_second_resume_sends_only_what_the_first_did_not(
+    make_runtime: RuntimeFactory, dial: Callable[..., Any]
+) -> None:
+    server = await make_runtime()
+    first = await dial(server, "alice")
+    events = await first.run("history", "load", options=FAST_RUN, timeout=seconds(10))
+    total = len(events)
+    later = await dial(server, "alice", after_seq=total - 3)
+    await later.wait_until(lambda: len(later.events) == 3, seconds(5))
+    await later.send(Resume(after_seq=total - 5))  # further back: two more
+    await later.send(Resume(after_seq=total - 4))  # all of it sent already
+    await later.send_raw('{"type":"ping"}')
+    await later.wait_until(lambda: later.pongs == 1, seconds(5))
+    got = seqs_of(later.events)
+    assert repeated(got) == [], f"a resume re-sent seq {repeated(got)} to the same connection"
+    assert sorted(got) == list(range(total - 4, total + 1))

@@ -143,7 +143,7 @@ async def test_slow_consumer_is_closed_and_others_are_unaffected(
     peak = await watch.stop()
     assert 0 < peak <= QUEUE_LIMIT, f"bob's outbox reached {peak} frames"
     assert server.manager.connection_count("bob") == 0
-    assert len(server.manager._users["bob"].replay) <= server.config.replay_buffer
+    assert len(server.manager.buffered("bob")) <= server.config.replay_buffer
     assert metric_value(server, "aem_slow_consumer_closes_total") == 1
     assert metric_value(server, "aem_send_failures_total", reason="slow_consumer") >= 1
 

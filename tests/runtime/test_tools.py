@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from runtime.connections import WebSocketManager
 from runtime.context import UserExecutionContext
 from runtime.faults import FaultConfig, FaultPlan
+from runtime.manager import WebSocketManager
 from runtime.protocol import Event, EventType, decode_event
 from runtime.tools import (
     NotifyingToolExecutor,

@@ -9,8 +9,8 @@ import orjson
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from runtime.auth import Role
-from runtime.connections import WebSocketManager
 from runtime.context import UserExecutionContext
+from runtime.manager import WebSocketManager
 from runtime.metrics import LatencyHistogram
 from runtime.notifier import WebSocketNotifier
 from runtime.server import RuntimeServer

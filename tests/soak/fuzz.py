@@ -66,7 +66,7 @@ BATCH = 50
 #: the codec rejects)
 ALLOWED_ERRORS: dict[type, frozenset[str]] = {
     Ping: frozenset(),
-    Resume: frozenset({"replay_gap"}),
+    Resume: frozenset({"replay_gap", "resume_ahead"}),
     Cancel: frozenset({"unknown_run"}),
     UserMessage: frozenset({"unknown_agent", "invalid_field", "too_many_runs", "faults_disabled"}),
 }

@@ -29,10 +29,10 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QTimer
 
 from monitor._qt.main_window import MainWindow
-from monitor.model.recording.storage import MB, RetentionPolicy, disk_use
-from monitor.model.session import ConnectionState
-from monitor.model.workspace import Workspace
+from monitor.services.recording.storage import MB, RetentionPolicy, disk_use
+from monitor.services.workspace import Workspace
 from runtime.auth import Role, TokenAuthority
+from runtime.streams import ConnectionState
 from tests.benchmarks.frame_clock import themed_application
 from tests.benchmarks.processes import (
     cores_used,

@@ -21,9 +21,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from monitor.model.ingest import MonitorIngest
-from monitor.model.session import ConnectionState, ObservationSession
+from monitor.model.session import ObservationSession
 from monitor.model.store import EventStore
+from monitor.services.ingest import MonitorIngest
+from monitor.services.run_archive import archived_store
+from runtime.streams import ConnectionState
 from tests.benchmarks.processes import bare_server_process
 from tests.benchmarks.results import BenchmarkResult, Figure, Target
 from tests.benchmarks.streams import STEPS_PER_RUN
@@ -110,7 +112,7 @@ def ingest_under_load(
         "--delay",
         f"{REPLAY_DELAY:g}",
     )
-    session = ObservationSession(EventStore(capacity=store_capacity))
+    session = ObservationSession(archived_store(capacity=store_capacity))
     store = session.store
     report.rss_start_mb = rss_bytes() / 2**20
     with bare_server_process(*args) as (url, _pid):

@@ -1,10 +1,10 @@
 """The pre-deploy check: run the mission-critical suite against what the monitor watches.
 
-Qt-free. ``command`` builds the pytest invocation (pure), ``progress`` parses the progress
-lines it streams (pure), ``verdict`` decides GO / NO-GO / ERROR (pure), ``report`` writes
-and reads run folders and the history, ``preflight`` probes the target, ``runner`` drives
-one run (``CheckRun``), ``headless`` is ``agent-monitor check``.
+Pure and Qt-free: ``command`` builds the pytest invocation, ``progress`` parses the progress
+lines it streams, ``verdict`` decides GO / NO-GO / ERROR, ``report`` renders the Markdown
+report, the JUnit XML and the history's records, ``target`` says what is checked,
+``findings`` reads the live findings of a check's time span. Running it (preflight, the
+pytest subprocess, run folders, ``agent-monitor check``) is ``monitor.services.predeploy``.
 
-Nothing is imported here: ``agent-monitor --help`` and the pytest plugin this package
-gives the suite's subprocess (``collection_plugin``) stay fast.
+Nothing is imported here: ``agent-monitor --help`` stays fast.
 """

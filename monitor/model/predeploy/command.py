@@ -1,5 +1,7 @@
 """Building the pytest command of a check: a pure function of target, suite and run folder.
 
+Finding the suite and the Python that runs it is ``monitor.services.predeploy.suite``.
+
 ``build_command`` returns the argv, environment and working directory; nothing is started
 here, so tests assert on exactly what would run. Credentials travel in environment
 variables the suite's conftest reads (``AEM_RUNTIME_*``), never in argv, where ``ps``
@@ -8,8 +10,6 @@ would show them to every user of the machine.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +17,7 @@ from pathlib import Path
 from .target import CheckTarget
 
 #: the pytest plugin (this package) that writes the collected test ids for the progress bar
-COLLECTION_PLUGIN = "monitor.model.predeploy.collection_plugin"
+COLLECTION_PLUGIN = "monitor.services.predeploy.collection_plugin"
 #: environment variables the suite's conftest reads; any inherited ones are dropped
 SUITE_ENVIRONMENT = (
     "AEM_RUNTIME_URL",
@@ -26,77 +26,12 @@ SUITE_ENVIRONMENT = (
     "AEM_RUNTIME_MONITOR_TOKEN",
     "AEM_RUNTIME_CLOCK_SYNCED",
 )
-#: where the suite lives when it is not next to the ``monitor`` package
-ROOT_VARIABLE = "AEM_CHECK_ROOT"
-#: the Python (with the project and its test extras) that runs pytest, when not this one
-PYTHON_VARIABLE = "AEM_CHECK_PYTHON"
-#: why a bundled app (PyInstaller) cannot run the check on its own
-BUNDLED_APP_REASON = (
-    "this standalone build of the monitor includes neither pytest nor the mission-critical "
-    "suite, so it cannot run the pre-deploy check by itself. Run 'agent-monitor check' from a "
-    f"project checkout, or start this app with {ROOT_VARIABLE}=<checkout> and "
-    f"{PYTHON_VARIABLE}=<checkout>/.venv/bin/python"
-)
 #: the whole gate takes ~20-35 s on 2 cores; this is the point where it is surely hung
 FULL_TIMEOUT = 600.0
 #: the quick validation takes ~1-3 s
 QUICK_TIMEOUT = 120.0
 #: no single test of the gate should take longer (pytest-timeout fails it with a message)
 TEST_TIMEOUT = 90.0
-
-
-def project_root(environ: Mapping[str, str] | None = None) -> Path:
-    """The folder holding ``tests/mission_critical`` (``$AEM_CHECK_ROOT`` overrides)."""
-    env = os.environ if environ is None else environ
-    override = env.get(ROOT_VARIABLE)
-    if override:
-        return Path(override)
-    return Path(__file__).resolve().parents[3]
-
-
-def suite_python(
-    environ: Mapping[str, str] | None = None, *, frozen: bool | None = None
-) -> str | None:
-    """The interpreter that runs pytest: ``$AEM_CHECK_PYTHON``, else this process's Python.
-
-    None in a bundled app (``frozen``, default: ``sys.frozen``): its executable is the app
-    itself, and ``<app> -m pytest`` would start a second monitor instead of the suite.
-    """
-    env = os.environ if environ is None else environ
-    override = env.get(PYTHON_VARIABLE)
-    if override:
-        return override
-    if getattr(sys, "frozen", False) if frozen is None else frozen:
-        return None
-    return sys.executable
-
-
-def check_unavailable(
-    environ: Mapping[str, str] | None = None, *, frozen: bool | None = None
-) -> str | None:
-    """Why this process cannot run a check at all (None: it can), shown instead of a verdict."""
-    return BUNDLED_APP_REASON if suite_python(environ, frozen=frozen) is None else None
-
-
-def child_environment(environ: Mapping[str, str], *, frozen: bool | None = None) -> dict[str, str]:
-    """``environ`` as a program that is not part of this app should get it.
-
-    In a bundled app (``frozen``, default: ``sys.frozen``) PyInstaller's launcher points
-    ``LD_LIBRARY_PATH`` and Qt's plugin paths into the bundle, for the app itself; another
-    Python (the suite's) would then load the bundle's libssl or libsqlite instead of the ones
-    it was built against. The launcher keeps the original in ``LD_LIBRARY_PATH_ORIG``.
-    """
-    env = dict(environ)
-    if not (getattr(sys, "frozen", False) if frozen is None else frozen):
-        return env
-    original = env.pop("LD_LIBRARY_PATH_ORIG", None)
-    if original is None:
-        env.pop("LD_LIBRARY_PATH", None)
-    else:
-        env["LD_LIBRARY_PATH"] = original
-    for name in [n for n in env if n.startswith("_PYI_")] + ["QT_PLUGIN_PATH", "QML2_IMPORT_PATH"]:
-        env.pop(name, None)
-    return env
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,33 +65,6 @@ class SuiteSpec:
             min(self.test_timeout, timeout),
             self.extra_env,
         )
-
-    def missing(self) -> list[str]:
-        """Paths of this suite that do not exist (a check cannot run without them)."""
-        return [str(self.root / p) for p in self.paths if not (self.root / p).exists()]
-
-
-def full_suite(root: Path | None = None) -> SuiteSpec:
-    """The whole deployment gate, ``tests/mission_critical/``."""
-    return SuiteSpec(
-        "full",
-        "Pre-deploy check",
-        root or project_root(),
-        ("tests/mission_critical",),
-        timeout=FULL_TIMEOUT,
-    )
-
-
-def quick_suite(root: Path | None = None) -> SuiteSpec:
-    """The quick validation, ``tests/mission_critical/test_final_validation.py``."""
-    return SuiteSpec(
-        "quick",
-        "Quick validation",
-        root or project_root(),
-        ("tests/mission_critical/test_final_validation.py",),
-        timeout=QUICK_TIMEOUT,
-        test_timeout=60.0,
-    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,62 +1,28 @@
-"""What a check leaves behind: its folder (JUnit XML, progress, output, a Markdown report,
-the verdict as JSON) and one line in the history index.
+"""What a check leaves behind, as text: the history's records (one JSON line each), the
+verdict as JSON, JUnit XML for a run pytest wrote none for, and the Markdown report.
 
-Folders live under ``checks_dir()``: ``platformdirs.user_data_dir("agent-event-monitor")
-/ "checks"``, or ``$AEM_CHECK_DIR`` (tests point it at a temporary folder). The history is
-``history.jsonl`` there, one JSON object per finished check; reading it skips lines it cannot
-use, so one corrupt line never hides the others.
+Pure: the folders and files themselves (where they live, writing and reading them) are
+``monitor.services.predeploy.run_folders``. Reading the history skips lines it cannot use,
+so one corrupt line never hides the others.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from runtime.protocol import RULES_BY_ID
 
-from .command import RunFiles
-from .progress import Outcome, SuiteProgress, TestResult, read_progress
+from .progress import Outcome, SuiteProgress, TestResult
 from .verdict import Verdict, VerdictKind
 
-APP_NAME = "agent-event-monitor"
-#: overrides where check folders and the history go
-DIR_VARIABLE = "AEM_CHECK_DIR"
-HISTORY_FILE = "history.jsonl"
 #: findings listed one by one in the report (all are counted)
 REPORT_FINDINGS = 200
-
-
-def checks_dir(environ: Mapping[str, str] | None = None) -> Path:
-    """Where check folders go: ``$AEM_CHECK_DIR``, else the user data directory's ``checks``."""
-    env = os.environ if environ is None else environ
-    override = env.get(DIR_VARIABLE)
-    if override:
-        return Path(override)
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)) / "checks"
-
-
-def new_run_folder(root: Path, suite_key: str, started: float) -> Path:
-    """A fresh folder ``<root>/<YYYYmmdd-HHMMSS>-<suite>[-n]`` (created)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(started))
-    root.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 1000):
-        name = f"{stamp}-{suite_key}" + (f"-{n}" if n > 1 else "")
-        folder = root / name
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            continue
-        return folder
-    raise FileExistsError(f"no free run folder for {stamp} under {root}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,74 +67,47 @@ class CheckRecord:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.started))
 
 
-class CheckHistory:
-    """The index of past checks under ``root`` (``history.jsonl``)."""
+def history_line(record: CheckRecord) -> str:
+    """One line of the history index (with its newline)."""
+    return json.dumps(record.to_dict()) + "\n"
 
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.path = root / HISTORY_FILE
-        #: lines of the last ``load()`` that could not be read
-        self.unreadable = 0
 
-    def append(self, record: CheckRecord) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as out:
-            out.write(json.dumps(record.to_dict()) + "\n")
-
-    def load(self) -> list[CheckRecord]:
-        """Every readable record, newest first."""
-        self.unreadable = 0
+def parse_history(text: str) -> tuple[list[CheckRecord], int]:
+    """The readable records of a history index, newest first, and how many lines could not
+    be read."""
+    records = []
+    unreadable = 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
         try:
-            text = self.path.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return []
-        records = []
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise TypeError("not an object")
-                records.append(CheckRecord.from_dict(data))
-            except (ValueError, TypeError, KeyError):
-                self.unreadable += 1
-        records.sort(key=lambda r: r.started, reverse=True)
-        return records
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise TypeError("not an object")
+            records.append(CheckRecord.from_dict(data))
+        except (ValueError, TypeError, KeyError):
+            unreadable += 1
+    records.sort(key=lambda r: r.started, reverse=True)
+    return records, unreadable
 
 
-@dataclass(frozen=True, slots=True)
-class LoadedRun:
-    """A past check read back from its folder."""
-
-    record: CheckRecord
-    verdict: Verdict
-    progress: SuiteProgress
-
-
-def write_verdict(files: RunFiles, record: CheckRecord, verdict: Verdict) -> None:
+def verdict_json(record: CheckRecord, verdict: Verdict) -> str:
+    """``verdict.json`` of a run folder: its record and verdict."""
     data = {"record": record.to_dict(), "verdict": verdict.to_dict()}
-    files.verdict.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return json.dumps(data, indent=2) + "\n"
 
 
-def load_run(folder: Path) -> LoadedRun:
-    """Read a check folder back: its record, verdict and the tests as they were reported."""
-    files = RunFiles(folder)
-    data = json.loads(files.verdict.read_text(encoding="utf-8"))
-    record = CheckRecord.from_dict(data["record"])
-    verdict = Verdict.from_dict(data["verdict"])
-    texts = [
-        path.read_text(encoding="utf-8", errors="replace")
-        for path in (files.collection, files.progress)
-        if path.exists()
-    ]
-    return LoadedRun(record, verdict, read_progress(*texts))
+def parse_verdict_json(text: str) -> tuple[CheckRecord, Verdict]:
+    """A run folder's ``verdict.json`` read back; raises ``ValueError``/``KeyError`` if it is
+    not one."""
+    data = json.loads(text)
+    return CheckRecord.from_dict(data["record"]), Verdict.from_dict(data["verdict"])
 
 
 # --- JUnit XML for runs where pytest wrote none ---------------------------------------
 
 
-def write_junit(path: Path, progress: SuiteProgress, verdict: Verdict, suite_title: str) -> None:
+def junit_xml(progress: SuiteProgress, verdict: Verdict, suite_title: str) -> bytes:
     """JUnit XML from the progress reports, plus the ERROR itself as an errored testcase.
 
     pytest writes its own at the end of a run; a run that was refused, cancelled, timed out
@@ -206,7 +145,8 @@ def write_junit(path: Path, progress: SuiteProgress, verdict: Verdict, suite_tit
     root = ET.Element("testsuites")
     root.append(suite)
     ET.indent(root)
-    path.write_bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
+    xml: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return xml
 
 
 # --- the Markdown report --------------------------------------------------------------

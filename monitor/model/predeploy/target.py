@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import jwt
 
+from ..workspace_kind import WorkspaceKind
+
 TargetKind = Literal["embedded", "remote"]
 
 
@@ -99,13 +101,17 @@ class CheckTarget:
 
 
 class WorkspaceView(Protocol):
-    """What ``target_of`` reads from a workspace (``monitor.model.workspace.Workspace``)."""
+    """What ``target_of`` reads from a workspace (the part of ``WatchedWorkspace`` it
+    needs)."""
 
     @property
     def target(self) -> str: ...
 
     @property
-    def kind(self) -> str: ...
+    def kind(self) -> WorkspaceKind: ...
+
+    @property
+    def secret(self) -> str | None: ...
 
 
 def target_of(
@@ -123,12 +129,11 @@ def target_of(
     """
     users, monitor = split_tokens(tokens)
     monitor = monitor_token or monitor
-    kind: TargetKind = "embedded" if workspace.kind == "embedded" else "remote"
-    own_secret = getattr(workspace, "secret", None)
+    kind: TargetKind = "embedded" if workspace.kind == WorkspaceKind.EMBEDDED else "remote"
     return CheckTarget(
         workspace.target,
         kind,
-        secret=secret or (own_secret if isinstance(own_secret, str) else None),
+        secret=secret or workspace.secret,
         user_tokens=users,
         monitor_token=monitor,
     )

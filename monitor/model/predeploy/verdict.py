@@ -19,8 +19,8 @@ counts skips and says why, grouped (``5 skipped: in-process only``; ``62 skipped
 secret`` when the target was given only a monitor token), so a GO with partial coverage
 reads as exactly that. A run where every test that exercises the target skipped tested only
 this machine, not the runtime: ERROR, saying how many were skipped, why, and which
-credential would let them run (``pass --secret S (AEM_RUNTIME_SECRET) or --token with a user
-token``) — even when in-process unit tests passed beside them.
+credential would let them run (``pass --secret SECRET (AEM_RUNTIME_SECRET) or --token with a
+user token``) — even when in-process unit tests passed beside them.
 
 Widgets read the typed fields — ``kind``, ``headline`` (the short part of the line),
 ``counts``, ``failures``, ``skips``, ``cause`` — and never parse ``summary`` or ``line()``.
@@ -124,10 +124,10 @@ _TARGET_PREFIX = re.compile(r"^<RuntimeTarget [^>]*>:\s*")
 
 #: what lets the tests of a skip category run, for the reason of a run that touched nothing
 SKIP_REMEDIES: dict[str, str] = {
-    "need a secret": "pass --secret S (AEM_RUNTIME_SECRET) or --token with a user token "
+    "need a secret": "pass --secret SECRET (AEM_RUNTIME_SECRET) or --token with a user token "
     "(AEM_RUNTIME_TOKENS)",
     "need a monitor token or secret": "pass --token with a monitor token "
-    "(AEM_RUNTIME_MONITOR_TOKEN) or --secret S (AEM_RUNTIME_SECRET)",
+    "(AEM_RUNTIME_MONITOR_TOKEN) or --secret SECRET (AEM_RUNTIME_SECRET)",
     "need --allow-client-faults": "start the target with --allow-client-faults",
 }
 

@@ -22,11 +22,13 @@ where the live session did) and recordings whose oldest frames retention removed
 they were written (``trimmed_frames``: the first id is then above 1). Version 1 files are
 read as before, without notes.
 ``PRAGMA application_id`` marks the file as ours for tools like ``file(1)``.
+
+This module is the format (pure); opening and writing such files is
+``monitor.services.recording`` (``database.connect_for_writing`` creates one).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -137,34 +139,3 @@ class RecordingMeta:
             except ValueError:
                 continue  # one damaged value must not make the frames unreadable
         return replace(meta, **values)  # type: ignore[arg-type]
-
-
-def connect_for_writing(path: Path) -> sqlite3.Connection:
-    """A connection that writes a recording: WAL, ``synchronous=NORMAL``, schema in place.
-
-    WAL + NORMAL: a commit survives the process being killed (only an OS crash or power
-    loss can take back the last commits), and readers (the paging timeline, an export)
-    never block the writer. ``isolation_level=None``: the writer opens its transactions.
-    ``check_same_thread=False``: the recorder creates it, then hands it to its thread.
-    """
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        # Another reader holding the WAL briefly (a checkpoint) must not fail a write.
-        db.execute("PRAGMA busy_timeout=2000")
-        db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-        db.executescript(SCHEMA)
-    except BaseException:
-        db.close()
-        raise
-    return db
-
-
-def is_sqlite_file(path: Path) -> bool:
-    """True if ``path`` starts like a SQLite database (else it may be JSON Lines)."""
-    try:
-        with path.open("rb") as f:
-            return f.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
-    except OSError:
-        return False

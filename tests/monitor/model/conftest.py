@@ -10,13 +10,13 @@ from typing import Any, Protocol, TypeVar
 
 import pytest
 
-from monitor.model.backoff import Backoff
-from monitor.model.ingest import MonitorIngest
 from monitor.model.session import ObservationSession
+from monitor.services.ingest import MonitorIngest
 from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.embedded import EmbeddedRuntime
 from runtime.protocol import Event
+from runtime.streams.backoff import Backoff
 from tests.conftest import seconds, test_config
 
 T = TypeVar("T")

@@ -21,7 +21,7 @@ from monitor.model.chat import (
     suggestions,
     summarize,
 )
-from monitor.model.demo import PROMPTS
+from monitor.model.demo_script import PROMPTS
 from runtime.protocol import Event, EventType
 
 THREAD = "th_chat_test"

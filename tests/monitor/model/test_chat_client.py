@@ -4,20 +4,24 @@ of other conversations stay out. Also where a workspace's chat goes (``chat_targ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.model.chat import ChatConversation, MessageState, Refused, RunStatus
-from monitor.model.chat_client import (
+from monitor.model.session import ObservationSession
+from monitor.model.workspace_kind import WorkspaceKind
+from monitor.services.chat_client import (
     ChatConnection,
     ChatUpdate,
     ConnectionChanged,
     chat_target,
     token_subject,
 )
-from monitor.model.session import ConnectionState
-from runtime.auth import Role
+from runtime.auth import Role, TokenAuthority
+from runtime.client import AgentClient
 from runtime.embedded import EmbeddedRuntime
 from runtime.protocol import Event, EventType
+from runtime.streams import Backoff, ConnectionState
+from tests.conftest import seconds
 from tests.monitor.model.conftest import RuntimeStarter, StopAfter, run_on, wait_until
 
 
@@ -163,19 +167,24 @@ def test_a_message_to_an_unreachable_runtime_is_refused_and_reconnects_are_tried
 
 @dataclass
 class FakeWorkspace:
-    kind: str
+    kind: WorkspaceKind
     target: str = "ws://staging:8765/monitor"
     runtime: EmbeddedRuntime | None = None
+    secret: str | None = None
+    session: ObservationSession = field(default_factory=ObservationSession)
+
+    def stop(self) -> None:
+        pass
 
 
 def test_where_a_workspaces_chat_goes(start_runtime: RuntimeStarter) -> None:
     runtime = start_runtime()
-    embedded = chat_target(FakeWorkspace("embedded", runtime.url, runtime))
+    embedded = chat_target(FakeWorkspace(WorkspaceKind.EMBEDDED, runtime.url, runtime))
     assert embedded is not None and embedded.url == runtime.url and not embedded.needs_token
     assert embedded.mint is not None and token_subject(embedded.mint("carol")) == "carol"
-    remote = chat_target(FakeWorkspace("remote"))
+    remote = chat_target(FakeWorkspace(WorkspaceKind.REMOTE))
     assert remote is not None and remote.needs_token and remote.url == "ws://staging:8765"
-    assert chat_target(FakeWorkspace("replay")) is None
+    assert chat_target(FakeWorkspace(WorkspaceKind.REPLAY)) is None
 
 
 def test_the_user_a_token_is_for(start_runtime: RuntimeStarter) -> None:
@@ -183,3 +192,51 @@ def test_the_user_a_token_is_for(start_runtime: RuntimeStarter) -> None:
     assert token_subject(runtime.issue_token("dana")) == "dana"
     assert token_subject(runtime.issue_token("ops", Role.MONITOR)) == "ops"
     assert token_subject("not a token") is None
+
+
+def test_after_a_runtime_restart_the_chat_resumes_the_new_stream_from_its_start(
+    start_runtime: RuntimeStarter, stop_after: StopAfter
+) -> None:
+    """A restarted runtime numbers from 1 again: a chat that resumed after its old count would
+    never get what the new one sent its user before the chat got back (here: a run of the
+    chat's own conversation, started from another tab while the chat was reconnecting)."""
+    old = start_runtime()
+    conversation = ChatConversation()
+    authority = TokenAuthority(old.config.secret)  # the restarted runtime keeps the secret
+    connection = ChatConnection(
+        old.url,
+        lambda: authority.issue("alice"),
+        conversation.thread_id,
+        name="chat-alice",
+        # a fixed, long pause before each reconnect: the other tab's run happens in it
+        backoff=Backoff(2.0, 2.0, jitter="none"),
+    )
+    chat = Collected(stop_after(connection.start()))
+    wait_until(lambda: ConnectionState.CONNECTED in chat.states(), 10, "the chat to connect")
+    chat.connection.send(1, "before the restart", "load", {"steps": 30, "pace": 0})
+    wait_until(
+        lambda: any(e.type is EventType.AGENT_COMPLETED for e in chat.events()), 20, "the run"
+    )
+    before = len(chat.events())
+    port, secret = old.server.port, old.config.secret
+    old.stop()
+    wait_until(lambda: chat.states()[-1] is ConnectionState.RECONNECTING, 10, "the chat to lose it")
+    new = start_runtime(port=port, secret=secret)
+
+    async def other_tab() -> list[Event]:
+        async with await AgentClient.connect(new.url, new.issue_token("alice")) as client:
+            run_id = await client.start_run(
+                "from another tab",
+                "load",
+                thread_id=conversation.thread_id,
+                options={"steps": 3, "pace": 0},
+            )
+            return await client.wait_run(run_id, seconds(10))
+
+    missed = new.call(other_tab(), timeout=seconds(15))
+    assert max(e.seq for e in missed) < before  # below the chat's old count
+    wait_until(
+        lambda: {e.event_id for e in missed} <= {e.event_id for e in chat.events()},
+        15,
+        "the chat to receive the run the restarted runtime sent while it was away",
+    )

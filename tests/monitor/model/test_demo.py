@@ -8,13 +8,8 @@ from collections import Counter
 
 import pytest
 
-from monitor.model.demo import (
-    CHAOS_FAULTS,
-    PROMPTS,
-    DemoTraffic,
-    FaultMix,
-    choose_faults,
-)
+from monitor.model.demo_script import CHAOS_FAULTS, PROMPTS, FaultMix, choose_faults
+from monitor.services.demo import DemoTraffic
 from runtime.agents.catalog import build_default_registry
 from runtime.faults import FaultConfig
 from tests.monitor.model.conftest import RuntimeStarter, StopAfter, make_ingest, wait_until

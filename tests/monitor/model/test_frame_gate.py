@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 
-from monitor.model.frame_gate import FrameGate
+from monitor.model.session import ObservationSession
+from monitor.services.frame_gate import FrameGate, share_across_threads
 
 WAIT = 5.0  # generous bound for a thread to reach a point on a loaded machine
 
@@ -54,3 +55,14 @@ def test_a_frame_that_never_ends_only_delays_the_ingest() -> None:
         assert gate.drawing
     assert gate.waits == 2
     assert gate.waited >= 0.02 * 0.5  # each wait was bounded, not skipped
+
+
+def test_a_session_fed_from_another_thread_gets_a_lock_and_a_gate_once() -> None:
+    session = ObservationSession()
+    share_across_threads(session)
+    lock, gate = session.store.lock, session.frame_gate
+    assert isinstance(gate, FrameGate)
+    with lock, lock:  # re-entrant: the session takes it inside its callers' hold
+        pass
+    share_across_threads(session)  # a second feeder (or the window) changes nothing
+    assert session.store.lock is lock and session.frame_gate is gate

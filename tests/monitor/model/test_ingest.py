@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from websockets.exceptions import InvalidURI
 
-from monitor.model.backoff import Backoff
-from monitor.model.ingest import MonitorIngest, RecordingPlan
-from monitor.model.session import ConnectionState, ObservationSession
+from monitor.model.session import ObservationSession
+from monitor.services.ingest import MonitorIngest, RecordingPlan
 from runtime.auth import Role, TokenAuthority
 from runtime.protocol import ValidatorConfig
+from runtime.streams import ConnectionState
+from runtime.streams.backoff import Backoff
 from tests.monitor.model.conftest import (
     RuntimeStarter,
     StopAfter,
@@ -264,7 +265,7 @@ def test_a_url_that_is_not_websocket_is_refused_at_once() -> None:
 
 
 def test_base_url_accepts_the_stream_url_too() -> None:
-    from monitor.model.ingest import base_url
+    from monitor.services.ingest import base_url
 
     assert base_url("ws://staging:8765/monitor") == "ws://staging:8765"
     assert base_url("ws://staging:8765/") == "ws://staging:8765"

@@ -7,19 +7,18 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model.predeploy.command import (
-    COLLECTION_PLUGIN,
-    RunFiles,
-    SuiteSpec,
-    build_command,
+from monitor.model.predeploy.command import COLLECTION_PLUGIN, RunFiles, SuiteSpec, build_command
+from monitor.model.predeploy.target import CheckTarget, InvalidTarget, split_tokens, target_of
+from monitor.model.workspace_kind import WorkspaceKind
+from monitor.services.predeploy.suite import (
     check_unavailable,
     child_environment,
     full_suite,
+    missing,
     project_root,
     quick_suite,
     suite_python,
 )
-from monitor.model.predeploy.target import CheckTarget, InvalidTarget, split_tokens, target_of
 from runtime.auth import Role, TokenAuthority
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,9 +39,9 @@ def test_the_suites_live_next_to_the_monitor_package() -> None:
     assert project_root({}) == ROOT
     assert full_suite().paths == ("tests/mission_critical",)
     assert quick_suite().paths == ("tests/mission_critical/test_final_validation.py",)
-    assert not full_suite().missing() and not quick_suite().missing()
+    assert not missing(full_suite()) and not missing(quick_suite())
     assert project_root({"AEM_CHECK_ROOT": "/elsewhere"}) == Path("/elsewhere")
-    assert full_suite(Path("/nowhere")).missing() == ["/nowhere/tests/mission_critical"]
+    assert missing(full_suite(Path("/nowhere"))) == ["/nowhere/tests/mission_critical"]
 
 
 def test_command_runs_pytest_with_progress_junit_timeout_and_no_cache() -> None:
@@ -132,7 +131,7 @@ def test_a_target_must_be_a_websocket_url(url: str) -> None:
 
 class _Workspace:
     def __init__(self, kind: str, target: str, secret: str | None = None) -> None:
-        self.kind, self.target, self.secret = kind, target, secret
+        self.kind, self.target, self.secret = WorkspaceKind(kind), target, secret
 
 
 def test_target_of_a_workspace() -> None:

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model.predeploy.command import SuiteSpec, project_root
+from monitor.model.predeploy.command import SuiteSpec
 from monitor.model.predeploy.progress import Outcome
-from monitor.model.predeploy.runner import CheckRun
 from monitor.model.predeploy.target import CheckTarget
 from monitor.model.predeploy.verdict import VerdictKind
+from monitor.services.predeploy.runner import CheckRun
+from monitor.services.predeploy.suite import project_root
 from tests.conftest import seconds
 
 from .conftest import RuntimeStarter

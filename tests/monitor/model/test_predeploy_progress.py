@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model.predeploy.command import project_root
 from monitor.model.predeploy.progress import (
     TOUCHES_TARGET,
     Outcome,
@@ -21,6 +20,7 @@ from monitor.model.predeploy.progress import (
     rule_ids,
     split_nodeid,
 )
+from monitor.services.predeploy.suite import project_root
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 DATA = Path(__file__).resolve().parent / "predeploy_data"

@@ -9,17 +9,16 @@ from pathlib import Path
 
 from monitor.model.predeploy.command import RunFiles
 from monitor.model.predeploy.progress import read_progress
-from monitor.model.predeploy.report import (
+from monitor.model.predeploy.report import CheckRecord, render_report
+from monitor.model.predeploy.verdict import FindingSummary, RunOutcome, VerdictKind, decide
+from monitor.services.predeploy.run_folders import (
     CheckHistory,
-    CheckRecord,
     checks_dir,
     load_run,
     new_run_folder,
-    render_report,
     write_junit,
     write_verdict,
 )
-from monitor.model.predeploy.verdict import FindingSummary, RunOutcome, VerdictKind, decide
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 

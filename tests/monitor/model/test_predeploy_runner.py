@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model.predeploy.command import SuiteSpec, full_suite, quick_suite
-from monitor.model.predeploy.preflight import probe_target
-from monitor.model.predeploy.report import CheckHistory
-from monitor.model.predeploy.runner import CheckRun, CheckSettings, CheckState
+from monitor.model.predeploy.command import SuiteSpec
 from monitor.model.predeploy.target import CheckTarget
 from monitor.model.predeploy.verdict import ErrorCause, FindingSummary, VerdictKind
+from monitor.services.predeploy.preflight import probe_target
+from monitor.services.predeploy.run_folders import CheckHistory
+from monitor.services.predeploy.runner import CheckRun, CheckSettings, CheckState
+from monitor.services.predeploy.suite import full_suite, quick_suite
 from runtime.auth import Role, TokenAuthority
 from tests.conftest import seconds
 from tests.monitor.fixtures.check_suites import (

@@ -57,7 +57,7 @@ IN_PROCESS_SKIP = (
     "measures the runtime's and the client's allocations"
 )
 SECRET_ADVICE = (
-    "To run them, pass --secret S (AEM_RUNTIME_SECRET) or --token with a user token "
+    "To run them, pass --secret SECRET (AEM_RUNTIME_SECRET) or --token with a user token "
     "(AEM_RUNTIME_TOKENS)"
 )
 
@@ -243,7 +243,7 @@ TOUCH_TABLE = [
      0, "ERROR: nothing touched the runtime: the 3 tests that use the target were skipped "
         "(need a monitor token or secret: 2; need --allow-client-faults: 1) and the 1 that "
         "passed does not use it. To run them, pass --token with a monitor token "
-        "(AEM_RUNTIME_MONITOR_TOKEN) or --secret S (AEM_RUNTIME_SECRET); start the target "
+        "(AEM_RUNTIME_MONITOR_TOKEN) or --secret SECRET (AEM_RUNTIME_SECRET); start the target "
         "with --allow-client-faults"),
     # no credential helps: the reason says why, and gives no advice
     ([_unit("f.py::u"), _test("f.py::mem", "skipped", when="setup", why=IN_PROCESS_SKIP)],

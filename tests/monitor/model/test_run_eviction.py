@@ -6,23 +6,36 @@ from __future__ import annotations
 
 import itertools
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from monitor.model.recording import Recorder, RecordingPager
-from monitor.model.run_archive import RunSummary
+from monitor.model.run_summary import MemoryRunArchive, RunSummary
+from monitor.model.run_summary import RunArchive as ArchiveOfRuns
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
 from monitor.model.store import EventStore, RunInfo
+from monitor.services.recording import Recorder, RecordingPager
+from monitor.services.run_archive import RunArchive
 from runtime.protocol import SequenceValidator
 from tests.monitor.model.recording.frames import T0, run_events, traffic
 
 HELD = 40  # finished runs held in these tests
 
 
-def session_with(max_finished_runs: int = HELD) -> ObservationSession:
-    store = EventStore(capacity=100_000, raw_capacity=1_000, max_finished_runs=max_finished_runs)
+def session_with(
+    max_finished_runs: int = HELD, archive: Callable[[], ArchiveOfRuns] = RunArchive
+) -> ObservationSession:
+    """A session whose store archives to SQLite, as a live session's does (``archive``:
+    another archive)."""
+    store = EventStore(
+        capacity=100_000,
+        raw_capacity=1_000,
+        max_finished_runs=max_finished_runs,
+        archive_factory=archive,
+    )
     return ObservationSession(store, FROM_START_VALIDATOR)
 
 
@@ -48,8 +61,11 @@ def test_only_the_newest_finished_runs_stay_in_memory() -> None:
     assert not session.store.findings  # leaving memory is not a finding
 
 
-def test_a_run_that_left_memory_pages_back_by_index_id_and_time() -> None:
-    session = session_with()
+@pytest.mark.parametrize("archive", [RunArchive, MemoryRunArchive], ids=["sqlite", "memory"])
+def test_a_run_that_left_memory_pages_back_by_index_id_and_time(
+    archive: Callable[[], ArchiveOfRuns],
+) -> None:
+    session = session_with(archive=archive)
     feed_runs(session, 300)
     store = session.store
     assert 7 not in store.runs, "an old finished run is still held in memory"

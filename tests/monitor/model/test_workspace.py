@@ -6,9 +6,9 @@ from __future__ import annotations
 import threading
 import time
 
-from monitor.model.session import ConnectionState
-from monitor.model.workspace import Workspace
+from monitor.services.workspace import Workspace
 from runtime.auth import Role
+from runtime.streams import ConnectionState
 from tests.conftest import seconds
 from tests.monitor.model.conftest import RuntimeStarter, run_on, wait_until
 

@@ -41,7 +41,7 @@ def isolated_settings(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture(autouse=True)
 def isolated_recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point ``recordings_dir()`` at a fresh folder: tests never write the user's data dir."""
-    from monitor.model.recording.storage import ENV_DIR
+    from monitor.services.recording.storage import ENV_DIR
 
     folder = tmp_path / "recordings"
     monkeypatch.setenv(ENV_DIR, str(folder))

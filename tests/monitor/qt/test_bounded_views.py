@@ -12,8 +12,9 @@ from pytestqt.qtbot import QtBot
 from monitor._qt.archived_runs import PAGE
 from monitor._qt.main_window import MainWindow
 from monitor._qt.sessions_panel import RUN_INDEX_ROLE, SessionsPanel
-from monitor.model.session import FROM_START_VALIDATOR, ConnectionState, ObservationSession
+from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
 from monitor.model.store import EventStore
+from runtime.streams import ConnectionState
 from tests.monitor.model.recording.frames import T0, traffic
 
 HELD = 40
@@ -26,9 +27,16 @@ class FedWorkspace:
     session: ObservationSession
     target: str = "scripted://"
     kind: str = "scripted"
+    #: nothing behind it (``WorkspaceLike``): no runtime, no secret, no recording
+    runtime: None = None
+    secret: str | None = None
+    recorder: None = None
 
     def stop(self) -> None:
         self.session.close()
+
+    def frames_behind(self) -> int:
+        return 0
 
 
 def test_sessions_drop_the_rows_of_runs_that_left_memory(qtbot: QtBot) -> None:

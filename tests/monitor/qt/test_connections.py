@@ -12,12 +12,13 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from monitor._qt.main_window import MainWindow
-from monitor.model.backoff import Backoff
-from monitor.model.ingest import MonitorIngest
-from monitor.model.session import ConnectionState, ObservationSession
-from monitor.model.workspace import Workspace
+from monitor.model.session import ObservationSession
+from monitor.services.ingest import MonitorIngest
+from monitor.services.workspace import Workspace
 from runtime.auth import Role, TokenAuthority
 from runtime.embedded import EmbeddedRuntime
+from runtime.streams import ConnectionState
+from runtime.streams.backoff import Backoff
 from tests.conftest import seconds, test_config
 from tests.monitor.model.conftest import run_on
 

@@ -12,7 +12,7 @@ import qasync
 from pytestqt.qtbot import QtBot
 
 from monitor._qt.main_window import MainWindow
-from monitor.model.workspace import Workspace
+from monitor.services.workspace import Workspace
 from runtime.client import AgentClient
 from runtime.protocol import UserMessage
 from tests.conftest import seconds

@@ -11,11 +11,12 @@ from collections.abc import Iterator
 import pytest
 from pytestqt.qtbot import QtBot
 
-from monitor._qt.main_window import LAG_SHOWN, MainWindow
-from monitor.model.session import ConnectionState
-from monitor.model.workspace import Workspace
+from monitor._qt.main_window import MainWindow
+from monitor._qt.status_bar import LAG_SHOWN
+from monitor.services.workspace import Workspace
 from runtime.auth import Role
 from runtime.embedded import EmbeddedRuntime
+from runtime.streams import ConnectionState
 from tests.conftest import seconds, test_config
 from tests.monitor.model.conftest import start_on
 

@@ -15,9 +15,11 @@ from pytestqt.qtbot import QtBot
 from monitor._qt import main_window as main_window_module
 from monitor._qt import theme
 from monitor._qt.connect_dialog import ConnectDialog
-from monitor._qt.main_window import MainWindow, resident_mb
+from monitor._qt.main_window import MainWindow
 from monitor._qt.settings import recent_urls
-from monitor.model.session import ConnectionState, ObservationSession
+from monitor._qt.status_bar import resident_mb
+from monitor.model.session import ObservationSession
+from runtime.streams import ConnectionState
 
 from .scripted import T0, Script, chaos_traffic, feed, frames
 
@@ -29,10 +31,17 @@ class ScriptedWorkspace:
     session: ObservationSession = field(default_factory=ObservationSession)
     target: str = "scripted://test"
     kind: str = "scripted"
+    #: nothing behind it (``WorkspaceLike``): no runtime, no secret, no recording
+    runtime: None = None
+    secret: str | None = None
+    recorder: None = None
     stops: int = 0
 
     def stop(self) -> None:
         self.stops += 1
+
+    def frames_behind(self) -> int:
+        return 0
 
 
 WindowFactory = Callable[..., MainWindow]

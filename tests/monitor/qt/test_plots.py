@@ -26,9 +26,9 @@ from pytestqt.qtbot import QtBot
 
 from monitor._qt.event_style import EVENT_COLORS, EVENT_SYMBOLS, STATUS_COLORS, TOOL_SPAN_COLORS
 from monitor._qt.latency import LatencyView
-from monitor._qt.sessions_panel import short_id
 from monitor._qt.throughput import ThroughputView
 from monitor._qt.timeline import MAX_MARKERS, TimelineView, format_elapsed
+from monitor.model.ids import short_id
 from monitor.model.session import ObservationSession
 from monitor.model.store import EVENT_TYPES, TOOL_OK, TYPE_CODE, EventStore, RunInfo
 from runtime.protocol import Event, EventType, decode_event, encode_event

@@ -24,10 +24,10 @@ from monitor._qt.predeploy_panel import PredeployPanel, describe_test, format_el
 from monitor.model.predeploy.command import RunFiles, SuiteSpec
 from monitor.model.predeploy.progress import Counts, read_progress
 from monitor.model.predeploy.report import CheckRecord
-from monitor.model.predeploy.runner import CheckRun, CheckSettings
 from monitor.model.predeploy.target import CheckTarget
 from monitor.model.predeploy.verdict import FailureLine, RunOutcome, Verdict, VerdictKind, decide
-from monitor.model.workspace import Workspace
+from monitor.services.predeploy.runner import CheckRun, CheckSettings
+from monitor.services.workspace import Workspace
 from runtime.auth import Role
 from tests.conftest import seconds
 from tests.monitor.fixtures.check_suites import (
@@ -435,7 +435,7 @@ def test_reopened_verdicts_show_their_typed_headline_never_a_cut_of_the_line(
     assert lines[0] == "ERROR" and lines[1].startswith("past check")
     assert lines[2] == verdict.headline
     assert lines[2].startswith("nothing touched the runtime: the 2 tests that use the target")
-    assert lines[3].startswith("To run them, pass --secret S (AEM_RUNTIME_SECRET)")
+    assert lines[3].startswith("To run them, pass --secret SECRET (AEM_RUNTIME_SECRET)")
     details = panel.details.toPlainText()
     assert "No test that exercises the target passed" in details
 

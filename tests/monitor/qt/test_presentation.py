@@ -23,7 +23,7 @@ from monitor._qt.presentation import (
 )
 from monitor.model.presentation import RunKey
 from monitor.model.session import ObservationSession
-from monitor.model.workspace import Workspace
+from monitor.services.workspace import Workspace
 from runtime.protocol import EventType
 from tests.conftest import seconds, test_config
 

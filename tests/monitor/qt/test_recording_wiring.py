@@ -20,9 +20,9 @@ from pytestqt.qtbot import QtBot
 from monitor._qt import main_window as main_window_module
 from monitor._qt.app import create_workspace, recording_plan
 from monitor._qt.main_window import MainWindow
-from monitor.model.recording import ReplayWorkspace, list_recordings
 from monitor.model.session import ObservationSession
 from monitor.replay_cli import main as headless_replay
+from monitor.services.recording import ReplayWorkspace, list_recordings
 from tests.conftest import seconds
 from tests.mission_critical.test_recorded_regressions import CHAOS, CHAOS_FINDINGS
 

@@ -25,10 +25,10 @@ from monitor._qt.recordings_dialog import RecordingsDialog
 from monitor._qt.replay_bar import ReplayBar, clock_text
 from monitor._qt.settings import load_retention
 from monitor._qt.throughput import ThroughputView
-from monitor.model.recording import ReplayWorkspace
 from monitor.model.session import ObservationSession
 from monitor.model.settings import RETENTION_MAX_MB_KEY
 from monitor.replay_cli import main as headless_replay
+from monitor.services.recording import ReplayWorkspace
 from tests.conftest import seconds
 from tests.monitor.model.recording.frames import T0, run_events, traffic, write_recording
 

@@ -25,7 +25,6 @@ from monitor._qt.settings import (
     save_retention,
     save_theme,
 )
-from monitor.model.recording import RetentionPolicy
 from monitor.model.settings import (
     GEOMETRY_KEY,
     LAYOUT_VERSION,
@@ -37,6 +36,7 @@ from monitor.model.settings import (
     splitter_key,
     tab_key,
 )
+from monitor.services.recording import RetentionPolicy
 
 from .test_main_window import ScriptedWorkspace
 

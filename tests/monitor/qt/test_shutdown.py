@@ -25,7 +25,7 @@ from pytestqt.qtbot import QtBot
 
 from monitor._qt.app import close_on_stop_signal
 from monitor._qt.main_window import MainWindow
-from monitor.model.recording import Recording, RecordingError
+from monitor.services.recording import Recording, RecordingError
 from monitor.stop_signals import StopSignals
 from tests.conftest import ROOT, seconds
 

@@ -12,7 +12,8 @@ import pytest
 from pytestqt.qtbot import QtBot
 
 from monitor._qt.main_window import MainWindow
-from monitor.model.session import ConnectionState, ObservationSession
+from monitor.model.session import ObservationSession
+from runtime.streams import ConnectionState
 
 from .scripted import iter_load
 
@@ -28,9 +29,16 @@ class FedWorkspace:
     session: ObservationSession = field(default_factory=ObservationSession)
     target: str = "soak://feeder"
     kind: str = "soak"
+    #: nothing behind it (``WorkspaceLike``): no runtime, no secret, no recording
+    runtime: None = None
+    secret: str | None = None
+    recorder: None = None
 
     def stop(self) -> None:
         """Nothing to stop: the feeder threads end on their own."""
+
+    def frames_behind(self) -> int:
+        return 0
 
 
 @pytest.mark.slow

@@ -13,9 +13,9 @@ from pytestqt.qtbot import QtBot
 
 from monitor._qt.main_window import MainWindow
 from monitor._qt.timeline import TimelineView
-from monitor.model.recording import Recorder, RecordingPager
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
 from monitor.model.store import EVENT_TYPES, EventStore
+from monitor.services.recording import Recorder, RecordingPager
 from tests.monitor.model.recording.frames import T0, traffic
 
 CAPACITY = 200
@@ -101,10 +101,16 @@ class RecordingWorkspace:
     recorder: Recorder
     target: str = "recorded://test"
     kind: str = "recorded"
+    #: nothing behind it (``WorkspaceLike``): no runtime, no secret
+    runtime: None = None
+    secret: str | None = None
     stops: int = field(default=0)
 
     def stop(self) -> None:
         self.stops += 1
+
+    def frames_behind(self) -> int:
+        return 0
 
 
 def test_the_window_pages_from_its_recorder_and_closes_the_pager(

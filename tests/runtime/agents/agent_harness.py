@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.agents.base import Agent, RunScope
-from runtime.connections import WebSocketManager
 from runtime.context import UserExecutionContext
 from runtime.demo_tools import arithmetic, datasets, documents
 from runtime.faults import NO_FAULTS, FaultConfig, FaultPlan
+from runtime.manager import WebSocketManager
 from runtime.notifier import WebSocketNotifier
 from runtime.protocol import Event, EventType, Finding, SequenceValidator, decode_event
 from runtime.tools import ToolDispatcher, enhance_tool_dispatcher_with_notifications

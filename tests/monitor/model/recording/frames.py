@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from monitor.model.recording.format import RecordingMeta
-from monitor.model.recording.writer import RecordingWriter
+from monitor.services.recording.writer import RecordingWriter
 from runtime.protocol import Event, EventType, encode_event
 
 T0 = 1_795_000_000.0

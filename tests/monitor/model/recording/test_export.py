@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from monitor.model.recording import (
+from monitor.services.recording import (
     Recording,
     RecordingError,
     Replay,
@@ -19,7 +19,7 @@ from monitor.model.recording import (
     export_jsonl,
     import_jsonl,
 )
-from monitor.model.recording.export import CSV_COLUMNS, FINDING_COLUMNS
+from monitor.services.recording.export import CSV_COLUMNS, FINDING_COLUMNS
 from runtime.protocol.codec import dumps
 from tests.monitor.model.recording.frames import T0, run_events, write_recording
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from monitor.model.recording import Recorder, RecordingPager
 from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
 from monitor.model.store import TYPE_CODE, EventStore
+from monitor.services.recording import Recorder, RecordingPager
 from runtime.protocol import EventType, decode_event
 from tests.monitor.model.recording.frames import T0, traffic
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.model.recording import (
+from monitor.services.recording import (
     FORMAT_VERSION,
     FutureFormatError,
     Recording,
@@ -19,7 +19,7 @@ from monitor.model.recording import (
     RecordingMeta,
     Replay,
 )
-from monitor.model.recording.format import connect_for_writing
+from monitor.services.recording.database import connect_for_writing
 from tests.monitor.model.recording.frames import T0, traffic, write_recording
 
 FRAMES = 6_000

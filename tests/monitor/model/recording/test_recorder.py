@@ -12,8 +12,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from monitor.model.ingest import MonitorIngest, RecordingPlan
-from monitor.model.recording import (
+from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
+from monitor.model.stream_notes import NoteKind
+from monitor.services.ingest import MonitorIngest, RecordingPlan
+from monitor.services.recording import (
     FORMAT_VERSION,
     Recorder,
     RecorderState,
@@ -22,10 +24,9 @@ from monitor.model.recording import (
     Replay,
     RetentionPolicy,
 )
-from monitor.model.session import FROM_START_VALIDATOR, ConnectionState, ObservationSession
-from monitor.model.stream_notes import NoteKind
-from monitor.model.workspace import Workspace
+from monitor.services.workspace import Workspace
 from runtime.auth import Role
+from runtime.streams import ConnectionState
 from tests.monitor.model.conftest import RuntimeStarter, StopAfter, run_on, wait_until
 from tests.monitor.model.recording.frames import T0, traffic, write_recording
 

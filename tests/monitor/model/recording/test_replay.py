@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 
-from monitor.model.ingest import MonitorIngest
-from monitor.model.recording import (
+from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
+from monitor.model.store import EventStore
+from monitor.services.ingest import MonitorIngest
+from monitor.services.recording import (
     MAX_SPEED,
     Recorder,
     Recording,
@@ -21,8 +23,6 @@ from monitor.model.recording import (
     parse_speed,
     speed_label,
 )
-from monitor.model.session import FROM_START_VALIDATOR, ObservationSession
-from monitor.model.store import EventStore
 from runtime.auth import Role
 from runtime.protocol import Finding
 from runtime.protocol.codec import dumps

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.model.recording import (
+from monitor.services.recording import (
     RetentionPolicy,
     apply_retention,
     delete_recording,
@@ -18,7 +18,7 @@ from monitor.model.recording import (
     recordings_dir,
     sample_recordings,
 )
-from monitor.model.recording.storage import (
+from monitor.services.recording.storage import (
     DAY,
     ENV_DIR,
     MB,

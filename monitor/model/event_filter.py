@@ -1,0 +1,96 @@
+"""What the inspector lists: the store rows that pass an ``EventFilter``, and the one-line
+summary and the pretty frame it shows of each.
+
+Filtering by type, user and run is vectorised over the store's columns; the free-text search
+looks into the raw frame bytes (case-insensitive ``bytes.find``), which the store keeps only
+for its newest ``raw_capacity`` rows, so a text search stops at the first row without one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+
+from runtime.protocol import EventType
+
+from .store import TYPE_CODE, EventStore
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """What the inspector shows; ``None`` means "any"."""
+
+    event_type: EventType | None = None
+    user_id: str | None = None
+    run_index: int | None = None
+    text: str = ""
+
+
+def matching_rows(
+    store: EventStore, flt: EventFilter, start: int, stop: int, want: int
+) -> list[int]:
+    """The newest ``want`` store rows in ``[start, stop)`` that pass ``flt``, oldest first.
+
+    Call with the store lock held.
+    """
+    start = max(start, store.oldest_row)
+    if stop <= start or want <= 0:
+        return []
+    columns = store.columns(start)
+    count = stop - start
+    rows = columns["row"][:count]
+    mask = np.ones(count, dtype=bool)
+    if flt.event_type is not None:
+        mask &= columns["etype"][:count] == TYPE_CODE[flt.event_type]
+    if flt.run_index is not None:
+        mask &= columns["run"][:count] == flt.run_index
+    if flt.user_id is not None:
+        code = store.user_code(flt.user_id)
+        mask &= columns["user"][:count] == (-1 if code is None else code)
+    candidates = rows[mask]
+    if not flt.text:
+        return [int(r) for r in candidates[-want:]]
+    needle = flt.text.lower().encode()
+    found: list[int] = []
+    for row in candidates[::-1]:  # newest first: stop as soon as we have enough
+        raw = store.raw(int(row))
+        if raw is None:
+            break  # older rows have no raw frame either: nothing left to search
+        if raw.lower().find(needle) >= 0:
+            found.append(int(row))
+            if len(found) == want:
+                break
+    found.reverse()
+    return found
+
+
+def summarize_event(event: dict[str, Any]) -> str:
+    """A one-line description of an event's ``data`` for the table."""
+    data = event.get("data") or {}
+    kind = event.get("type")
+    if kind == EventType.AGENT_STARTED:
+        return str(data.get("input", ""))
+    if kind == EventType.AGENT_THINKING:
+        return f"step {data.get('step')}: {data.get('reasoning', '')}"
+    if kind == EventType.TOOL_EXECUTING:
+        return f"{data.get('tool_name')} ({data.get('tool_call_id')})"
+    if kind == EventType.TOOL_COMPLETED:
+        return f"{data.get('tool_name')} → {data.get('status')} in {data.get('duration_ms')} ms"
+    if kind == EventType.AGENT_COMPLETED:
+        return f"{data.get('status')} in {data.get('duration_ms')} ms"
+    if kind == EventType.PARTIAL_RESULT:
+        return str(data.get("content", ""))
+    if kind == EventType.AGENT_ERROR:
+        return f"{data.get('error_type')}: {data.get('message')}"
+    return ""
+
+
+def pretty_frame(raw: bytes) -> str:
+    """A frame as indented JSON; a malformed one as received (decoded leniently)."""
+    try:
+        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_INDENT_2).decode()
+    except orjson.JSONDecodeError:
+        return raw.decode("utf-8", "replace")
