@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
             "print the findings. With --check, exit 1 on any error-severity finding."
         ),
     )
-    parser.add_argument("file", metavar="FILE", help="a .sqlite recording or a .jsonl file")
+    parser.add_argument(
+        "file", metavar="FILE", help="a .sqlite recording, a .jsonl file or a browser's .har"
+    )
     parser.add_argument(
         "--speed",
         type=_speed,
