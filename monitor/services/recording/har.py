@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -199,15 +198,7 @@ def import_har(
             order = parsed.received_at
         frames.append((order, parsed))  # untimed: after the message before it
     frames.sort(key=lambda pair: pair[0])  # stable: one connection's order is kept
-    sink = FrameSink(path, destination, report)
-    try:
+    with FrameSink(path, destination, report).importing() as sink:
         for _, parsed in frames:
             sink.add(parsed.raw, parsed.received_at, parsed.source)
-        sink.finish()
-    except OSError as exc:
-        raise RecordingError(f"cannot read {path}: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise RecordingError(f"cannot write the imported recording {destination}: {exc}") from exc
-    finally:
-        sink.close()
     return report

@@ -45,6 +45,7 @@ protocol events then get a neighbour's time, and the report says how many.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import sqlite3
 from collections.abc import Iterator
@@ -422,6 +423,22 @@ class FrameSink:
         self._waiting: list[tuple[int, int, bytes]] = []  # (id, source, raw): no time yet
         self._last = -math.inf
 
+    @contextlib.contextmanager
+    def importing(self) -> Iterator[FrameSink]:
+        """Add frames inside; then what waits is written and the file closed, and a file
+        that can't be read or written is a ``RecordingError`` saying which."""
+        try:
+            yield self
+            self.finish()
+        except OSError as exc:
+            raise RecordingError(f"cannot read {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise RecordingError(
+                f"cannot write the imported recording {self.destination}: {exc}"
+            ) from exc
+        finally:
+            self.close()
+
     def add(self, raw: bytes, received_at: float | None, source: str | None) -> None:
         report = self.report
         if self._writer is None:
@@ -493,8 +510,7 @@ def import_jsonl(path: Path, destination: Path) -> ImportReport:
     """
     meta = RecordingMeta(kind="import", target=str(path), late_join=True)
     report = ImportReport(path, meta)
-    sink = FrameSink(path, destination, report)
-    try:
+    with FrameSink(path, destination, report).importing() as sink:
         clock = devtools_clock(path)
         urls: dict[str, str] = {}  # CDP requestId -> the socket's URL (webSocketCreated)
         for number, line in _lines(path):
@@ -525,13 +541,6 @@ def import_jsonl(path: Path, destination: Path) -> ImportReport:
                 if parsed.request_id is not None:
                     source = urls.get(parsed.request_id)
             sink.add(parsed.raw, received_at, source)
-        sink.finish()
-    except OSError as exc:
-        raise RecordingError(f"cannot read {path}: {exc}") from exc
-    except sqlite3.Error as exc:
-        raise RecordingError(f"cannot write the imported recording {destination}: {exc}") from exc
-    finally:
-        sink.close()
     return report
 
 
