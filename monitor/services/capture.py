@@ -238,7 +238,8 @@ class MonitorCapture:
         log_, clock, take = self.log, self.clock, self._take
         while True:
             take(await ws.recv(decode=False), clock())
-            self._check_log()
+            if log_.failure:  # read per frame: the method call only when it failed
+                self._check_log()
             if log_.full:
                 # The disk is behind by the log's whole backlog: stop reading until it has
                 # caught up (the socket and then the runtime hold what comes meanwhile).
