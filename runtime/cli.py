@@ -10,8 +10,10 @@ from collections.abc import Sequence
 
 from . import __version__
 from .auth import Role, TokenAuthority
+from .cluster import check_cluster_options
 from .config import ALLOWED_ORIGINS_ENV, ENV_PREFIX, RuntimeConfig
 from .faults import FaultConfig
+from .manager import StreamsUnavailableError
 from .origins import ORIGIN_RULE, OriginPolicy
 
 log = logging.getLogger("runtime")
@@ -86,6 +88,24 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--chaos-delay-ms", type=float)
     serve.add_argument("--fault-seed", type=int, help="make fault decisions reproducible")
+    serve.add_argument(
+        "--broker",
+        metavar="URL",
+        help="the Redis every node of a cluster shares, redis://HOST:PORT/DB (rediss:// for "
+        f"TLS; or {ENV_PREFIX}BROKER). Every process started with the same broker and "
+        "namespace is a node of one runtime; without it, streams stay in this process",
+    )
+    serve.add_argument(
+        "--broker-namespace",
+        metavar="NAME",
+        help="prefix of the cluster's keys and channels in Redis (default aem): one per "
+        "cluster sharing a Redis",
+    )
+    serve.add_argument(
+        "--node-id",
+        metavar="ID",
+        help="this node's name in observer frames and /healthz (default: host name and pid)",
+    )
     serve.add_argument("--log-level", default="INFO")
 
     token = sub.add_parser("token", help="print a signed token for a user")
@@ -141,6 +161,9 @@ def _serve_config(args: argparse.Namespace) -> RuntimeConfig:
         allowed_origins=tuple(args.allowed_origins) if args.allowed_origins else None,
         allow_client_faults=args.allow_client_faults,
         faults=faults,
+        broker=args.broker,
+        broker_namespace=args.broker_namespace,
+        node_id=args.node_id,
     )
 
 
@@ -172,6 +195,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             OriginPolicy(config.allowed_origins)
         except ValueError as exc:
             parser.error(f"--allowed-origin / {ALLOWED_ORIGINS_ENV}: {exc}")
+        try:
+            check_cluster_options(config)
+        except ValueError as exc:
+            parser.error(str(exc))
         if config.uses_dev_secret:
             log.warning(
                 "no secret configured: using the insecure development secret. Set "
@@ -186,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_server(config))
         except KeyboardInterrupt:
             pass  # Ctrl-C before the signal handlers were in place: nothing ran yet
+        except StreamsUnavailableError as exc:
+            print(f"agent-runtime: {exc}", file=sys.stderr)
+            return 2
         except OSError as exc:
             print(
                 f"agent-runtime: cannot listen on {config.host}:{config.port}: {exc}",

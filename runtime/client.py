@@ -25,6 +25,7 @@ from .protocol import (
     Event,
     EventType,
     Finding,
+    NodeStatus,
     Pong,
     ProtocolError,
     Resume,
@@ -71,6 +72,8 @@ class AgentClient:
         self.events: list[Event] = []
         self.errors: list[ErrorFrame] = []
         self.deliveries: list[Delivery] = []
+        #: ``node`` frames of a cluster's observer stream
+        self.nodes: list[NodeStatus] = []
         self.findings: list[Finding] = []
         self.malformed: list[str] = []
         #: a malformed frame from the runtime ends every wait at once (``MalformedFrameError``)
@@ -249,6 +252,11 @@ class AgentClient:
             self.cursor.refused(frame.code)
         elif isinstance(frame, Pong):
             self.pongs += 1
+        elif isinstance(frame, NodeStatus):
+            self.nodes.append(frame)
+            if frame.monitor_seq is not None:
+                self.cursor.advance(frame.monitor_seq)
+            self.findings.extend(self.validator.feed_node(frame, now))
         self._changed.set()
 
     async def wait_until(self, condition: Callable[[], T], timeout: float = 10.0) -> T:

@@ -49,6 +49,14 @@ class RuntimeConfig:
     #: honour ``options.faults`` in user messages (tests and demos; never in production).
     allow_client_faults: bool = False
     faults: FaultConfig = field(default_factory=FaultConfig)
+    #: the Redis every node of a cluster shares (``redis://HOST:PORT/DB``); None: this
+    #: process keeps its streams in memory, alone
+    broker: str | None = None
+    #: the prefix of every key and channel in the broker: clusters sharing one Redis each
+    #: need their own
+    broker_namespace: str = "aem"
+    #: this process's name in observer frames and ``/healthz`` (None: host name and pid)
+    node_id: str | None = None
 
     def active_faults(self) -> dict[str, Any]:
         """The faults that are on, each with the parameters that tune it; ``{}`` if none."""
@@ -88,7 +96,7 @@ def _parse(name: str, raw: str) -> Any:
         return tuple(o.strip() for o in raw.split(",") if o.strip())
     if name == "allow_client_faults":
         return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if name in {"host", "secret"}:
+    if name in {"host", "secret", "broker", "broker_namespace", "node_id"}:
         return raw
     if name in {
         "port",

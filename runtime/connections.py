@@ -73,6 +73,8 @@ class Subscriber:
     #: the stream's last seq (monitor_seq) when it opened, as later ones reach it live,
     #: then lowered by each resume, so no resume sends a frame twice
     sent_through: int = 0
+    #: a cluster node forwards only frames numbered after this (the ack's last_seq)
+    live_after: int = 0
     closed: bool = False
     _queue: deque[tuple[bytes, DeliveryTicket | None]] = field(default_factory=deque)
     #: frames written before the outbox: the connection_ack, then resume's gap report and

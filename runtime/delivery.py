@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from .protocol import Event
+
+class Deliverable(Protocol):
+    """What a delivery report says of its event (an ``Event``, or what a cluster node
+    read off its user's channel)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def user_id(self) -> str: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def timestamp(self) -> float: ...
 
 
 class DeliveryTicket:
@@ -22,7 +34,7 @@ class DeliveryTicket:
 
     __slots__ = ("_recipients", "event", "failed", "ok", "pending")
 
-    def __init__(self, event: Event, pending: int) -> None:
+    def __init__(self, event: Deliverable, pending: int) -> None:
         self.event = event
         self.pending = pending
         self.ok = 0

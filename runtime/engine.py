@@ -244,6 +244,16 @@ class ExecutionEngineFactory:
         task.cancel()
         return True
 
+    def cancel_run(self, run_id: str) -> bool:
+        """Cancel run ``run_id`` of whichever user (a cluster node whose run another node
+        has already ended); False if no such run is in progress here."""
+        for runs in self._active.values():
+            task = runs.get(run_id)
+            if task is not None and not task.done():
+                task.cancel()
+                return True
+        return False
+
     async def shutdown(self) -> None:
         """Cancel every run and wait until each has sent its ``agent_completed``."""
         tasks = [t for runs in self._active.values() for t in runs.values()]

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .connections import Subscriber, Transport, WriteScheduler
 from .context import UserExecutionContext
-from .delivery import DeliveryTicket
+from .delivery import Deliverable, DeliveryTicket
 from .faults import ChaosAction, FaultPlan
 from .metrics import RuntimeMetrics
 from .protocol import Event, EventType
@@ -33,6 +35,7 @@ from .streams import (
     ObserverStream,
     ResumeAnswer,
     UserStream,
+    node_field,
     observer_frame,
 )
 
@@ -40,6 +43,15 @@ log = logging.getLogger(__name__)
 
 #: how long a chaos-reordered event waits for a later one to overtake it before it goes out
 REORDER_HOLD_S = 0.2
+
+
+def default_node_id() -> str:
+    """This process's node id when none is configured: the host name and the pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class StreamsUnavailableError(RuntimeError):
+    """The streams cannot be served right now (a cluster node cut off from its Redis)."""
 
 
 class UnencodableEventError(ValueError):
@@ -66,8 +78,12 @@ class WebSocketManager:
         replay_buffer: int = 2000,
         monitor_replay_buffer: int = 100_000,
         server_version: str = "",
+        node_id: str | None = None,
     ) -> None:
         self.metrics = metrics or RuntimeMetrics()
+        #: names this process in observer frames and ``/healthz``
+        self.node_id = node_id or default_node_id()
+        self._node = node_field(self.node_id)
         self.send_queue_limit = send_queue_limit
         self.replay_buffer = replay_buffer
         self.server_version = server_version
@@ -78,12 +94,14 @@ class WebSocketManager:
         self._users: dict[str, _UserRoute] = {}
         self._monitors: set[Subscriber] = set()
         store: MemoryStore[ObserverEntry] = MemoryStore(monitor_replay_buffer)
-        self._observed = ObserverStream(store)
+        self._observed = ObserverStream(store, self._node)
         self._plans: dict[str, FaultPlan] = {}
         # Counted as plain numbers and folded into the Prometheus counters when they are
         # rendered: an increment there takes a lock (see runtime.metrics).
         self._emitted: dict[EventType, int] = dict.fromkeys(EventType, 0)
         self._writes = WriteScheduler((USER_ENDPOINT, MONITOR_ENDPOINT))
+        #: cancels a run of this process by id (the server sets the engine factory's)
+        self.cancel_run: Callable[[str], bool] = lambda run_id: False
         self.metrics.before_render(self._fold_counts)
 
     def _fold_counts(self) -> None:
@@ -101,7 +119,32 @@ class WebSocketManager:
                 self.metrics.socket_writes.labels(endpoint).inc(count)
                 writes.socket_writes[endpoint] = 0
 
+    # --- lifecycle (the in-memory engine has nothing to start or stop) -----------------
+
+    async def start(self) -> None:
+        """Get ready before the server accepts connections."""
+
+    async def stop(self) -> None:
+        """Let go of shared state after the last connection closed."""
+
+    @property
+    def unavailable(self) -> str | None:
+        """Why new runs and connections are refused right now (None: they are not)."""
+        return None
+
+    def engine_health(self) -> dict[str, Any]:
+        """The stream engine's part of ``/healthz``."""
+        return {"engine": "memory"}
+
     # --- connections ------------------------------------------------------------------
+
+    async def open_user(self, user_id: str, transport: Transport) -> Subscriber:
+        """``connect_user`` for the server (a shared engine must ask it for the ack)."""
+        return self.connect_user(user_id, transport)
+
+    async def open_monitor(self, observer_id: str, transport: Transport) -> Subscriber:
+        """``connect_monitor`` for the server."""
+        return self.connect_monitor(observer_id, transport)
 
     def _route(self, user_id: str) -> _UserRoute:
         route = self._users.get(user_id)
@@ -197,6 +240,10 @@ class WebSocketManager:
         sub.put(payload)
 
     # --- resume -----------------------------------------------------------------------
+
+    async def resume_requested(self, sub: Subscriber, after_seq: int) -> None:
+        """``resume`` for the server (a shared engine reads its buffer first)."""
+        self.resume(sub, after_seq)
 
     def resume(self, sub: Subscriber, after_seq: int) -> ResumeAnswer:
         """Queue the buffered frames after ``after_seq`` that ``sub`` was not sent yet,
@@ -301,7 +348,7 @@ class WebSocketManager:
         """Number an event's frame or a delivery report on the observer stream and send it."""
         monitor_seq = self._observed.publish(entry)
         if self._monitors:
-            frame = observer_frame(monitor_seq, entry)
+            frame = observer_frame(monitor_seq, entry, self._node)
             for sub in self._monitors:
                 sub.put(frame)
 
@@ -340,7 +387,7 @@ class WebSocketManager:
 
     def _report(
         self,
-        event: Event,
+        event: Deliverable,
         connections: int,
         failed: int,
         latency_ms: float,

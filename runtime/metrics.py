@@ -141,6 +141,30 @@ class RuntimeMetrics:
             buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=r,
         )
+        # The Redis engine (serve --broker); they stay 0 on a runtime that keeps its
+        # streams in memory.
+        self.broker_up = Gauge(
+            "aem_broker_up", "1 while this node reaches the cluster's Redis", registry=r
+        )
+        self.broker_pending = Gauge(
+            "aem_broker_pending_records",
+            "Events and reports waiting to be written to Redis",
+            registry=r,
+        )
+        self.broker_batches = Counter(
+            "aem_broker_batches", "Calls of the batch script (one per batch of records)", registry=r
+        )
+        self.broker_dropped = Counter(
+            "aem_broker_dropped_records",
+            "Records dropped because Redis was unreachable for too long, or because the "
+            "run they belong to was ended by another node meanwhile",
+            registry=r,
+        )
+        self.runs_reaped = Counter(
+            "aem_runs_reaped",
+            "Runs of lost nodes this node ended with agent_completed (failed)",
+            registry=r,
+        )
         self._before_render: list[Callable[[], None]] = []
 
     def before_render(self, fold: Callable[[], None]) -> None:

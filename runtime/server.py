@@ -20,17 +20,19 @@ import orjson
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
 from . import __version__
 from .auth import AuthError, Principal, Role, TokenAuthority
+from .cluster import build_manager
 from .config import ALLOWED_ORIGINS_ENV, RuntimeConfig
 from .connections import Subscriber
 from .context import InvalidContextError, UserExecutionContext
 from .engine import ConcurrencyLimitError, ExecutionEngineFactory
 from .faults import FaultConfig
 from .http_answers import SERVER_HEADER, http_response, method_not_allowed
-from .manager import WebSocketManager
+from .manager import StreamsUnavailableError
 from .metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from .origins import ORIGIN_RULE, OriginPolicy
 from .protocol import Cancel, Ping, ProtocolError, Resume, UserMessage, decode_client_message
@@ -42,6 +44,7 @@ from .protocol.endpoints import (
     MONITOR_PATH,
     USER_PATH,
 )
+from .protocol.errors import ErrorCode
 from .registry import AgentRegistry, UnknownAgentError
 from .websockets_adapter import MethodCheckingConnection
 
@@ -67,13 +70,7 @@ class RuntimeServer:
     ) -> None:
         self.config = config or RuntimeConfig()
         self.metrics = RuntimeMetrics()
-        self.manager = WebSocketManager(
-            self.metrics,
-            send_queue_limit=self.config.send_queue_limit,
-            replay_buffer=self.config.replay_buffer,
-            monitor_replay_buffer=self.config.monitor_replay_buffer,
-            server_version=__version__,
-        )
+        self.manager = build_manager(self.config, self.metrics, __version__)
         if registry is None:
             from .agents.catalog import build_default_registry
 
@@ -81,6 +78,7 @@ class RuntimeServer:
         self.registry = registry
         self.registry.set_websocket_manager(self.manager)
         self.factory = ExecutionEngineFactory(self.registry, self.manager, self.config)
+        self.manager.cancel_run = self.factory.cancel_run
         self.authority = TokenAuthority(self.config.secret)
         self.origins = OriginPolicy(self.config.allowed_origins)
         # Keyed weakly by connection: a handshake that fails after _process_request (no
@@ -99,6 +97,7 @@ class RuntimeServer:
 
     async def start(self) -> RuntimeServer:
         cfg = self.config
+        await self.manager.start()
         self._server = await serve(
             self._handle,
             cfg.host,
@@ -134,6 +133,7 @@ class RuntimeServer:
         server.close(close_connections=False)
         drained = await self._drain(drain_timeout)
         await self.manager.close_all()
+        await self.manager.stop()
         try:
             # Bounded only when the whole stop is: a handshake that never completes holds
             # wait_closed until websockets' open timeout.
@@ -241,6 +241,13 @@ class RuntimeServer:
             return self._refuse(
                 HTTPStatus.FORBIDDEN, "the /monitor stream needs a token with role 'monitor'"
             )
+        unavailable = self.manager.unavailable
+        if unavailable is not None:
+            # The ack's last_seq and any resume need the shared streams: try another node.
+            return http_response(
+                HTTPStatus.SERVICE_UNAVAILABLE,
+                f"this node cannot serve streams: {unavailable}\n".encode(),
+            )
         after_seq: int | None = None
         if "after_seq" in query:
             try:
@@ -269,10 +276,12 @@ class RuntimeServer:
 
     def health(self) -> dict[str, Any]:
         """What ``/healthz`` reports, including which fault knobs this runtime honours."""
+        unavailable = self.manager.unavailable
         return {
-            "status": "ok",
+            "status": "ok" if unavailable is None else "degraded",
             "version": __version__,
             "protocol": 1,
+            "node_id": self.manager.node_id,
             "instance_id": self.manager.instance_id,
             "uptime_s": round(time.time() - self._started_at, 3),
             "connections": self.manager.connection_count(),
@@ -285,6 +294,7 @@ class RuntimeServer:
             "max_frame_bytes": self.config.max_frame_bytes,
             "replay_buffer": self.config.replay_buffer,
             "send_queue_limit": self.config.send_queue_limit,
+            **self.manager.engine_health(),
         }
 
     # --- WebSocket side ---------------------------------------------------------------
@@ -292,23 +302,27 @@ class RuntimeServer:
     async def _handle(self, ws: ServerConnection) -> None:
         admission = self._admissions.pop(ws)
         principal = admission.principal
-        if admission.endpoint == MONITOR_ENDPOINT:
-            sub = self.manager.connect_monitor(principal.user_id, ws)
-        else:
-            sub = self.manager.connect_user(principal.user_id, ws)
+        try:
+            if admission.endpoint == MONITOR_ENDPOINT:
+                sub = await self.manager.open_monitor(principal.user_id, ws)
+            else:
+                sub = await self.manager.open_user(principal.user_id, ws)
+        except StreamsUnavailableError as exc:
+            await ws.close(CloseCode.TRY_AGAIN_LATER, f"cannot serve streams: {exc}"[:120])
+            return
         if admission.after_seq is not None:
-            self.manager.resume(sub, admission.after_seq)
+            await self.manager.resume_requested(sub, admission.after_seq)
         self._subscribers.add(sub)
         try:
             async for raw in ws:
-                self._on_frame(sub, raw)
+                await self._on_frame(sub, raw)
         except ConnectionClosed:
             pass  # the client went away; its runs go on and their events wait for resume
         finally:
             self._subscribers.discard(sub)
             await self.manager.disconnect(sub)
 
-    def _on_frame(self, sub: Subscriber, raw: str | bytes) -> None:
+    async def _on_frame(self, sub: Subscriber, raw: str | bytes) -> None:
         if isinstance(raw, bytes):
             self._reject(sub, "binary_not_supported", "send JSON text frames, not binary")
             return
@@ -320,7 +334,7 @@ class RuntimeServer:
         if isinstance(message, Ping):
             self.manager.send_raw(sub, encode_pong())
         elif isinstance(message, Resume):
-            self.manager.resume(sub, message.after_seq)
+            await self.manager.resume_requested(sub, message.after_seq)
         elif sub.endpoint == MONITOR_ENDPOINT:
             self._reject(sub, "read_only", "the /monitor stream accepts only resume and ping")
         elif isinstance(message, UserMessage):
@@ -342,6 +356,12 @@ class RuntimeServer:
             # A run started now would outlive the drain's cancelling and never complete on
             # the wire; the connection's 1001 close, moments away, tells the client instead.
             log.info("user message from %s ignored: the runtime is shutting down", sub.user_id)
+            return
+        unavailable = self.manager.unavailable
+        if unavailable is not None:
+            self._reject(
+                sub, ErrorCode.BROKER_UNAVAILABLE, f"no run can start on this node: {unavailable}"
+            )
             return
         options = dict(message.options)
         faults: FaultConfig | None = None

@@ -7,7 +7,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,14 @@ from runtime.client import AgentClient
 from runtime.config import RuntimeConfig
 from runtime.server import RuntimeServer
 from tests.mission_critical.target import metric_total
+from tests.redis_server import (
+    INSTALL_HINT,
+    REQUIRE_REDIS_ENV,
+    RedisServer,
+    redis_binary,
+    redis_required,
+    shared_redis_url,
+)
 
 #: Every timeout in the tests scales with this, so a slow machine can stretch them all.
 TIMEOUT_FACTOR = float(os.environ.get("AEM_TEST_TIMEOUT_FACTOR", "1"))
@@ -137,3 +145,41 @@ async def until(condition: Callable[[], Any], timeout: float, what: str) -> None
         if loop.time() > deadline:
             raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real Redis for the Redis engine's tests (see ``tests.redis_server``)."""
+    shared = shared_redis_url()
+    if shared:
+        yield shared
+        return
+    if redis_binary() is None:
+        if redis_required():
+            pytest.fail(f"{REQUIRE_REDIS_ENV} is set but there is no redis-server: {INSTALL_HINT}")
+        pytest.skip(f"no Redis for the Redis engine's tests: {INSTALL_HINT}")
+    server = RedisServer().start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A Redis of this test's own, to stop, restart or empty."""
+    if redis_binary() is None:
+        if redis_required():
+            pytest.fail(f"{REQUIRE_REDIS_ENV} is set but there is no redis-server: {INSTALL_HINT}")
+        pytest.skip(f"no redis-server to start: {INSTALL_HINT}")
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def broker_namespace() -> str:
+    """A namespace no other test uses: clusters of different tests never meet in Redis."""
+    return "t" + secrets.token_hex(6)

@@ -34,6 +34,8 @@ from runtime.protocol import (
     ErrorCode,
     ErrorFrame,
     EventType,
+    NodeState,
+    NodeStatus,
     Ping,
     Resume,
     UserMessage,
@@ -46,6 +48,7 @@ from runtime.protocol.codec import (
     encode_ack,
     encode_error,
     encode_pong,
+    node_status_to_dict,
 )
 from runtime.protocol.events import _REQUIRED_DATA, RUN_STATUSES, TOOL_STATUSES
 from runtime.protocol.rules import RULES
@@ -59,9 +62,11 @@ SPEC = SPEC_PATH.read_text(encoding="utf-8")
 #: fields every event's ``data`` carries besides its type's own (``runtime/notifier.py``)
 DATA_FIELDS_OF_EVERY_EVENT = frozenset({"correlation_id"})
 #: the ``connection_ack`` fields ``runtime/connections.py`` adds to the codec's (its ``extra``)
-ACK_EXTRA_FIELDS = frozenset({"instance_id", "stream"})
+#: node_id: in the ack of a cluster node (runtime.cluster.manager)
+ACK_EXTRA_FIELDS = frozenset({"instance_id", "stream", "node_id"})
 #: close codes the spec must explain (the runtime's own; websockets' are explained too)
-CLOSE_CODES_SENT = frozenset({1001, 1009, CLOSE_SLOW_CONSUMER})
+#: 1012 and 1013: a cluster node whose Redis lost its data, or that cannot reach it
+CLOSE_CODES_SENT = frozenset({1001, 1009, 1012, 1013, CLOSE_SLOW_CONSUMER})
 #: the limits the spec must give, by ``RuntimeConfig`` field
 REQUIRED_LIMITS = frozenset(
     {"max_frame_bytes", "send_queue_limit", "replay_buffer", "monitor_replay_buffer"}
@@ -267,7 +272,12 @@ def control_frame_problems(spec: str) -> list[str]:
         ControlType.ERROR: set(orjson.loads(encode_error(ErrorFrame("c", "m", "r")))),
         ControlType.PONG: set(orjson.loads(encode_pong())),
         ControlType.DELIVERY: set(
-            delivery_to_dict(Delivery("e", "u", 1, 1, 0, 0.1, monitor_seq=1, recipients=("u",)))
+            delivery_to_dict(
+                Delivery("e", "u", 1, 1, 0, 0.1, monitor_seq=1, recipients=("u",), node="n")
+            )
+        ),
+        ControlType.NODE: set(
+            node_status_to_dict(NodeStatus("n", NodeState.LOST, 1.0, "why", monitor_seq=1))
         ),
     }
     for frame_type, in_code in encoded.items():
@@ -386,7 +396,11 @@ def metric_problems(spec: str) -> list[str]:
 @guarded
 def healthz_problems(spec: str) -> list[str]:
     table = table_under(spec, "/healthz")
-    in_code = RuntimeServer(RuntimeConfig()).health()
+    # a node of a cluster adds its broker's state (building one connects to nothing)
+    in_code = {
+        **RuntimeServer(RuntimeConfig()).health(),
+        **RuntimeServer(RuntimeConfig(broker="redis://127.0.0.1:1/0")).health(),
+    }
     return compare("/healthz field", table.heading, table.column("field"), in_code)
 
 

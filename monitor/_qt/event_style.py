@@ -107,6 +107,24 @@ TOOL_SPAN_COLORS: dict[str, str] = {
 #: the outline of a marker whose event has a finding
 FINDING_OUTLINE = "#ff3b30"
 
+#: runtime cluster nodes, by ``NodeInfo.colour`` (``nodes.NODE_COLOURS`` of them): hues that
+#: stay apart from each other and from the danger red a lost node is shown in
+NODE_COLORS: tuple[str, ...] = (
+    "#4fc1e9",  # sky
+    "#f0a35e",  # orange
+    "#a48cf0",  # violet
+    "#5fd3a5",  # mint
+    "#f27ab0",  # pink
+    "#e3c94d",  # yellow
+    "#c9a27a",  # tan
+    "#7fa7ff",  # periwinkle
+)
+
+
+def node_colour(colour: int | None) -> str:
+    """The colour of a node's colour index (None: no node, the neutral text colour)."""
+    return theme.TEXT_MUTED if colour is None else NODE_COLORS[colour % len(NODE_COLORS)]
+
 
 def style_plot(plot: Any, *, grid_x: bool = True, grid_y: bool = False) -> None:
     """Give a ``pg.PlotItem`` the dark theme: readable axes, a faint grid, no auto-SI prefix."""

@@ -1,6 +1,6 @@
 """``InspectorPanel``: the raw events, newest first, filterable, with the selected frame's JSON.
 
-Which rows are listed is ``monitor.model.event_filter`` (type, user and run vectorised over
+Which rows are listed is ``monitor.model.event_filter`` (type, user, run and node vectorised over
 the store's columns; the free-text search in the raw frames, which the store keeps only for
 its newest ``raw_capacity`` rows: older rows still list, but their detail says "frame no
 longer in memory"). At most ``limit`` rows are shown, so the table stays cheap however many
@@ -11,6 +11,10 @@ The JSON pane shows only a frame the list shows: a filter change keeps the selec
 selected, at the same height in the view, when it still matches, and clears the pane (saying
 why) when it does not; so does the frame dropping off the bottom of a full list. While rows
 arrive, the list holds still under the user (``TableAnchor``).
+
+A runtime cluster's events name the node that emitted them: once the stream names more than
+one, a Node column (in each node's colour) and a node filter appear; a single runtime's
+events would say one thing on every row.
 """
 
 from __future__ import annotations
@@ -35,12 +39,13 @@ from PySide6.QtWidgets import (
 
 from monitor.model.event_filter import EventFilter, matching_rows, pretty_frame, summarize_event
 from monitor.model.ids import short_id
+from monitor.model.nodes import NO_NODE
 from monitor.model.store import EVENT_TYPES, EventStore
 from runtime.protocol import EventType
 
 from . import theme
 from .anchored_table import TableAnchor
-from .event_style import EVENT_COLORS
+from .event_style import EVENT_COLORS, node_colour
 from .icons import icon
 from .sessions_panel import PlaceholderTableView, clock
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
@@ -67,6 +72,8 @@ class _EventRow:
     run: str
     seq: str
     summary: str
+    node: str  # its whole id ("" when the event names none)
+    node_colour: int | None
 
 
 class EventTableModel(ColumnTableModel):
@@ -74,8 +81,10 @@ class EventTableModel(ColumnTableModel):
 
     ROLES = CELL_ROLES | {int(STORE_ROW_ROLE)}
 
-    COLUMNS = ("Time", "Type", "User", "Run", "Seq", "Summary")
-    TIME, TYPE, USER, RUN, SEQ, SUMMARY = range(6)
+    # Node is last in the model (after the columns tests and code address by number) and
+    # shown after Time (``InspectorPanel`` moves its section)
+    COLUMNS = ("Time", "Type", "User", "Run", "Seq", "Summary", "Node")
+    TIME, TYPE, USER, RUN, SEQ, SUMMARY, NODE = range(7)
 
     def __init__(self, store: EventStore, limit: int = 5000, parent: QWidget | None = None):
         super().__init__(parent)
@@ -119,6 +128,7 @@ class EventTableModel(ColumnTableModel):
                 described.run,
                 described.seq,
                 described.summary,
+                self.store.nodes.label(described.node) if described.node else "",
             )[column]
         if role == Qt.ItemDataRole.ForegroundRole:
             if column == self.TYPE:
@@ -127,7 +137,14 @@ class EventTableModel(ColumnTableModel):
                 return QColor(theme.TEXT_MUTED)
             if column == self.SUMMARY and described.summary == EVICTED_TEXT:
                 return QColor(theme.TEXT_DISABLED)
+            if column == self.NODE:
+                return QColor(node_colour(described.node_colour))
             return None
+        if column == self.NODE and described.node:
+            if role == Qt.ItemDataRole.DecorationRole:
+                return icon("status-dot", node_colour(described.node_colour))
+            if role == Qt.ItemDataRole.ToolTipRole:
+                return f"node {described.node}"  # the label leaves out the shared prefix
         if role == Qt.ItemDataRole.DecorationRole and column == self.SEQ:
             columns = self.store.row(row)
             if columns is not None and columns["flag"]:
@@ -152,6 +169,8 @@ class EventTableModel(ColumnTableModel):
         summary = EVICTED_TEXT
         if raw is not None:
             summary = summarize_event(orjson.loads(raw))[:300]
+        nodes = self.store.nodes
+        node = int(columns["node"])
         described = _EventRow(
             time=clock(float(columns["t"]), millis=True),
             type=EVENT_TYPES[int(columns["etype"])],
@@ -159,6 +178,8 @@ class EventTableModel(ColumnTableModel):
             run=short_id(run.run_id),
             seq=str(int(columns["seq"])),
             summary=summary,
+            node="" if node == NO_NODE else nodes.name_of(node) or "",
+            node_colour=nodes.colour_of(node),
         )
         if raw is not None:  # an evicted frame stays evicted; a live one may be evicted later
             self._cache[row] = described
@@ -223,6 +244,8 @@ class InspectorPanel(QWidget):
         self._filter_dirty = False
         self._selected_run: int | None = None
         self._known_users = 0
+        self._known_nodes = 0
+        self._node_column_offered = False
         #: the store row whose frame the JSON pane shows, and whether the list shows it
         self._detail_row: int | None = None
         self._detail_listed = False
@@ -250,11 +273,17 @@ class InspectorPanel(QWidget):
         self.run_combo.addItem("All runs", None)
         self.run_combo.setMinimumContentsLength(12)
         self.run_combo.setToolTip("follows the session selected on the left")
+        # a runtime cluster's nodes: shown once the stream names more than one
+        self.node_combo = QComboBox(bar)
+        self.node_combo.addItem("All nodes", None)
+        self.node_combo.setMinimumContentsLength(10)
+        self.node_combo.setToolTip("the runtime cluster node that emitted the event")
+        self.node_combo.setVisible(False)
         self.search = QLineEdit(bar)
         self.search.setPlaceholderText("search raw JSON…")
         self.search.setClearButtonEnabled(True)
         self.search.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
-        for combo in (self.type_combo, self.user_combo, self.run_combo):
+        for combo in (self.type_combo, self.user_combo, self.run_combo, self.node_combo):
             combo.currentIndexChanged.connect(self._on_filter_changed)
             bar_layout.addWidget(combo)
         self.search.textChanged.connect(self._on_filter_changed)
@@ -268,9 +297,14 @@ class InspectorPanel(QWidget):
         )
         self.table.setModel(self.model)
         self.table.fit_columns(
-            ("00:00:00.000", "agent_completed", "fatima", "888888", "12345"),
-            icon_columns=(EventTableModel.SEQ,),
+            ("00:00:00.000", "agent_completed", "fatima", "888888", "12345", "", "a-4121"),
+            icon_columns=(EventTableModel.SEQ, EventTableModel.NODE),
         )
+        header = self.table.horizontalHeader()
+        header.moveSection(
+            header.visualIndex(EventTableModel.NODE), header.visualIndex(EventTableModel.TIME) + 1
+        )
+        self.table.setColumnHidden(EventTableModel.NODE, True)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.anchor = TableAnchor(self.table)
 
@@ -310,6 +344,7 @@ class InspectorPanel(QWidget):
         """Apply a changed filter, then take new rows (not past the pause point)."""
         del now
         self._sync_users()
+        self._sync_nodes()
         upto = self.store.total if self._paused_at is None else self._paused_at
         if self._filter_dirty:
             self._filter_dirty = False
@@ -355,9 +390,18 @@ class InspectorPanel(QWidget):
         event_type: EventType | None = None,
         user_id: str | None = None,
         text: str = "",
+        node: str | None = None,
     ) -> None:
-        """Set the type, user and search filters as if the user had picked them."""
+        """Set the type, user, node and search filters as if the user had picked them."""
         self._sync_users()
+        self._sync_nodes()
+        node_index = 0
+        if node is not None:
+            node_index = self.node_combo.findData(node)
+            if node_index < 0:  # not seen yet: filter for it anyway
+                self.node_combo.addItem(node, node)
+                node_index = self.node_combo.count() - 1
+        self.node_combo.setCurrentIndex(node_index)
         self.type_combo.setCurrentIndex(max(0, self.type_combo.findData(event_type)))
         user_index = 0
         if user_id is not None:
@@ -375,6 +419,7 @@ class InspectorPanel(QWidget):
             event_type=EventType(event_type) if event_type else None,
             user_id=self.user_combo.currentData(),
             run_index=self.run_combo.currentData(),
+            node=self.node_combo.currentData(),
             text=self.search.text().strip(),
         )
 
@@ -394,6 +439,36 @@ class InspectorPanel(QWidget):
         for user in users[self._known_users :]:
             self.user_combo.addItem(user, user)
         self._known_users = len(users)
+
+    def _sync_nodes(self) -> None:
+        """New nodes join the node filter; its combo and the Node column show once the
+        stream names several (the column once: after that it is the user's)."""
+        with self.store.lock:
+            nodes = self.store.nodes
+            names = nodes.names[self._known_nodes :]  # append-only, so only the tail is new
+            colours = [nodes.colour_of(self._known_nodes + i) for i in range(len(names))]
+            several = nodes.several
+        for name, colour in zip(names, colours, strict=True):
+            if self.node_combo.findData(name) < 0:  # set_filter may have added it already
+                self.node_combo.addItem(icon("status-dot", node_colour(colour)), name, name)
+                self.node_combo.setItemData(
+                    self.node_combo.count() - 1, name, Qt.ItemDataRole.ToolTipRole
+                )
+        self._known_nodes += len(names)
+        if names:  # a new node can change what the others' labels leave out
+            for i in range(1, self.node_combo.count()):
+                label = nodes.label(str(self.node_combo.itemData(i)))
+                if self.node_combo.itemText(i) != label:
+                    self.node_combo.setItemText(i, label)
+        if several and self.node_combo.isHidden():
+            self.node_combo.setVisible(True)
+        if several and not self._node_column_offered:
+            self._node_column_offered = True
+            self.table.setColumnHidden(EventTableModel.NODE, False)
+
+    @property
+    def node_column_shown(self) -> bool:
+        return not self.table.isColumnHidden(EventTableModel.NODE)
 
     def _update_count(self) -> None:
         shown = self.model.rowCount()

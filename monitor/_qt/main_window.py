@@ -654,6 +654,7 @@ class MainWindow(QMainWindow):
             store.open_runs,
             session.status,
             len(session.outages),
+            store.nodes.changes,
             self.paused,
             replay.replay.position if replay is not None else None,
         )
@@ -752,6 +753,8 @@ class MainWindow(QMainWindow):
         )
         views.show_waiting(waiting_text(session.status, store.total, replay=replay))
         views.sync_outages(session.outages)
+        views.sync_nodes()
+        line.show_nodes(store)
         line.show_counts(store, wall)
         views.set_findings_count(store.traffic_findings_total)
         line.show_memory()

@@ -16,6 +16,10 @@ status directly, and the model changes a shown key only when the row may move.
 The pre-deploy check's own runs (``monitor.model.check_traffic``) are in the model but the
 proxy hides them unless asked (``set_show_check_traffic``); a bar above the table says how
 many there are and has the switch, so nothing is missing without a word.
+
+The Node column (the runtime cluster node that started the run, in the node's colour) shows
+once the stream names more than one node: for a single runtime it would say one thing on
+every row. After that it is the user's to hide or show, like the others (right-click).
 """
 
 from __future__ import annotations
@@ -50,12 +54,13 @@ from PySide6.QtWidgets import (
 
 from monitor.model.check_traffic import CHECK_USER_PREFIX, is_check_user
 from monitor.model.ids import short_id
+from monitor.model.nodes import NodeTable
 from monitor.model.run_state import LIVE, RunState
 from monitor.model.store import RATE_WINDOW, EventStore, RunInfo
 
 from . import theme
 from .anchored_table import TableAnchor
-from .event_style import STATUS_COLORS
+from .event_style import STATUS_COLORS, node_colour
 from .icons import icon
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
@@ -120,9 +125,12 @@ class _RunRow:
     findings: int
     rate: float
     check: bool  # a run of the pre-deploy check's own users
+    node: str | None  # the cluster node that started it
+    node_colour: int | None  # that node's colour index
 
     @classmethod
-    def of(cls, run: RunInfo, now: float) -> _RunRow:
+    def of(cls, run: RunInfo, now: float, nodes: NodeTable) -> _RunRow:
+        code = None if run.node is None else nodes.code_of(run.node)
         return cls(
             index=run.index,
             user=run.user_id,
@@ -138,6 +146,8 @@ class _RunRow:
             # rounded so that a rate jittering in the third decimal is not a "change"
             rate=round(run.rate(now), 1),
             check=is_check_user(run.user_id),
+            node=run.node,
+            node_colour=None if code is None else nodes.colour_of(code),
         )
 
     @property
@@ -167,6 +177,7 @@ class SessionTableModel(ColumnTableModel):
         "Findings",
         "Ev/s",
         "Started",
+        "Node",
     )
     HEADER_TIPS = (
         "user id",
@@ -180,8 +191,11 @@ class SessionTableModel(ColumnTableModel):
         "rule findings about this run",
         f"events per second over the last {RATE_WINDOW:g} s",
         "when the first event of the run arrived",
+        "the runtime cluster node that started the run",
     )
-    USER, THREAD, RUN, AGENT, STATUS, EVENTS, TOOLS, FINDINGS, RATE, STARTED = range(10)
+    # Node is last in the model (after the columns tests and code address by number) and
+    # shown after Status (``SessionsPanel`` moves its section)
+    USER, THREAD, RUN, AGENT, STATUS, EVENTS, TOOLS, FINDINGS, RATE, STARTED, NODE = range(11)
     _NUMERIC = frozenset({EVENTS, TOOLS, FINDINGS, RATE})
 
     def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
@@ -235,14 +249,19 @@ class SessionTableModel(ColumnTableModel):
                 return QColor(theme.WARN)
             if column in (self.THREAD, self.RUN, self.STARTED):
                 return QColor(theme.TEXT_MUTED)
+            if column == self.NODE:
+                return QColor(node_colour(row.node_colour))
             return None
         if role == Qt.ItemDataRole.DecorationRole and column == self.STATUS:
             return icon("status-dot", status_colour(row.status))
+        if role == Qt.ItemDataRole.DecorationRole and column == self.NODE and row.node:
+            return icon("status-dot", node_colour(row.node_colour))
         if role == Qt.ItemDataRole.TextAlignmentRole and column in self._NUMERIC:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole:
+            node = f"\nnode {row.node}" if row.node else ""
             return (
-                f"{row.user} · {row.agent}\nrun {row.run_id}\nthread {row.thread_id}\n"
+                f"{row.user} · {row.agent}\nrun {row.run_id}\nthread {row.thread_id}{node}\n"
                 f"input: {row.input[:200]}"
             )
         return None
@@ -266,6 +285,8 @@ class SessionTableModel(ColumnTableModel):
             return str(row.findings) if row.findings else ""
         if column == self.RATE:
             return f"{row.rate:.1f}" if row.rate else ""
+        if column == self.NODE:
+            return self.store.nodes.label(row.node) if row.node else ""
         return clock(row.started_at)
 
     # --- updating -----------------------------------------------------------------------
@@ -289,7 +310,8 @@ class SessionTableModel(ColumnTableModel):
             evicted = self._evicted_rows() if store.evicted_runs != self._seen_evicted else []
             self._seen_evicted = store.evicted_runs
             touched = self._touched_runs()
-            new_rows = [_RunRow.of(run, now) for run in runs.since(self._next_run)]
+            nodes = store.nodes
+            new_rows = [_RunRow.of(run, now, nodes) for run in runs.since(self._next_run)]
             self._next_run = len(runs)
             changed: list[int] = []
             for i in sorted(touched | self._live if sweep else touched):
@@ -297,7 +319,7 @@ class SessionTableModel(ColumnTableModel):
                 run = runs.get(i)
                 if at is None or run is None:
                     continue
-                row = _RunRow.of(run, now)
+                row = _RunRow.of(run, now, nodes)
                 if row != self._rows[at]:
                     self._rows[at] = row
                     changed.append(at)
@@ -463,6 +485,7 @@ _COLUMN_SAMPLES = (
     "",
     "",
     "00:00:00",
+    "a-4121",
 )
 #: cell padding (4 px a side in dark.qss) plus the style's own text margins, in px
 _CELL_MARGIN = 18
@@ -588,12 +611,21 @@ class SessionsPanel(QWidget):
 
         self.table = PlaceholderTableView(NO_RUNS_TEXT, self)
         self.table.setModel(self.proxy)
-        self.table.fit_columns(_COLUMN_SAMPLES, icon_columns=(SessionTableModel.STATUS,))
+        self.table.fit_columns(
+            _COLUMN_SAMPLES, icon_columns=(SessionTableModel.STATUS, SessionTableModel.NODE)
+        )
         # the thread is in every row's tooltip; its column is one right-click away
         self.table.setColumnHidden(SessionTableModel.THREAD, True)
+        # the node: after the status, and hidden until the stream names several nodes
+        self.table.setColumnHidden(SessionTableModel.NODE, True)
+        self._node_column_offered = False
         # ids differ at their ends (``load-7c8d19-9``): a narrow column keeps both ends
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         header = self.table.horizontalHeader()
+        header.moveSection(
+            header.visualIndex(SessionTableModel.NODE),
+            header.visualIndex(SessionTableModel.STATUS) + 1,
+        )
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._on_header_menu)
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
@@ -648,7 +680,23 @@ class SessionsPanel(QWidget):
     def refresh(self, now: float) -> None:
         """Pull changes from the store (called by the main window's one timer)."""
         self.model.refresh(now, keep_order=self.anchor.anchored)
+        self._offer_node_column()
         self._update_counts()
+
+    def _offer_node_column(self) -> None:
+        """Show the Node column once the stream names several nodes (once: after that,
+        hiding or showing it is the user's choice)."""
+        if self._node_column_offered:
+            return
+        with self.store.lock:
+            several = self.store.nodes.several
+        if several:
+            self._node_column_offered = True
+            self.table.setColumnHidden(SessionTableModel.NODE, False)
+
+    @property
+    def node_column_shown(self) -> bool:
+        return not self.table.isColumnHidden(SessionTableModel.NODE)
 
     def _update_counts(self) -> None:
         """The runs and active runs the table shows, and the check bar's count."""

@@ -1,6 +1,7 @@
-"""``StatusLine``: the window's status bar — the connection on the left; on the right how far
-the window lags the stream, the recording, the events and their rate, the findings (the
-check's own apart), and the process's memory.
+"""``StatusLine``: the window's status bar — the connection on the left; on the right a
+runtime cluster's nodes (``NodesIndicator``, only for a cluster), how far the window lags the
+stream, the recording, the events and their rate, the findings (the check's own apart), and
+the process's memory.
 
 The window calls ``show`` at most every ``STATUS_INTERVAL`` of wall time: faster is
 unreadable, and each change repaints the labels and what lies under them.
@@ -20,6 +21,7 @@ from monitor.model.store import EventStore
 from monitor.services.recording import SessionRecording
 
 from . import theme
+from .nodes_indicator import NodesIndicator
 from .sessions_panel import CHECK_TRAFFIC_TIP
 
 #: the status bar changes at most this often (s)
@@ -72,6 +74,7 @@ class StatusLine:
         self.connection_label.setSizePolicy(
             QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred
         )
+        self.nodes_label = NodesIndicator()
         self.events_label = QLabel()
         self.rate_label = QLabel()
         self.findings_label = QLabel()
@@ -93,6 +96,7 @@ class StatusLine:
         )
         bar.addWidget(self.connection_label, 1)
         for label in (
+            self.nodes_label,
             self.lag_label,
             self.recording_label,
             self.events_label,
@@ -147,6 +151,13 @@ class StatusLine:
             self.findings_label,
             theme.DANGER if errors else theme.WARN if warnings else theme.TEXT_MUTED,
         )
+
+    def show_nodes(self, store: EventStore) -> None:
+        """The runtime cluster's nodes and which are gone (hidden for a single runtime)."""
+        with store.lock:
+            nodes = store.nodes.snapshot()
+            cluster = store.nodes.cluster
+        self.nodes_label.show_nodes(nodes, cluster=cluster)
 
     def show_memory(self) -> None:
         memory = resident_mb()

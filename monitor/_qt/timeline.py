@@ -168,6 +168,9 @@ NAVIGATION_HINT = (
     "Shift+wheel or drag: pan time · click a lane or its label: select the run"
 )
 
+#: the alpha (0-255) a time band is filled with by default
+BAND_SHADE = 34
+
 #: the legend's columns when there is room, and the width one needs (px)
 LEGEND_COLUMNS = 7
 LEGEND_COLUMN_PX = 115
@@ -617,6 +620,10 @@ class TimeBand:
     color: str
     region: Any  # pg.LinearRegionItem
     text: Any  # pg.TextItem
+    #: the line its label is on, from the top: bands that may overlap keep their labels apart
+    row: int = 0
+    #: the alpha (0-255) of its fill
+    shade: int = BAND_SHADE
     placed: tuple[float, float] | None = None
     text_at: tuple[float, float] | None = None
 
@@ -1044,22 +1051,32 @@ class TimelineView(QWidget):
     # --- time bands -------------------------------------------------------------------
 
     def add_time_band(
-        self, t0: float, t1: float | None, label: str, color: str = theme.ACCENT
+        self,
+        t0: float,
+        t1: float | None,
+        label: str,
+        color: str = theme.ACCENT,
+        *,
+        row: int = 0,
+        shade: int = BAND_SHADE,
     ) -> TimeBand:
-        """Shade receive time ``t0``..``t1`` (unix seconds; ``t1`` None: up to now)."""
+        """Shade receive time ``t0``..``t1`` (unix seconds; ``t1`` None: up to now), its
+        label on line ``row`` from the top; ``shade``: the fill's alpha (0-255)."""
         region = pg.LinearRegionItem(
             values=(0.0, 0.0),
             movable=False,
-            brush=_alpha(color, 34),
-            hoverBrush=_alpha(color, 34),
+            brush=_alpha(color, shade),
+            hoverBrush=_alpha(color, shade),
             pen=pg.mkPen(_alpha(color, 170), width=1),
         )
         region.setZValue(-40)  # behind the user bands and every lane
-        text = pg.TextItem(label, color=color, anchor=(0, 0))
+        # the anchor is in label heights: -row puts the label ``row`` lines down; the plate
+        # behind it keeps it readable over the markers of the lanes it lies on
+        text = pg.TextItem(label, color=color, anchor=(0, -row), fill=_alpha(PLOT_BACKGROUND, 200))
         text.setZValue(25)
         self.plot.addItem(region, ignoreBounds=True)
         self.plot.addItem(text, ignoreBounds=True)
-        band = TimeBand(t0, t1, label, color, region, text)
+        band = TimeBand(t0, t1, label, color, region, text, row, shade)
         self._time_bands.append(band)
         self._place_time_bands(self._last_now)
         return band
@@ -1074,8 +1091,8 @@ class TimelineView(QWidget):
             band.text.setText(label)
         if color is not None and color != band.color:
             band.color = color
-            band.region.setBrush(_alpha(color, 34))
-            band.region.setHoverBrush(_alpha(color, 34))
+            band.region.setBrush(_alpha(color, band.shade))
+            band.region.setHoverBrush(_alpha(color, band.shade))
             for line in band.region.lines:
                 line.setPen(pg.mkPen(_alpha(color, 170), width=1))
             band.text.setColor(color)
@@ -1832,6 +1849,8 @@ class TimelineView(QWidget):
                 raw = self._pager.raw(frame_id)
         else:
             seq = "?" if columns is None else int(columns["seq"])
+        # the node that emitted it (a paged-in event: the one that started its run)
+        node = run.node if columns is None else store.nodes.name_of(int(columns["node"]))
         t = float(self._vis_x[i])
         latency = (t + epoch - float(self._vis_ts[i])) * 1000.0
         colour = EVENT_COLORS[event_type]
@@ -1842,7 +1861,8 @@ class TimelineView(QWidget):
                 if self._vis_flag[i]
                 else ""
             ),
-            f"{escape(run.user_id)} · {escape(run.agent_name)}",
+            f"{escape(run.user_id)} · {escape(run.agent_name)}"
+            + (f" · node {escape(node)}" if node else ""),
             f"run {escape(run.run_id)} · seq {seq}",
             f"at {format_elapsed(t, 0.001)} · latency {latency:.1f} ms",
         ]

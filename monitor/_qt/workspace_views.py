@@ -22,6 +22,7 @@ from .findings_panel import FindingsPanel
 from .icons import icon
 from .inspector import InspectorPanel
 from .latency import LatencyView
+from .nodes_indicator import PRESENCE_COLOURS
 from .sessions_panel import SessionsPanel
 from .settings import LayoutWidgets
 from .throughput import ThroughputView
@@ -29,6 +30,12 @@ from .timeline import TimeBand, TimelineView
 
 #: the plots File › Export plot offers, by name
 PLOT_NAMES = ("Timeline", "Throughput", "Latency")
+#: the label lines a cluster node's outage bands take turns on, below the connection's
+#: (line 0): the outages of nodes lost together keep their names apart
+NODE_BAND_ROWS = 3
+#: a node's outage is shaded fainter than the monitor's own: the other nodes go on serving,
+#: and the lanes under it keep their events
+NODE_BAND_SHADE = 14
 
 
 class WorkspaceViews:
@@ -46,6 +53,9 @@ class WorkspaceViews:
         self.inspector = InspectorPanel(store)
         #: the timeline's bands for the stretches without a connection, in outage order
         self._outage_bands: list[TimeBand] = []
+        #: the timeline's bands for cluster nodes' outages, by (node code, outage start)
+        self._node_bands: dict[tuple[int, float], TimeBand] = {}
+        self._nodes_synced = -1  # ``NodeTable.changes`` when the bands were last synced
 
         self.plot_tabs = QTabWidget()
         self.plot_tabs.setDocumentMode(True)
@@ -147,6 +157,32 @@ class WorkspaceViews:
                 )
             elif bands[i].t1 != outage.end:
                 self.timeline.set_time_band(bands[i], outage.end)
+
+    def sync_nodes(self) -> None:
+        """Draw each outage of a runtime cluster's node as a band on the timeline, from the
+        frame that said it left or was lost to the one that said it joined again: red when
+        lost, grey when it left on purpose. (A node's outage is not the monitor's: those are
+        ``sync_outages``.)"""
+        with self.store.lock:
+            changes = self.store.nodes.changes
+            if changes == self._nodes_synced:
+                return
+            nodes = self.store.nodes.snapshot()
+        self._nodes_synced = changes
+        bands = self._node_bands
+        for node in nodes:
+            for outage in node.outages:
+                key = (node.code, outage.start)
+                label = f"{node.label} {outage.presence.value}"
+                colour = PRESENCE_COLOURS[outage.presence]
+                band = bands.get(key)
+                if band is None:
+                    row = 1 + len(bands) % NODE_BAND_ROWS
+                    bands[key] = self.timeline.add_time_band(
+                        outage.start, outage.end, label, colour, row=row, shade=NODE_BAND_SHADE
+                    )
+                elif band.t1 != outage.end or band.label != label:
+                    self.timeline.set_time_band(band, outage.end, label, colour)
 
     # --- the frame ----------------------------------------------------------------------
 

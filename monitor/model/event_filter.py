@@ -1,9 +1,10 @@
 """What the inspector lists: the store rows that pass an ``EventFilter``, and the one-line
 summary and the pretty frame it shows of each.
 
-Filtering by type, user and run is vectorised over the store's columns; the free-text search
-looks into the raw frame bytes (case-insensitive ``bytes.find``), which the store keeps only
-for its newest ``raw_capacity`` rows, so a text search stops at the first row without one.
+Filtering by type, user, run and cluster node is vectorised over the store's columns; the
+free-text search looks into the raw frame bytes (case-insensitive ``bytes.find``), which the
+store keeps only for its newest ``raw_capacity`` rows, so a text search stops at the first
+row without one.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class EventFilter:
     event_type: EventType | None = None
     user_id: str | None = None
     run_index: int | None = None
+    #: the runtime cluster node that emitted the event
+    node: str | None = None
     text: str = ""
 
 
@@ -50,6 +53,12 @@ def matching_rows(
     if flt.user_id is not None:
         code = store.user_code(flt.user_id)
         mask &= columns["user"][:count] == (-1 if code is None else code)
+    if flt.node is not None:
+        node = store.nodes.code_of(flt.node)
+        if node is None:
+            mask[:] = False  # never seen: nothing matches (not even the rows without a node)
+        else:
+            mask &= columns["node"][:count] == node
     candidates = rows[mask]
     if not flt.text:
         return [int(r) for r in candidates[-want:]]

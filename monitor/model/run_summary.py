@@ -50,6 +50,8 @@ class RunSummary:
     #: row are in the recording only)
     first_row: int = 0
     last_row: int = 0
+    #: the cluster node that started it (None: the runtime names no nodes)
+    node: str | None = None
 
     @property
     def finished(self) -> bool:

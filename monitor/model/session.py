@@ -4,6 +4,11 @@ Every frame received from a runtime's ``/monitor`` stream goes through ``feed``:
 decoded with the protocol codec, checked by the same ``SequenceValidator`` the runtime and
 the suite use, and stored for display. Malformed frames and delivery problems become
 findings too; nothing a runtime sends can make ``feed`` raise.
+
+A runtime cluster's ``node`` frames (a node joined, left or was lost) go to the store's
+``NodeTable``: a node that went is that node's outage, never the session's ``status`` or
+``outages`` (the monitor's own connection). They are no events, but they take a
+``monitor_seq`` like every frame of the observer stream, so they count in its gap checks.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from runtime.protocol import (
     ErrorFrame,
     Event,
     Finding,
+    NodeStatus,
     ProtocolError,
     SequenceValidator,
     ValidatorConfig,
@@ -216,7 +222,16 @@ class ObservationSession:
             self.undelivered += frame.connections == 0
             if frame.monitor_seq is not None and frame.monitor_seq > self.last_monitor_seq:
                 self.last_monitor_seq = frame.monitor_seq
+            if frame.node is not None:
+                self.store.nodes.delivery(frame.node, now)
             found = self.validator.feed_delivery(frame, now)
+            return self._record(found, now) if found else found
+        if isinstance(frame, NodeStatus):
+            self.store.nodes.status(frame, now)
+            if frame.monitor_seq is None:
+                return []
+            self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
+            found = self.validator.observe_monitor_seq(frame.monitor_seq, now)
             return self._record(found, now) if found else found
         if isinstance(frame, ConnectionAck):
             self.server_version = frame.server_version

@@ -1,9 +1,10 @@
 """``EventStore``: what the monitor holds for display, in preallocated numpy ring buffers.
 
-One row per received event, columnar (receive time, server time, type, run, seq): about 30
-bytes per event, so a million events fit in ~30 MB and the plots read slices, never lists
-of Python objects. The raw frames of the most recent events are kept for the inspector;
-everything ever received also goes to the recording (older rows are evicted from here).
+One row per received event, columnar (receive time, server time, type, run, user, cluster
+node, seq): under 40 bytes per event, so a million events fit in ~40 MB and the plots read
+slices, never lists of Python objects. The raw frames of the most recent events are kept
+for the inspector; everything ever received also goes to the recording (older rows are
+evicted from here).
 
 Runs are bounded too: the running ones and the newest ``max_finished_runs`` finished ones
 are held (``runs``); older finished runs leave memory — with their tool spans — into the
@@ -28,6 +29,7 @@ import numpy.typing as npt
 from runtime.protocol import Event, EventType, Finding, RuleId, Severity
 
 from .check_traffic import is_check_finding
+from .nodes import NO_NODE, NodeTable
 from .run_state import RunState
 from .run_summary import FINISHED_STATUSES, MemoryRunArchive, RunArchive, RunSummary
 from .sharing import Lock, NoLock
@@ -72,6 +74,8 @@ class RunInfo:
     findings: int = 0
     tools_open: int = 0
     input: str = ""
+    #: the cluster node that started it (None: the runtime names no nodes)
+    node: str | None = None
     counts: dict[str, int] = field(default_factory=dict)
     recent: deque[float] = field(default_factory=deque)
 
@@ -155,12 +159,23 @@ class _Ring:
         self.etype = np.zeros(capacity, dtype=np.uint8)
         self.run = np.zeros(capacity, dtype=np.int32)
         self.user = np.zeros(capacity, dtype=np.int32)  # index into ``EventStore.users``
+        # the node's code in ``EventStore.nodes`` (``NO_NODE``: the event names none)
+        self.node = np.full(capacity, NO_NODE, dtype=np.int32)
         self.seq = np.zeros(capacity, dtype=np.int64)
         self.flag = np.zeros(capacity, dtype=np.uint8)  # 1 = has a finding
 
     @property
     def nbytes(self) -> int:
-        columns = (self.t, self.ts, self.etype, self.run, self.user, self.seq, self.flag)
+        columns = (
+            self.t,
+            self.ts,
+            self.etype,
+            self.run,
+            self.user,
+            self.node,
+            self.seq,
+            self.flag,
+        )
         return sum(a.nbytes for a in columns)
 
 
@@ -203,6 +218,8 @@ class EventStore:
         self._open: set[int] = set()
         self.users: list[str] = []
         self._user_index: dict[str, int] = {}
+        #: the runtime cluster's nodes the events, deliveries and ``node`` frames named
+        self.nodes = NodeTable()
         # tool spans: growable arrays, one row per tool call
         self._span_cap = 4096
         self.span_run = np.zeros(self._span_cap, dtype=np.int32)
@@ -267,6 +284,7 @@ class EventStore:
             run = self._run_for(event, received_at, row)
             r.run[slot] = run.index
             r.user[slot] = self._user_index[run.user_id]
+            r.node[slot] = self.nodes.event(event.node, received_at)
             r.seq[slot] = event.seq
             r.flag[slot] = 0
             if raw is not None:
@@ -384,6 +402,7 @@ class EventStore:
             started_at=received_at,
             last_at=received_at,
             first_row=row,
+            node=event.node,
         )
         self._run_index[key] = run.index
         self.runs.add(run)
@@ -532,6 +551,7 @@ class EventStore:
             "etype": int(r.etype[slot]),
             "run": int(r.run[slot]),
             "user": int(r.user[slot]),
+            "node": int(r.node[slot]),
             "seq": int(r.seq[slot]),
             "flag": int(r.flag[slot]),
         }
@@ -560,6 +580,7 @@ class EventStore:
             "etype": r.etype[slots],
             "run": r.run[slots],
             "user": r.user[slots],
+            "node": r.node[slots],
             "seq": r.seq[slots],
             "flag": r.flag[slots],
         }
@@ -677,4 +698,5 @@ def _summary(run: RunInfo) -> RunSummary:
         input=run.input,
         first_row=run.first_row,
         last_row=run.last_row,
+        node=run.node,
     )

@@ -41,7 +41,8 @@ CREATE TABLE IF NOT EXISTS runs (
     findings INTEGER NOT NULL,
     input TEXT NOT NULL,
     first_row INTEGER NOT NULL,
-    last_row INTEGER NOT NULL
+    last_row INTEGER NOT NULL,
+    node TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_id ON runs (user_id, run_id);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
@@ -49,7 +50,7 @@ CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 
 _COLUMNS = (
     "idx, user_id, run_id, thread_id, agent_name, started_at, last_at, ended_at, status, "
-    "events, findings, input, first_row, last_row"
+    "events, findings, input, first_row, last_row, node"
 )
 
 
@@ -100,7 +101,7 @@ class RunArchive:
         with db:
             db.execute("BEGIN")
             db.executemany(
-                f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 14)})", rows
+                f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 15)})", rows
             )
         self._count += len(rows)
 

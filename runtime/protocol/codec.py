@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .events import EVENT_TYPE_BY_NAME, ControlType, Event, ProtocolError
+from .events import EVENT_TYPE_BY_NAME, ControlType, Event, NodeState, ProtocolError
 
 #: the fields of every event envelope, in wire order
 ENVELOPE_FIELDS = (
@@ -68,6 +68,7 @@ def event_from_dict(obj: Mapping[str, Any]) -> Event:
         timestamp=obj["timestamp"],
         data=obj["data"],
         monitor_seq=obj.get("monitor_seq"),
+        node=obj.get("node"),
     )
 
 
@@ -123,9 +124,24 @@ class Delivery:
     #: connection): anything but the event's own user is a cross-user leak (AEM022). None
     #: from a runtime that does not report them.
     recipients: tuple[str, ...] | None = None
+    #: the runtime node whose connections the event was sent to (None from a runtime that
+    #: does not say)
+    node: str | None = None
 
 
-ServerFrame = Event | ConnectionAck | ErrorFrame | Pong | Delivery
+@dataclass(frozen=True, slots=True)
+class NodeStatus:
+    """A node of a runtime cluster joined, left or was lost (observer stream only)."""
+
+    node: str
+    state: NodeState
+    timestamp: float
+    #: why, in words (for ``lost``: how many runs it left and who ended them)
+    detail: str = ""
+    monitor_seq: int | None = None
+
+
+ServerFrame = Event | ConnectionAck | ErrorFrame | Pong | Delivery | NodeStatus
 
 
 def encode_ack(ack: ConnectionAck) -> bytes:
@@ -169,8 +185,23 @@ def delivery_to_dict(delivery: Delivery) -> dict[str, Any]:
     }
     if delivery.recipients is not None:
         out["recipients"] = list(delivery.recipients)
+    if delivery.node is not None:
+        out["node"] = delivery.node
     if delivery.monitor_seq is not None:
         out["monitor_seq"] = delivery.monitor_seq
+    return out
+
+
+def node_status_to_dict(status: NodeStatus) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": ControlType.NODE.value,
+        "node": status.node,
+        "state": status.state.value,
+        "timestamp": status.timestamp,
+        "detail": status.detail,
+    }
+    if status.monitor_seq is not None:
+        out["monitor_seq"] = status.monitor_seq
     return out
 
 
@@ -214,6 +245,8 @@ def server_frame_from_dict(obj: Mapping[str, Any]) -> ServerFrame:
         )
     if kind == ControlType.PONG:
         return Pong()
+    if kind == ControlType.NODE:
+        return _node_status_from_dict(obj)
     raise ProtocolError("unknown_type", f"unknown frame type {kind!r}")
 
 
@@ -237,6 +270,36 @@ def _delivery_from_dict(obj: Mapping[str, Any]) -> Delivery:
         latency_ms=float(_require(obj, "latency_ms", (int, float))),
         monitor_seq=monitor_seq,
         recipients=tuple(recipients) if recipients is not None else None,
+        node=_optional_str(obj, "node"),
+    )
+
+
+def _text(obj: Mapping[str, Any], name: str) -> str:
+    """An optional string field that may be empty (absent: empty)."""
+    value = obj.get(name, "")
+    if not isinstance(value, str):
+        raise ProtocolError("invalid_field", f"{obj.get('type')} '{name}' must be a string")
+    return value
+
+
+def _node_status_from_dict(obj: Mapping[str, Any]) -> NodeStatus:
+    state = _require(obj, "state", str)
+    try:
+        node_state = NodeState(state)
+    except ValueError:
+        raise ProtocolError("invalid_field", f"node 'state' {state!r} is unknown") from None
+    monitor_seq = obj.get("monitor_seq")
+    if monitor_seq is not None and (
+        not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
+    ):
+        raise ProtocolError("invalid_field", "node 'monitor_seq' must be an integer >= 1")
+    timestamp = _require(obj, "timestamp", (int, float))
+    return NodeStatus(
+        node=_require(obj, "node", str),
+        state=node_state,
+        timestamp=float(timestamp),
+        detail=_text(obj, "detail"),
+        monitor_seq=monitor_seq,
     )
 
 

@@ -28,6 +28,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_RUN = "unknown_run"
     TOO_MANY_RUNS = "too_many_runs"
     FAULTS_DISABLED = "faults_disabled"
+    BROKER_UNAVAILABLE = "broker_unavailable"
     # resume (runtime.connections)
     REPLAY_GAP = "replay_gap"
     RESUME_AHEAD = "resume_ahead"
@@ -46,6 +47,9 @@ ERROR_CODES: dict[ErrorCode, str] = {
     ErrorCode.UNKNOWN_RUN: "cancel of a run that is not the user's or is no longer running.",
     ErrorCode.TOO_MANY_RUNS: "user_message while the user has the most runs in progress allowed.",
     ErrorCode.FAULTS_DISABLED: "user_message with options.faults on a runtime that refuses them.",
+    ErrorCode.BROKER_UNAVAILABLE: (
+        "user_message while a cluster node cannot reach its Redis: no run can be started."
+    ),
     ErrorCode.REPLAY_GAP: "A resume asked for events no longer in the replay buffer.",
     ErrorCode.RESUME_AHEAD: "A resume's after_seq is beyond the stream's last seq (a restart).",
 }

@@ -59,6 +59,19 @@ class ControlType(StrEnum):
     ERROR = "error"
     PONG = "pong"
     DELIVERY = "delivery"
+    #: a node of a runtime cluster joined, left or was lost (observer stream only)
+    NODE = "node"
+
+
+class NodeState(StrEnum):
+    """What a ``node`` frame says happened to a node of a runtime cluster."""
+
+    #: it started and serves connections and runs
+    JOINED = "joined"
+    #: it stopped on purpose (its runs ended ``cancelled``)
+    LEFT = "left"
+    #: it stopped renewing its lease (killed, hung or cut off); another node ended its runs
+    LOST = "lost"
 
 
 class RunStatus(StrEnum):
@@ -153,6 +166,8 @@ class Event:
     timestamp: float
     data: Mapping[str, Any] = field(default_factory=dict)
     monitor_seq: int | None = None
+    #: the runtime node that emitted the event (observer stream only)
+    node: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.type, EventType):
@@ -182,6 +197,8 @@ class Event:
             or self.monitor_seq < 1
         ):
             raise ProtocolError("invalid_field", "'monitor_seq' must be an integer >= 1")
+        if self.node is not None and not isinstance(self.node, str):
+            raise ProtocolError("invalid_field", "'node' must be a string")
         _check_data(self.type, self.data)
 
     @property
@@ -203,6 +220,8 @@ class Event:
             "timestamp": self.timestamp,
             "data": dict(self.data),
         }
+        if self.node is not None:
+            out["node"] = self.node
         if self.monitor_seq is not None:
             out["monitor_seq"] = self.monitor_seq
         return out

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .codec import Delivery
+from .codec import Delivery, NodeStatus
 from .events import Event, EventType, RunStatus
 from .rules import Finding, RuleId, finding
 
@@ -552,6 +552,14 @@ class SequenceValidator:
                 received_at,
             )
         )
+
+    def feed_node(self, status: NodeStatus, received_at: float) -> list[Finding]:
+        """Take one ``node`` frame of the observer stream: it holds a ``monitor_seq`` of
+        its own, so the frames around it are contiguous."""
+        out: list[Finding] = []
+        if status.monitor_seq is not None:
+            self._check_monitor_seq(status.monitor_seq, received_at, out)
+        return out
 
     def _check_monitor_seq(self, monitor_seq: int, now: float, out: list[Finding]) -> None:
         expected = self._monitor_next

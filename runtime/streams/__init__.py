@@ -10,9 +10,9 @@ plain values.
 from .backoff import Backoff
 from .cursor import AckKind, AckVerdict, ResumeCursor
 from .link import ConnectionState
-from .observer import DeliveryFields, ObserverEntry, ObserverStream, observer_frame
+from .observer import DeliveryFields, ObserverEntry, ObserverStream, node_field, observer_frame
 from .resume import ResumeAnswer, answer_resume
-from .store import MemoryStore, StreamConflict, StreamStore
+from .store import MemoryStore, SnapshotStore, StreamConflict, StreamStore
 from .user import UserStream
 
 __all__ = [
@@ -26,9 +26,11 @@ __all__ = [
     "ObserverStream",
     "ResumeAnswer",
     "ResumeCursor",
+    "SnapshotStore",
     "StreamConflict",
     "StreamStore",
     "UserStream",
     "answer_resume",
+    "node_field",
     "observer_frame",
 ]

@@ -20,35 +20,37 @@ DeliveryFields = tuple[str, str, int, int, int, float, tuple[str, ...]]
 ObserverEntry = bytes | DeliveryFields
 
 
-def observer_frame(monitor_seq: int, entry: ObserverEntry) -> bytes:
-    """The observer stream's frame for an entry."""
+def node_field(node_id: str) -> bytes:
+    """The ``"node"`` member observer frames carry, encoded once per node."""
+    return b',"node":' + dumps({"n": node_id})[5:-1]
+
+
+def observer_frame(monitor_seq: int, entry: ObserverEntry, node: bytes = b"") -> bytes:
+    """The observer stream's frame for an entry; ``node`` is ``node_field``'s member (the
+    node that emitted the event or delivered it)."""
     if isinstance(entry, bytes):
-        # The user's frame (one JSON object) plus its place in the observer stream.
-        return entry[:-1] + b',"monitor_seq":%d}' % monitor_seq
+        # The user's frame (one JSON object) plus the node and its place in the stream.
+        return entry[:-1] + node + b',"monitor_seq":%d}' % monitor_seq
     event_id, user_id, seq, connections, failed, latency_ms, recipients = entry
-    return dumps(
+    report = dumps(
         delivery_to_dict(
             Delivery(
-                event_id,
-                user_id,
-                seq,
-                connections,
-                failed,
-                round(latency_ms, 3),
-                monitor_seq,
-                recipients,
+                event_id, user_id, seq, connections, failed, round(latency_ms, 3), None, recipients
             )
         )
     )
+    return report[:-1] + node + b',"monitor_seq":%d}' % monitor_seq
 
 
 class ObserverStream:
     """The ``monitor_seq`` numbering and replay buffer of the observer stream."""
 
-    __slots__ = ("store",)
+    __slots__ = ("node", "store")
 
-    def __init__(self, store: StreamStore[ObserverEntry]) -> None:
+    def __init__(self, store: StreamStore[ObserverEntry], node: bytes = b"") -> None:
         self.store = store
+        #: ``node_field`` of the node that keeps this stream
+        self.node = node
 
     @property
     def last_seq(self) -> int:
@@ -62,4 +64,11 @@ class ObserverStream:
 
     def resume(self, after_seq: int, upto: int) -> ResumeAnswer:
         """The frames after ``after_seq`` up to ``upto`` (see ``answer_resume``)."""
-        return answer_resume(self.store, after_seq, upto, observer_frame, seq_name="monitor_seq")
+        node = self.node
+        return answer_resume(
+            self.store,
+            after_seq,
+            upto,
+            lambda seq, entry: observer_frame(seq, entry, node),
+            seq_name="monitor_seq",
+        )

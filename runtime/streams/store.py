@@ -88,3 +88,31 @@ class MemoryStore(Generic[T]):
         for seq, entry in zip(itertools.count(start), kept, strict=False):
             if entry is not None:
                 yield seq, entry
+
+
+class SnapshotStore(Generic[T]):
+    """A read-only copy of part of a stream kept elsewhere (a shared engine's): what
+    ``answer_resume`` needs to answer from entries fetched for one request."""
+
+    __slots__ = ("_entries", "_first", "_last")
+
+    def __init__(self, first_seq: int, last_seq: int, entries: list[tuple[int, T | None]]) -> None:
+        self._first = first_seq
+        self._last = last_seq
+        self._entries = entries
+
+    @property
+    def last_seq(self) -> int:
+        return self._last
+
+    @property
+    def first_seq(self) -> int:
+        return self._first
+
+    def append(self, seq: int, entry: T | None) -> None:
+        raise StreamConflict("a snapshot is read-only")
+
+    def entries(self, after: int, upto: int) -> Iterator[tuple[int, T]]:
+        for seq, entry in self._entries:
+            if after < seq <= upto and entry is not None:
+                yield seq, entry

@@ -86,7 +86,13 @@ def test_event_types_match_the_spec() -> None:
         "tool_completed",
         "agent_completed",
     ]
-    assert {t.value for t in ControlType} == {"connection_ack", "error", "pong", "delivery"}
+    assert {t.value for t in ControlType} == {
+        "connection_ack",
+        "error",
+        "pong",
+        "delivery",
+        "node",
+    }
     assert not {t.value for t in ControlType} & {t.value for t in EventType}
     assert PROTOCOL_VERSION == 1
 

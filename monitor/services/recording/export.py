@@ -2,7 +2,7 @@
 
 What is exported is a ``Selection``: every frame, the frames of a time range, and/or the
 events of chosen sessions (runs). Choosing runs keeps only their events: control frames
-(``connection_ack``, ``delivery``, ``error``) belong to no run. Files are written to a
+(``connection_ack``, ``delivery``, ``node``, ``error``) belong to no run. Files are written to a
 temporary name and renamed when complete, so a failed export (a full disk) never leaves a
 truncated file that looks finished.
 """
@@ -28,8 +28,9 @@ from runtime.protocol.codec import ENVELOPE_FIELDS
 from .jsonl import frame_line, header_line
 from .reader import CHUNK, RecordedFrame, Recording
 
-#: the envelope fields as CSV columns ("data" goes last, as JSON)
-ENVELOPE = (*(f for f in ENVELOPE_FIELDS if f != "data"), "monitor_seq")
+#: the envelope fields as CSV columns ("data" goes last, as JSON), with the observer stream's
+#: own: the cluster node that emitted the frame (a node frame's: the node it is about)
+ENVELOPE = (*(f for f in ENVELOPE_FIELDS if f != "data"), "node", "monitor_seq")
 CSV_COLUMNS = ("frame_id", "received_at", "source", *ENVELOPE, "data", "raw")
 FINDING_COLUMNS = (
     "received_at",

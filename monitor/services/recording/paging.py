@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
+from monitor.model.nodes import NO_NODE
 from monitor.model.store import TYPE_CODE, EventStore
 
 from .reader import Recording
@@ -43,6 +44,7 @@ def _empty() -> Columns:
         "etype": np.zeros(0, dtype=np.uint8),
         "run": np.zeros(0, dtype=np.int32),
         "user": np.zeros(0, dtype=np.int32),
+        "node": np.zeros(0, dtype=np.int32),
         "seq": np.zeros(0, dtype=np.int64),
         "flag": np.zeros(0, dtype=np.uint8),
         "frame_id": np.zeros(0, dtype=np.int64),
@@ -137,11 +139,21 @@ class RecordingPager:
             out["run"].append(run_index)
             code = self.store.user_code(key[0])
             out["user"].append(-1 if code is None else code)
+            out["node"].append(self._node_code(obj.get("node")))
             out["seq"].append(seq)
             out["flag"].append(int((user, run_id, seq) in flagged))
             out["frame_id"].append(frame.id)
         empty = _empty()
         return {name: np.asarray(out[name], dtype=empty[name].dtype) for name in empty}
+
+    def _node_code(self, name: object) -> int:
+        """The store's code of the node an event names (``NO_NODE``: none, or one the
+        store never saw)."""
+        if not isinstance(name, str):
+            return NO_NODE
+        with self.store.lock:
+            code = self.store.nodes.code_of(name)
+        return NO_NODE if code is None else code
 
     def _run_index(self, user_id: str, run_id: str) -> int | None:
         """The store's index of a run: held, or archived after it left memory."""
