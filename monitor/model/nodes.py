@@ -177,7 +177,25 @@ class NodeTable:
             return NO_NODE
         node = self._node(name, at)
         node.events += 1
+        if node.presence is not NodePresence.UP:
+            # emitting again: back (after a runtime restart that kept its node id)
+            self._end_outage(node, at)
+            node.presence, node.since = NodePresence.UP, at
+            self.changes += 1
         return node.code
+
+    def runtime_restarted(self, at: float) -> None:
+        """The runtime restarted (a new ``instance_id``): the nodes seen so far are gone
+        until they are heard from again. A single runtime restarted gets a new node id
+        (its pid changed): it shows as a node that left and a new one, not as two up."""
+        for node in self._nodes:
+            if node.presence is NodePresence.UP:
+                node.outages.append(
+                    NodeOutage(at, None, NodePresence.LEFT, "the runtime restarted")
+                )
+                node.presence, node.since = NodePresence.LEFT, at
+                node.detail = "the runtime restarted"
+                self.changes += 1
 
     def delivery(self, name: str | None, at: float) -> None:
         """A delivery report from node ``name`` arrived at ``at``."""

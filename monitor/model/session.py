@@ -288,6 +288,7 @@ class ObservationSession:
         with self.store.lock:
             found = [finding(RuleId.MONITOR_SEQ_GAP, f"runtime restarted: {detail}", at=now)]
             found += self.validator.close(now)
+            self.store.nodes.runtime_restarted(now)
             self.validator = SequenceValidator(self.validator.config)
             self.last_monitor_seq = 0
             return self._record(found, now)

@@ -30,6 +30,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from runtime.manager import StreamsUnavailableError
@@ -90,6 +92,9 @@ class RedisBroker:
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=COMMAND_TIMEOUT_S,
             decode_responses=False,
+            # No retries inside redis-py: its default backs off for seconds before a lost
+            # Redis shows, and the loops here retry on their own (a batch by its id).
+            retry=Retry(NoBackoff(), 0),
         )
         self._script = self.redis.register_script(BATCH_SCRIPT)
         self._pending: deque[Record] = deque()

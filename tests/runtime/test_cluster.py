@@ -21,7 +21,7 @@ from runtime.protocol import EventType, NodeState, RunStatus
 from runtime.protocol.endpoints import MONITOR_PATH
 from runtime.server import RuntimeServer
 from runtime.streams import AckKind
-from tests.conftest import seconds, test_config
+from tests.conftest import seconds, test_config, until
 from tests.redis_server import RedisServer
 from tests.runtime.served import serve
 
@@ -220,7 +220,7 @@ async def test_redis_unreachable_refuses_new_runs_clearly_and_recovers(
             await client.run("before")
             before = client.last_seq
             redis.stop()
-            await client.wait_until(lambda: a.manager.unavailable is not None, seconds(20))
+            await until(lambda: a.manager.unavailable is not None, seconds(20), "the outage")
             answer = await health(a)
             assert answer["status"] == "degraded"
             assert answer["broker"]["connected"] is False
@@ -228,7 +228,7 @@ async def test_redis_unreachable_refuses_new_runs_clearly_and_recovers(
             with pytest.raises(RuntimeError, match="broker_unavailable"):
                 await client.start_run("during", timeout=seconds(10))
             redis.start()  # the same data: the streams go on
-            await client.wait_until(lambda: a.manager.unavailable is None, seconds(20))
+            await until(lambda: a.manager.unavailable is None, seconds(20), "Redis again")
             events = await client.run("after")
             assert events[0].seq > before
             assert seqs(client) == list(range(1, client.last_seq + 1))
@@ -248,8 +248,8 @@ async def test_events_of_a_run_in_progress_wait_for_redis_and_are_not_lost(
             client = await connect(a, "ivan")
             run_id = await client.start_run("slow")
             redis.stop()
-            await client.wait_until(lambda: a.manager.unavailable is not None, seconds(20))
-            await client.wait_until(lambda: a.manager.broker.pending > 0, seconds(20))
+            await until(lambda: a.manager.unavailable is not None, seconds(20), "the outage")
+            await until(lambda: a.manager.broker.pending > 0, seconds(20), "events waiting")
             redis.start()
             events = await client.wait_run(run_id, seconds(40))
             assert [e.seq for e in events] == list(range(1, len(events) + 1))
@@ -290,4 +290,26 @@ async def test_a_killed_node_is_reported_lost_and_its_runs_end_on_another_node(
         assert watcher.findings == []
         assert (await health(b))["status"] == "ok"
         for client in (watcher, monitor):
+            await client.close()
+
+
+async def test_frames_published_while_a_nodes_subscription_was_down_are_filled_in(
+    cluster: Cluster, private_redis: RedisServer
+) -> None:
+    async with cluster(2, url=private_redis.url) as (a, b):
+        watcher = await connect(b, "kim")
+        runner = await connect(a, "kim")
+        steady = {"steps": 400, "rate": 400}  # an event every 2.5 ms for a second
+        run_id = await runner.start_run("steady", "load", options=steady)
+        await watcher.wait_until(lambda: len(watcher.run_events(run_id)) >= 2, seconds(10))
+        # Redis drops every subscription connection; the runs' events keep being published
+        # meanwhile, and nobody on node b hears them.
+        killed = await b.manager.broker.redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+        assert int(killed) >= 2
+        await watcher.wait_until(lambda: watcher.completion(run_id), seconds(20))
+        await runner.wait_run(run_id)
+        assert seqs(runner) == list(range(1, len(runner.events) + 1))
+        assert seqs(watcher) == seqs(runner)
+        assert watcher.findings == []
+        for client in (watcher, runner):
             await client.close()

@@ -296,3 +296,26 @@ def test_a_run_that_left_memory_keeps_its_node() -> None:
         assert bob is not None and bob.node == NODE_B
     finally:
         store.close()
+
+
+def test_a_single_runtime_restarted_under_a_new_node_id_is_one_node_up() -> None:
+    """A runtime of one process names itself by host and pid: after a restart its events
+    come from a new node id. The old one is gone with the old instance, not a second node
+    up beside the new one."""
+    stream = ClusterStream()
+    stream.run("host-4121", "alice", "run_1")
+    session = fed(stream)
+    session.report_runtime_restart("instance_id changed", at=stream.frames[-1][0] + 1)
+    restarted = ClusterStream()
+    restarted.run("host-5230", "alice", "run_2")
+    fed(restarted, session)
+    nodes = {info.name: info for info in session.store.nodes.snapshot()}
+    assert nodes["host-4121"].presence is NodePresence.LEFT
+    assert nodes["host-4121"].detail == "the runtime restarted"
+    assert nodes["host-5230"].up
+    # A node heard from again after the restart (a cluster node keeps its id) is back up.
+    again = ClusterStream()
+    again.run("host-4121", "bob", "run_3")
+    fed(again, session)
+    back = session.store.nodes.get("host-4121")
+    assert back is not None and back.up and back.outages[-1].end is not None
