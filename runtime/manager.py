@@ -197,17 +197,29 @@ class WebSocketManager:
                 self._monitors.discard(sub)
                 self.metrics.connections.labels(MONITOR_ENDPOINT).dec()
         else:
-            route = self._users.get(sub.user_id)
-            if route is not None and sub in route.connections:
-                route.connections.discard(sub)
+            connections = self._connections_of(sub.user_id)
+            if connections is not None and sub in connections:
+                connections.discard(sub)
                 self.metrics.connections.labels(USER_ENDPOINT).dec()
+        await self._released(sub)
         await sub.stop()
+
+    def _connections_of(self, user_id: str) -> set[Subscriber] | None:
+        """The open connections of ``user_id`` (None: it never had one)."""
+        route = self._users.get(user_id)
+        return None if route is None else route.connections
+
+    def _user_connections(self) -> list[Subscriber]:
+        return [c for r in self._users.values() for c in r.connections]
+
+    async def _released(self, sub: Subscriber) -> None:
+        """``sub`` was forgotten (a shared engine lets go of what only it needed)."""
 
     def connection_count(self, user_id: str | None = None) -> int:
         if user_id is None:
-            return sum(len(r.connections) for r in self._users.values())
-        route = self._users.get(user_id)
-        return len(route.connections) if route else 0
+            return len(self._user_connections())
+        connections = self._connections_of(user_id)
+        return len(connections) if connections else 0
 
     @property
     def monitor_count(self) -> int:
@@ -226,7 +238,7 @@ class WebSocketManager:
         return route.stream.last_seq if route else 0
 
     async def close_all(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        subs = [*self._monitors, *(c for r in self._users.values() for c in r.connections)]
+        subs = [*self._monitors, *self._user_connections()]
         await asyncio.gather(*(s._close(code, reason) for s in subs))
         for sub in subs:
             await self.disconnect(sub)
@@ -254,6 +266,11 @@ class WebSocketManager:
             answer = self._observed.resume(after_seq, sub.sent_through)
         else:
             answer = self._route(sub.user_id).stream.resume(after_seq, sub.sent_through)
+        self._answer_resume(sub, after_seq, answer)
+        return answer
+
+    def _answer_resume(self, sub: Subscriber, after_seq: int, answer: ResumeAnswer) -> None:
+        """Send ``sub`` a resume's answer and count it."""
         self.metrics.replays.labels(sub.endpoint).inc()
         if answer.refusal is None:
             # Everything after after_seq has now been sent to it (replayed, reported lost, or
@@ -269,7 +286,6 @@ class WebSocketManager:
         # meanwhile; they don't count against the outbox limit (the client is catching up,
         # not slow), so a replay bigger than the limit doesn't close the connection.
         sub.put_ahead(answer.frames())
-        return answer
 
     # --- emission ---------------------------------------------------------------------
 

@@ -147,6 +147,15 @@ async def until(condition: Callable[[], Any], timeout: float, what: str) -> None
         await asyncio.sleep(0.005)
 
 
+def _need_redis_server() -> None:
+    """Skip the test when no redis-server can be started; fail instead where one must be
+    (CI sets ``AEM_REQUIRE_REDIS``)."""
+    if redis_binary() is None:
+        if redis_required():
+            pytest.fail(f"{REQUIRE_REDIS_ENV} is set but there is no redis-server: {INSTALL_HINT}")
+        pytest.skip(f"no redis-server for the Redis engine's tests: {INSTALL_HINT}")
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real Redis for the Redis engine's tests (see ``tests.redis_server``)."""
@@ -154,10 +163,7 @@ def redis_url() -> Iterator[str]:
     if shared:
         yield shared
         return
-    if redis_binary() is None:
-        if redis_required():
-            pytest.fail(f"{REQUIRE_REDIS_ENV} is set but there is no redis-server: {INSTALL_HINT}")
-        pytest.skip(f"no Redis for the Redis engine's tests: {INSTALL_HINT}")
+    _need_redis_server()
     server = RedisServer().start()
     try:
         yield server.url
@@ -168,10 +174,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture
 def private_redis() -> Iterator[RedisServer]:
     """A Redis of this test's own, to stop, restart or empty."""
-    if redis_binary() is None:
-        if redis_required():
-            pytest.fail(f"{REQUIRE_REDIS_ENV} is set but there is no redis-server: {INSTALL_HINT}")
-        pytest.skip(f"no redis-server to start: {INSTALL_HINT}")
+    _need_redis_server()
     server = RedisServer().start()
     try:
         yield server

@@ -19,11 +19,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
+from redis.exceptions import RedisError
 
 from runtime.connections import Subscriber, Transport
 from runtime.context import UserExecutionContext
@@ -45,7 +46,14 @@ from runtime.protocol.codec import (
     node_status_to_dict,
 )
 from runtime.protocol.endpoints import MONITOR_ENDPOINT, USER_ENDPOINT
-from runtime.streams import DeliveryFields, ObserverEntry, SnapshotStore, answer_resume
+from runtime.protocol.errors import ErrorCode
+from runtime.streams import (
+    DeliveryFields,
+    ObserverEntry,
+    ResumeAnswer,
+    SnapshotStore,
+    answer_resume,
+)
 
 from .broker import RedisBroker
 from .keys import Keys
@@ -135,6 +143,8 @@ class ClusterManager(WebSocketManager):
         )
         self._monitor_opening = 0
         self._restarting: asyncio.Task[None] | None = None
+        #: live frames held back from connections whose resume is being read
+        self._resuming: dict[Subscriber, list[tuple[bytes, DeliveryTicket | None]]] = {}
         self.leases = LeaseKeeper(self)
         #: runs another node ended while this one was cut off: their events are dropped
         self.reaped_runs: set[str] = set()
@@ -215,108 +225,126 @@ class ClusterManager(WebSocketManager):
         route = self._routes[user_id] = _ClusterRoute(user_id, tail)
         return route
 
+    async def _reach(
+        self, tail: StreamTail, channel: str, last_seq: Callable[[], Awaitable[int]]
+    ) -> None:
+        """Subscribe to a stream's channel, then forward it up to its present end: from
+        here every later number arrives on the channel."""
+        try:
+            await self.broker.subscribe(channel)
+            last = await last_seq()
+        except (RedisError, OSError) as exc:
+            raise StreamsUnavailableError(str(exc) or type(exc).__name__) from None
+        if tail.subscribed:
+            await tail.catch_up(last)
+        else:
+            tail.start_at(last)
+
     async def open_user(self, user_id: str, transport: Transport) -> Subscriber:
         route = self._cluster_route(user_id)
         route.opening += 1
         try:
-            tail = route.tail
-            await self.broker.subscribe(self.keys.user_channel(user_id))
-            last = await self.broker.last_seq(self.keys.user_meta(user_id))
-            if tail.subscribed:
-                await tail.catch_up(last)
-            else:
-                tail.start_at(last)
-        except StreamsUnavailableError:
-            raise
-        except Exception as exc:
-            raise StreamsUnavailableError(str(exc) or type(exc).__name__) from None
+            await self._reach(
+                route.tail,
+                self.keys.user_channel(user_id),
+                lambda: self.broker.last_seq(self.keys.user_meta(user_id)),
+            )
         finally:
             route.opening -= 1
         # Synchronous from here to the add: nothing is forwarded in between.
+        delivered = route.tail.delivered
         extra = {"instance_id": self.instance_id, "node_id": self.node_id}
-        sub = self._open(transport, user_id, USER_ENDPOINT, tail.delivered, extra)
-        sub.live_after = tail.delivered
+        sub = self._open(transport, user_id, USER_ENDPOINT, delivered, extra)
+        sub.live_after = delivered
         route.connections.add(sub)
         return sub
 
     async def open_monitor(self, observer_id: str, transport: Transport) -> Subscriber:
-        tail = self._observer
         self._monitor_opening += 1
         try:
-            await self.broker.subscribe(self.keys.observer_channel)
-            last = await self.broker.observer_last_seq()
-            if tail.subscribed:
-                await tail.catch_up(last)
-            else:
-                tail.start_at(last)
-        except StreamsUnavailableError:
-            raise
-        except Exception as exc:
-            raise StreamsUnavailableError(str(exc) or type(exc).__name__) from None
+            await self._reach(
+                self._observer, self.keys.observer_channel, self.broker.observer_last_seq
+            )
         finally:
             self._monitor_opening -= 1
+        delivered = self._observer.delivered
         extra = {"stream": "monitor", "instance_id": self.instance_id, "node_id": self.node_id}
-        sub = self._open(transport, observer_id, MONITOR_ENDPOINT, tail.delivered, extra)
-        sub.live_after = tail.delivered
+        sub = self._open(transport, observer_id, MONITOR_ENDPOINT, delivered, extra)
+        sub.live_after = delivered
         self._monitors.add(sub)
         return sub
 
-    async def disconnect(self, sub: Subscriber) -> None:
+    def _connections_of(self, user_id: str) -> set[Subscriber] | None:
+        route = self._routes.get(user_id)
+        return None if route is None else route.connections
+
+    def _user_connections(self) -> list[Subscriber]:
+        return [c for r in self._routes.values() for c in r.connections]
+
+    async def _released(self, sub: Subscriber) -> None:
+        # The last connection of a stream on this node: its channel is no longer needed.
         if sub.endpoint == MONITOR_ENDPOINT:
-            if sub in self._monitors:
-                self._monitors.discard(sub)
-                self.metrics.connections.labels(MONITOR_ENDPOINT).dec()
-            if not self._monitors and not self._monitor_opening and self._observer.subscribed:
-                self._observer.subscribed = False
-                await self.broker.unsubscribe(self.keys.observer_channel)
+            tail, channel, busy = (
+                self._observer,
+                self.keys.observer_channel,
+                bool(self._monitors) or self._monitor_opening > 0,
+            )
         else:
             route = self._routes.get(sub.user_id)
-            if route is not None and sub in route.connections:
-                route.connections.discard(sub)
-                self.metrics.connections.labels(USER_ENDPOINT).dec()
-                if not route.connections and not route.opening and route.tail.subscribed:
-                    route.tail.subscribed = False
-                    await self.broker.unsubscribe(self.keys.user_channel(sub.user_id))
-        await sub.stop()
-
-    async def close_all(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        subs = [*self._monitors, *(c for r in self._routes.values() for c in r.connections)]
-        await asyncio.gather(*(s._close(code, reason) for s in subs))
-        for sub in subs:
-            await self.disconnect(sub)
-
-    def connection_count(self, user_id: str | None = None) -> int:
-        if user_id is None:
-            return sum(len(r.connections) for r in self._routes.values())
-        route = self._routes.get(user_id)
-        return len(route.connections) if route else 0
+            if route is None:
+                return
+            tail, channel, busy = (
+                route.tail,
+                self.keys.user_channel(sub.user_id),
+                bool(route.connections) or route.opening > 0,
+            )
+        if not busy and tail.subscribed:
+            tail.subscribed = False
+            await self.broker.unsubscribe(channel)
 
     # --- resume -----------------------------------------------------------------------
 
     async def resume_requested(self, sub: Subscriber, after_seq: int) -> None:
-        if sub.endpoint == MONITOR_ENDPOINT:
-            stream, last_seq, seq_name = (
-                self.keys.observer_stream,
-                await self.broker.observer_last_seq(),
-                "monitor_seq",
+        # Reading the stream takes a round trip to Redis; live frames that arrive meanwhile
+        # wait, so none is written before the older ones the resume sends.
+        held = self._resuming.setdefault(sub, [])
+        try:
+            answer = await self._read_resume(sub, after_seq)
+        except (RedisError, OSError) as exc:
+            self.send_error(
+                sub,
+                ErrorCode.BROKER_UNAVAILABLE,
+                f"resume after {after_seq} could not be read from Redis ({exc}); ask again",
             )
         else:
-            stream, last_seq, seq_name = (
-                self.keys.user_stream(sub.user_id),
-                await self.broker.last_seq(self.keys.user_meta(sub.user_id)),
-                "seq",
-            )
+            self._answer_resume(sub, after_seq, answer)
+        finally:
+            if self._resuming.get(sub) is held:
+                del self._resuming[sub]
+            for frame, ticket in held:
+                sub.put(frame, ticket)
+
+    async def _read_resume(self, sub: Subscriber, after_seq: int) -> ResumeAnswer:
+        if sub.endpoint == MONITOR_ENDPOINT:
+            stream, seq_name = self.keys.observer_stream, "monitor_seq"
+            last_seq = await self.broker.observer_last_seq()
+        else:
+            stream, seq_name = self.keys.user_stream(sub.user_id), "seq"
+            last_seq = await self.broker.last_seq(self.keys.user_meta(sub.user_id))
         upto = sub.sent_through
         first, rows = await self.broker.entries(stream, after_seq, min(upto, last_seq))
         # What Redis keeps, answered by the same rule as in memory.
         snapshot = SnapshotStore(first, last_seq, [(n, f or None) for n, f in rows])
-        answer = answer_resume(snapshot, after_seq, upto, _as_is, seq_name=seq_name)
-        self.metrics.replays.labels(sub.endpoint).inc()
-        if answer.refusal is None:
-            sub.sent_through = min(sub.sent_through, after_seq)
-        if answer.gap is not None:
-            self.metrics.replay_gaps.inc()
-        sub.put_ahead(answer.frames())
+        return answer_resume(snapshot, after_seq, upto, _as_is, seq_name=seq_name)
+
+    def _put_live(
+        self, sub: Subscriber, frame: bytes, ticket: DeliveryTicket | None = None
+    ) -> None:
+        held = self._resuming.get(sub)
+        if held is None:
+            sub.put(frame, ticket)
+        else:
+            held.append((frame, ticket))
 
     # --- emission ---------------------------------------------------------------------
 
@@ -443,7 +471,7 @@ class ClusterManager(WebSocketManager):
     def _forward_observed(self, frame: ChannelFrame) -> None:
         for sub in self._monitors:
             if frame.seq > sub.live_after:
-                sub.put(frame.frame)
+                self._put_live(sub, frame.frame)
 
     def _forward_user(self, route: _ClusterRoute, frame: ChannelFrame) -> None:
         action = frame.action
@@ -477,7 +505,7 @@ class ClusterManager(WebSocketManager):
             return
         ticket = DeliveryTicket(event, len(subs))
         for sub in subs:
-            sub.put(frame.frame, ticket)
+            self._put_live(sub, frame.frame, ticket)
 
     async def _fetch_user_frames(self, user_id: str, after: int, upto: int) -> list[ChannelFrame]:
         _first, rows = await self.broker.entries(self.keys.user_stream(user_id), after, upto)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from runtime.client import AgentClient
-from runtime.protocol import EventType, NodeState, RunStatus
+from runtime.protocol import EventType, NodeState, RuleId, RunStatus
 from runtime.protocol.endpoints import MONITOR_PATH
 from runtime.server import RuntimeServer
 from runtime.streams import AckKind
@@ -313,3 +313,26 @@ async def test_frames_published_while_a_nodes_subscription_was_down_are_filled_i
         assert watcher.findings == []
         for client in (watcher, runner):
             await client.close()
+
+
+async def test_a_handshake_resume_during_a_busy_run_comes_before_the_live_events(
+    cluster: Cluster,
+) -> None:
+    """Reading a resume from Redis takes a round trip; events arriving meanwhile must wait
+    for it, or the client gets 43, 41, 42, 44 …"""
+    async with cluster(2) as (a, b):
+        for attempt in range(5):
+            user = f"lena{attempt}"
+            first = await connect(a, user)
+            busy = {"steps": 300, "tools": 10, "rate": 1000}
+            run_id = await first.start_run("busy", "load", options=busy)
+            await first.wait_until(lambda c=first: len(c.events) >= 40, seconds(10))
+            await first.close()
+            after = first.last_seq
+            moved = await connect(b, user, after_seq=after)
+            await moved.wait_until(lambda c=moved, r=run_id: c.completion(r), seconds(20))
+            got = seqs(moved)
+            assert got == list(range(after + 1, after + 1 + len(got))), (attempt, got[:8])
+            # (joining a run in progress is what this client did, and all it was told)
+            assert {f.rule_id for f in moved.findings} == {RuleId.JOINED_MID_RUN}
+            await moved.close()
