@@ -114,6 +114,8 @@ class RedisBroker:
         self._before_flush: Callable[[], Awaitable[None]] | None = None
         self._control_channel = f"{keys.namespace}:node:{node_id}:control"
         self.closed = False
+        # read when /metrics is rendered: a gauge's set takes a lock, once per event here
+        metrics.before_render(lambda: metrics.broker_pending.set(len(self._pending)))
 
     # --- state ------------------------------------------------------------------------
 
@@ -230,7 +232,6 @@ class RedisBroker:
                 )
             return
         self._pending.append(record)
-        self.metrics.broker_pending.set(len(self._pending))
         self._wakeup.set()
 
     def discard(self, keep: Callable[[Record], bool]) -> int:
@@ -268,7 +269,6 @@ class RedisBroker:
             backoff.reset()
             self._working()
             self._dropped_while_down = 0
-            self.metrics.broker_pending.set(len(self._pending))
             self.metrics.broker_batches.inc()
             if out and out[0].decode() != self.epoch:
                 self.epoch = out[0].decode()

@@ -34,6 +34,7 @@ from runtime.protocol import (
 )
 from runtime.protocol.rules import Scope, finding
 from tests.conftest import seconds
+from tests.mission_critical.target import SuiteClient
 
 _E = EventType
 #: findings of these severities fail a stream; info (e.g. AEM017 joined-mid-run) does not
@@ -69,7 +70,12 @@ async def flush(client: AgentClient, timeout: float) -> None:
 
     The pong is queued behind every frame already emitted to the connection, so after it a
     duplicate or late event of a finished run is in ``client.events`` if the runtime sent one.
+    A monitor of a cluster also waits for what the other nodes made (``settle``): their
+    frames come through the broker, not through this node's queue.
     """
+    settle = client.settle if isinstance(client, SuiteClient) else None
+    if settle is not None:
+        await settle(client, timeout)
     pongs = client.pongs
     await client.send(Ping())
     try:
@@ -161,7 +167,8 @@ async def reach_in_run(
     if why is not None:
         raise AssertionError(
             _report(
-                f"run {run_id} of user {_user(client)} never got to {what} ({why})",
+                f"run {run_id} of user {_user(client)}{_on_node(client)} never got to "
+                f"{what} ({why})",
                 [],
                 client.run_events(run_id),
             )
@@ -189,7 +196,11 @@ async def finish_run(client: AgentClient, run_id: str, timeout: float) -> list[E
             run_id=run_id,
         )
         raise AssertionError(
-            _report(f"run {run_id} of user {_user(client)} did not finish:", [str(problem)], events)
+            _report(
+                f"run {run_id} of user {_user(client)}{_on_node(client)} did not finish:",
+                [str(problem)],
+                events,
+            )
         ) from None
     await flush(client, timeout)
     return client.run_events(run_id)
@@ -233,7 +244,11 @@ def assert_run_conforms(
     )
     if problems:
         raise AssertionError(
-            _report(f"run {run_id} of user {user_id} broke the event contract:", problems, events)
+            _report(
+                f"run {run_id} of user {user_id}{_on_node(client)} broke the event contract:",
+                problems,
+                events,
+            )
         )
     return events
 
@@ -252,7 +267,8 @@ def assert_event_count(client: AgentClient, run_id: str, expected: int) -> list[
         gap = f"; AEM009 seq {shown} of {user_id} never arrived here" if missing else ""
         raise AssertionError(
             _report(
-                f"run {run_id} of user {user_id}: received {len(events)} of {expected} events{gap}",
+                f"run {run_id} of user {user_id}{_on_node(client)}: received {len(events)} of "
+                f"{expected} events{gap}",
                 [],
                 events,
             )
@@ -457,7 +473,11 @@ def assert_stream_clean(client: AgentClient, *, allow: Iterable[str] = ()) -> No
     ]
     if problems:
         raise AssertionError(
-            _report(f"stream of user {_user(client)} is not clean:", problems, client.events)
+            _report(
+                f"stream of user {_user(client)}{_on_node(client)} is not clean:",
+                problems,
+                client.events,
+            )
         )
 
 
@@ -499,7 +519,8 @@ def assert_only_own_events(client: AgentClient, user_id: str, run_ids: Iterable[
         ]
         raise AssertionError(
             _report(
-                f"connection of user {user_id} received {len(foreign)} event(s) that are not "
+                f"connection of user {user_id}{_on_node(client)} received {len(foreign)} "
+                "event(s) that are not "
                 f"its own (cross-delivery between users or runs):",
                 lines,
             )
@@ -510,5 +531,11 @@ def _user(client: AgentClient) -> str:
     return client.ack.user_id if client.ack is not None else "?"
 
 
+def _on_node(client: AgentClient) -> str:
+    """`` on node a`` for a connection to a cluster's node (its ack names the node)."""
+    node = client.ack.extra.get("node_id") if client.ack is not None else None
+    return f" on node {node}" if node else ""
+
+
 def _who(client: AgentClient) -> str:
-    return f"connection of user {_user(client)}"
+    return f"connection of user {_user(client)}{_on_node(client)}"

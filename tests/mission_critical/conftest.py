@@ -1,10 +1,13 @@
 """Fixtures of the deployment gate.
 
 The default target is an in-process runtime (``EmbeddedRuntime``: its own thread and event
-loop, 127.0.0.1 port 0, a fresh secret, client faults allowed). ``--runtime-url`` points
-the same tests at a running runtime instead, e.g. staging. Every test reaches the target
-over real WebSockets; the fixture names (``target``, ``open_client``) differ from the root
-conftest's (``runtime``, ``connect``), which start a runtime inside the test's own loop.
+loop, 127.0.0.1 port 0, a fresh secret, client faults allowed). ``--cluster N`` makes it N
+in-process nodes of one cluster sharing a Redis; ``--runtime-url`` points the same tests at
+a running runtime instead, e.g. staging, or at the nodes of a running cluster (several
+URLs). On a cluster, each test's connections are spread over the nodes
+(``RuntimeTarget.url_for``). Every test reaches the target over real WebSockets; the fixture
+names (``target``, ``open_client``) differ from the root conftest's (``runtime``,
+``connect``), which start a runtime inside the test's own loop.
 """
 
 from __future__ import annotations
@@ -20,7 +23,14 @@ import pytest
 from runtime.client import AgentClient
 from runtime.embedded import EmbeddedRuntime
 from tests.conftest import seconds, test_config
-from tests.mission_critical.target import RuntimeTarget, User, parse_tokens
+from tests.mission_critical.cluster import InProcessCluster
+from tests.mission_critical.target import (
+    RuntimeTarget,
+    SuiteClient,
+    User,
+    parse_tokens,
+    parse_urls,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,10 +41,13 @@ HERE = Path(__file__).resolve().parent
 TOUCHES_TARGET = "touches_target"
 #: what ``record_measurement`` recorded for a test: ``(name, value)``, in order
 MEASUREMENTS = pytest.StashKey[list[tuple[str, object]]]()
+#: the target a test used, for the placement of its connections in a failure report
+USED_TARGET = pytest.StashKey[RuntimeTarget]()
 
 #: option -> environment variable it falls back to
 ENVIRONMENT = {
     "runtime_url": "AEM_RUNTIME_URL",
+    "cluster": "AEM_CLUSTER",
     "runtime_secret": "AEM_RUNTIME_SECRET",
     "runtime_token": "AEM_RUNTIME_TOKENS",
     "runtime_monitor_token": "AEM_RUNTIME_MONITOR_TOKEN",
@@ -46,8 +59,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("mission_critical", "mission-critical suite: which runtime to test")
     group.addoption(
         "--runtime-url",
-        help="test a running runtime at ws://HOST:PORT instead of an in-process one "
-        "(env AEM_RUNTIME_URL)",
+        action="append",
+        default=[],
+        help="test a running runtime at ws://HOST:PORT instead of an in-process one; several "
+        "URLs (repeated, or comma-separated) are the nodes of one cluster, and each test's "
+        "connections are spread over them (env AEM_RUNTIME_URL, comma-separated)",
+    )
+    group.addoption(
+        "--cluster",
+        metavar="N",
+        help="test an in-process cluster of N nodes sharing a Redis (AEM_REDIS_URL, else a "
+        "private redis-server), spreading each test's connections over them; 1 (default) "
+        "is one in-process runtime without Redis (env AEM_CLUSTER)",
     )
     group.addoption(
         "--runtime-secret",
@@ -88,11 +111,26 @@ def _option(config: pytest.Config, name: str) -> Any:
     value = config.getoption(name, default=None)
     if value in (None, []):
         value = os.environ.get(ENVIRONMENT[name]) or None
-        if value is not None and name == "runtime_token":
+        if value is not None and name in ("runtime_token", "runtime_url"):
             value = [value]
         if value is not None and name == "runtime_clock_synced":
             value = value.strip().lower() in {"1", "true", "yes", "on"}
     return value
+
+
+def _cluster_size(config: pytest.Config) -> int:
+    raw = _option(config, "cluster")
+    if raw is None:
+        return 1
+    try:
+        size = int(str(raw).strip())
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise pytest.UsageError(
+            f"--cluster / AEM_CLUSTER must be a number of nodes >= 1, got {raw!r}"
+        )
+    return size
 
 
 # --- every test here is part of the gate ---------------------------------------------
@@ -191,22 +229,55 @@ def pytest_configure(config: pytest.Config) -> None:
 def target(request: pytest.FixtureRequest) -> Iterator[RuntimeTarget]:
     """The runtime under test, for the whole session."""
     config = request.config
-    url = _option(config, "runtime_url")
-    if url:
+    urls = parse_urls(_option(config, "runtime_url") or [])
+    size = _cluster_size(config)
+    if urls:
+        if size > 1:
+            raise pytest.UsageError(
+                "--cluster starts an in-process cluster: give it or --runtime-url, not both "
+                "(several --runtime-url are the nodes of a running cluster)"
+            )
         yield RuntimeTarget(
-            url,
+            urls,
             secret=_option(config, "runtime_secret"),
             tokens=parse_tokens(_option(config, "runtime_token") or []),
             monitor_token=_option(config, "runtime_monitor_token"),
             clock_synced=bool(_option(config, "runtime_clock_synced")),
         )
         return
+    if size > 1:
+        # each node: port 0, pace 0.02, client faults on; one secret, one fresh namespace
+        with InProcessCluster(size) as cluster:
+            yield RuntimeTarget(cluster.urls, secret=cluster.secret, embedded=cluster.nodes)
+        return
     runtime_config = test_config()  # port 0, fresh secret, pace 0.02, client faults on
     with EmbeddedRuntime(runtime_config) as embedded:
         yield RuntimeTarget(embedded.url, secret=runtime_config.secret, embedded=embedded)
 
 
-ClientOpener = Callable[..., Awaitable[AgentClient]]
+@pytest.fixture(autouse=True)
+def _spread_connections(request: pytest.FixtureRequest) -> None:
+    """A test that uses the target spreads its connections over the nodes afresh, from a
+    node fixed by its id (on one node, every connection goes there anyway)."""
+    if "target" in request.fixturenames:
+        target: RuntimeTarget = request.getfixturevalue("target")
+        target.begin_test(request.node.nodeid)
+        request.node.stash[USED_TARGET] = target
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test on a cluster says which node each of its connections was on."""
+    report = yield
+    target = item.stash.get(USED_TARGET, None)
+    if report.failed and target is not None and target.cluster:
+        report.sections.append(("connections on the cluster's nodes", target.placement()))
+    return report
+
+
+ClientOpener = Callable[..., Awaitable[SuiteClient]]
 #: how long a suite client waits for a run's agent_started (before AEM_TEST_TIMEOUT_FACTOR)
 START_TIMEOUT = 3.0
 
@@ -223,23 +294,16 @@ async def open_client(target: RuntimeTarget) -> AsyncIterator[ClientOpener]:
 
     async def open_one(
         user: User | None = None, *, monitor: bool = False, **kwargs: Any
-    ) -> AgentClient:
+    ) -> SuiteClient:
         if monitor:
-            token, endpoint = target.monitor_token(), "/monitor"
             kwargs.setdefault("max_queue", None)  # the observer stream is busy; never stall it
-        elif user is not None:
-            token, endpoint = user.token, "/ws"
-        else:
-            raise TypeError("open_client needs a user or monitor=True")
         kwargs.setdefault("ack_timeout", seconds(10))
-        client = await AgentClient.connect(target.url, token, endpoint=endpoint, **kwargs)
+        client = await target.connect(user, monitor=monitor, **kwargs)
         # a malformed frame or another user's event fails the test at once, named
         client.strict = True
         # agent_started follows a user_message within milliseconds: a run that has not
         # started by then will not, and the test should say so now, not in 10 s
         client.start_timeout = seconds(START_TIMEOUT)
-        # the runtime can say when a run has ended: waits for one need no timeout
-        client.run_active = target.run_active
         opened.append(client)
         return client
 

@@ -9,6 +9,7 @@ the target (``target`` / ``open_client`` fixtures).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import pytest
@@ -321,6 +322,34 @@ class TestIntegrationWebSocketFlow:
         ids = [[e.event_id for e in c.events] for c in clients]
         assert ids[0] == ids[1] == ids[2], "connections of one user saw different streams"
 
+    async def test_a_users_connections_are_spread_over_every_node(
+        self,
+        target: RuntimeTarget,
+        open_client: ClientOpener,
+        record_measurement: Callable[[str, object], None],
+    ) -> None:
+        """The gate's premise on a cluster: a user with as many connections as the target
+        has nodes has one on each (each node's ``connection_ack`` names it), so the stream
+        tests cross nodes. A single runtime is one node, and trivially passes."""
+        user = target.new_user("spread")
+        clients = [await open_client(user) for _ in target.nodes]
+        names = {str(node.health.get("node_id")) for node in target.nodes}
+        landed = [
+            str(c.ack.extra.get("node_id") or target.health.get("node_id")) if c.ack else "?"
+            for c in clients
+        ]
+        record_measurement("nodes", ",".join(sorted(set(landed))))
+        assert sorted(landed) == sorted(names), (
+            f"{len(clients)} connections of {user.user_id} landed on nodes {landed}; the "
+            f"target's nodes are {sorted(names)}: the suite does not spread a user's "
+            "connections over the cluster"
+        )
+        run_id = await clients[-1].start_run("What is 6*7?", "calculator")
+        for client in clients:
+            await finish_run(client, run_id, seconds(15))
+            assert_run_conforms(client, run_id)
+            assert_stream_clean(client)
+
     async def test_resume_replays_what_a_connection_missed(
         self, target: RuntimeTarget, open_client: ClientOpener
     ) -> None:
@@ -466,12 +495,13 @@ class TestRegressionPrevention:
     def test_the_running_runtime_dispatcher_is_enhanced_with_its_manager(
         self, target: RuntimeTarget
     ) -> None:
-        embedded = target.require_in_process("it inspects the runtime's registry")
-        server = embedded.server
-        assert server.registry.tool_dispatcher.websocket_enhanced, (
-            "the running runtime's tool dispatcher is not enhanced: no tool events on the wire"
-        )
-        assert server.registry.tool_dispatcher.websocket_manager is server.manager
+        for embedded in target.require_in_process("it inspects the runtime's registry"):
+            server = embedded.server
+            assert server.registry.tool_dispatcher.websocket_enhanced, (
+                f"the running runtime's tool dispatcher is not enhanced (node "
+                f"{server.manager.node_id}): no tool events on the wire"
+            )
+            assert server.registry.tool_dispatcher.websocket_manager is server.manager
 
     async def test_events_not_skipped_when_the_agent_fails_repeatedly(
         self, target: RuntimeTarget, open_client: ClientOpener
@@ -517,8 +547,9 @@ class TestRegressionPrevention:
     async def test_tool_events_always_paired_including_a_tool_that_raises(
         self, target: RuntimeTarget, open_client: ClientOpener
     ) -> None:
-        embedded = target.require_in_process("it installs an agent whose tools raise")
-        agent = faulty_agents.install(embedded)
+        # on every node: a run executes on the node its connection is on
+        for embedded in target.require_in_process("it installs an agent whose tools raise"):
+            agent = faulty_agents.install(embedded)
         client = await open_client(target.new_user("raises"))
         runs = [await client.start_run(f"tools misbehave #{i}", agent) for i in range(3)]
         for run_id in runs:
