@@ -284,10 +284,11 @@ class MonitorCapture:
     # --- restarts ---------------------------------------------------------------------
 
     async def _check_restart_by_uptime(self) -> None:
-        uptime = await self._uptime()
-        if uptime is None:
+        health = await self._health()
+        if health is None:
             return
-        detail = self.cursor.check_uptime(uptime, time.monotonic())
+        uptime, instance = health
+        detail = self.cursor.check_uptime(uptime, time.monotonic(), instance)
         if detail:
             self._restart(detail)
 
@@ -296,8 +297,9 @@ class MonitorCapture:
         log.warning("capture: runtime at %s restarted: %s", self.url, detail)
         self.log.note(NoteKind.RESTARTED, {"detail": detail}, self.clock())
 
-    async def _uptime(self) -> float | None:
-        """The runtime's ``uptime_s`` from ``GET /healthz``; None if it can't be had."""
+    async def _health(self) -> tuple[float, str | None] | None:
+        """The runtime's ``uptime_s`` and ``instance_id`` from ``GET /healthz``; None if
+        they can't be had."""
         parts = urlsplit(self.url)
         secure = parts.scheme == "wss"
         host = parts.hostname
@@ -321,7 +323,9 @@ class MonitorCapture:
             head, _, body = response.partition(b"\r\n\r\n")
             if head.split(b" ", 2)[1:2] != [b"200"]:
                 return None
-            return float(orjson.loads(body)["uptime_s"])
+            answer = orjson.loads(body)
+            instance = answer.get("instance_id")
+            return float(answer["uptime_s"]), instance if isinstance(instance, str) else None
         except (OSError, TimeoutError, ValueError, KeyError, TypeError) as exc:
             # orjson.JSONDecodeError is a ValueError. Without /healthz the ack check remains.
             log.info("capture: no uptime from %s%s: %r", self.url, HEALTH_PATH, exc)

@@ -121,11 +121,17 @@ class ResumeCursor:
         """When the last connection ended, until the next ack (None: connected or never)."""
         return self._lost_at
 
-    def check_uptime(self, uptime: float, now: float) -> str:
+    def check_uptime(self, uptime: float, now: float, instance: str | None = None) -> str:
         """The runtime's ``/healthz`` uptime, read at ``now`` while reconnecting: if it came
         up after we lost it, it restarted (the cursor then asks from its start); returns
-        why, or "" if it did not."""
+        why, or "" if it did not.
+
+        ``instance`` is the ``instance_id`` the same answer gave: when it is the one this
+        stream was counted in, the process restarted but its streams did not (a node of a
+        cluster, whose streams live in Redis), and the cursor resumes as it is."""
         if self._lost_at is None:
+            return ""
+        if instance is not None and instance == self.instance:
             return ""
         away = now - self._lost_at
         if uptime + RESTART_MARGIN >= away:

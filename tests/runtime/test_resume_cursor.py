@@ -99,6 +99,19 @@ def test_an_uptime_shorter_than_the_outage_is_a_restart(
     assert cursor.request() == (0 if restarted else 30)
 
 
+def test_a_restarted_process_whose_streams_go_on_is_no_restart() -> None:
+    """A node of a cluster restarted: short uptime, but the same instance_id (the epoch of
+    streams kept in Redis), so the cursor resumes where it was."""
+    cursor = ResumeCursor()
+    cursor.acknowledge(10, "epoch-1", None)
+    cursor.advance(30)
+    cursor.lost(100.0)
+    assert cursor.check_uptime(2.0, 110.0, "epoch-1") == ""
+    assert cursor.request() == 30
+    assert cursor.check_uptime(2.0, 110.0, "epoch-2") != ""
+    assert cursor.request() == 0
+
+
 def test_no_uptime_check_while_connected() -> None:
     cursor = ResumeCursor()
     cursor.acknowledge(10, "A", None)
