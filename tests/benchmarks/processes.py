@@ -18,11 +18,11 @@ import threading
 import time
 import urllib.request
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 #: the runtime's log line that names its URL (``agent runtime 0.1.0 listening on ws://…``)
 LISTENING = re.compile(r"listening on (ws://\S+)")
@@ -100,6 +100,18 @@ class RuntimeProcess:
     def log_tail(self) -> str:
         return "\n".join(self._stderr.tail)
 
+    def stop(self) -> None:
+        """SIGTERM (SIGKILL if it does not exit in time); its log pipe is read to the end."""
+        stop_process(self.proc)
+        self._stderr.join(STOP_TIMEOUT)
+
+    def kill(self) -> None:
+        """SIGKILL: the process ends at once, with nothing flushed or handed over."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(STOP_TIMEOUT)
+        self._stderr.join(STOP_TIMEOUT)
+
     def metrics(self) -> dict[str, float]:
         """``GET /metrics`` as ``{'name{labels}': value}`` (samples only, no comments)."""
         with urllib.request.urlopen(self.http_url + "/metrics", timeout=5) as response:
@@ -118,10 +130,13 @@ class RuntimeProcess:
         )
 
 
-@contextmanager
-def runtime_process(*extra_args: str, pace: float = 0.0) -> Iterator[RuntimeProcess]:
-    """Run ``agent-runtime serve --port 0 --pace PACE`` until the ``with`` block ends."""
-    secret = secrets.token_hex(32)
+def start_runtime(
+    *extra_args: str, pace: float = 0.0, port: int = 0, secret: str | None = None
+) -> RuntimeProcess:
+    """Start ``agent-runtime serve --port PORT --pace PACE`` and wait until it listens (stop
+    it with ``RuntimeProcess.stop``; ``runtime_process`` does that for a ``with`` block).
+    ``secret``: the token secret (default: a new random one); ``port`` 0 picks a free one."""
+    secret = secret or secrets.token_hex(32)
     cmd = [
         sys.executable,
         "-m",
@@ -130,7 +145,7 @@ def runtime_process(*extra_args: str, pace: float = 0.0) -> Iterator[RuntimeProc
         "--host",
         "127.0.0.1",
         "--port",
-        "0",
+        str(port),
         "--pace",
         f"{pace:g}",
         "--secret",
@@ -143,16 +158,32 @@ def runtime_process(*extra_args: str, pace: float = 0.0) -> Iterator[RuntimeProc
     assert proc.stderr is not None
     drain = _PipeDrain(proc.stderr, LISTENING, "runtime-stderr")
     drain.start()
-    try:
-        if not drain.matched.wait(START_TIMEOUT) or drain.match is None:
-            raise RuntimeError(
-                f"the runtime did not report its URL within {START_TIMEOUT:g} s "
-                f"(exit code {proc.poll()}):\n" + "\n".join(drain.tail)
-            )
-        yield RuntimeProcess(proc, drain.match.group(1), secret, drain)
-    finally:
+    if not drain.matched.wait(START_TIMEOUT) or drain.match is None:
         stop_process(proc)
         drain.join(STOP_TIMEOUT)
+        raise RuntimeError(
+            f"the runtime did not report its URL within {START_TIMEOUT:g} s "
+            f"(exit code {proc.poll()}):\n" + "\n".join(drain.tail)
+        )
+    return RuntimeProcess(proc, drain.match.group(1), secret, drain)
+
+
+@contextmanager
+def runtime_process(
+    *extra_args: str, pace: float = 0.0, port: int = 0, secret: str | None = None
+) -> Iterator[RuntimeProcess]:
+    """Run ``agent-runtime serve --port PORT --pace PACE`` until the ``with`` block ends."""
+    runtime = start_runtime(*extra_args, pace=pace, port=port, secret=secret)
+    try:
+        yield runtime
+    finally:
+        runtime.stop()
+
+
+def broker_args(url: str, namespace: str, node_id: str) -> tuple[str, ...]:
+    """The ``serve`` options that make a runtime a node of the cluster ``namespace`` in the
+    Redis at ``url`` (the Redis stream engine)."""
+    return ("--broker", url, "--broker-namespace", namespace, "--node-id", node_id)
 
 
 @dataclass
@@ -177,9 +208,24 @@ class LoadRun:
     def lost(self) -> int:
         return int(self.report["lost"])
 
+    @property
+    def defects(self) -> int:
+        """Events lost, duplicated or out of order: zero in a correct run."""
+        return self.lost + int(self.report["duplicated"]) + int(self.report["out_of_order"])
+
+
+class LoadTarget(Protocol):
+    """Where a load generator connects: a runtime's ``ws://`` URL and its token secret."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def secret(self) -> str: ...
+
 
 def load_command(
-    runtime: RuntimeProcess,
+    runtime: LoadTarget,
     json_path: Path,
     *,
     users: int,
@@ -214,19 +260,42 @@ def run_load_process(
     runtime: RuntimeProcess, json_path: Path, *, users: int, rate: float, duration: float
 ) -> LoadRun:
     """Run the load generator in a subprocess to completion and read its JSON report."""
+    return run_load_processes([(runtime, json_path, users)], rate=rate, duration=duration)[0]
+
+
+def run_load_processes(
+    targets: Sequence[tuple[RuntimeProcess, Path, int]], *, rate: float, duration: float
+) -> list[LoadRun]:
+    """Run one load generator per ``(runtime, json_path, users)`` at once (each with users
+    of its own; ``rate`` is each one's) and read their reports, in the same order. Their
+    output goes to ``json_path`` with ``.log`` for a suffix: no pipe can fill and block one
+    while another is waited for."""
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        load_command(runtime, json_path, users=users, rate=rate, duration=duration),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    procs: list[subprocess.Popen[str]] = []
+    logs = [json_path.with_suffix(".log") for _, json_path, _ in targets]
     try:
-        output, _ = proc.communicate(timeout=duration + 90)
+        for (runtime, json_path, users), log_path in zip(targets, logs, strict=True):
+            with log_path.open("w") as log_file:
+                procs.append(
+                    subprocess.Popen(
+                        load_command(runtime, json_path, users=users, rate=rate, duration=duration),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_file,
+                        stderr=subprocess.STDOUT,
+                        text=True,
+                    )
+                )
+        deadline = time.monotonic() + duration + 90
+        for proc in procs:
+            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
     finally:
-        stop_process(proc)
-    return read_load_run(proc, json_path, time.perf_counter() - started, output or "")
+        for proc in procs:
+            stop_process(proc)
+    wall = time.perf_counter() - started
+    return [
+        read_load_run(proc, json_path, wall, log_path.read_text())
+        for proc, (_, json_path, _), log_path in zip(procs, targets, logs, strict=True)
+    ]
 
 
 def read_load_run(
