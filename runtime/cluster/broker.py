@@ -112,10 +112,16 @@ class RedisBroker:
         self._on_results: Callable[[list[Record], list[Any]], None] = lambda records, out: None
         self._on_epoch: Callable[[str], None] = lambda epoch: None
         self._before_flush: Callable[[], Awaitable[None]] | None = None
+        #: the batch being written: a failed one is sent again as it was, under the same
+        #: number, so Redis applies it once even if only its reply was lost
+        self._batch: list[Record] = []
+        #: what a batch being retried keeps (``discard`` narrows it)
+        self._keep: Callable[[Record], bool] = lambda record: True
         self._control_channel = f"{keys.namespace}:node:{node_id}:control"
         self.closed = False
+        self._node_json = node_json(node_id)
         # read when /metrics is rendered: a gauge's set takes a lock, once per event here
-        metrics.before_render(lambda: metrics.broker_pending.set(len(self._pending)))
+        metrics.before_render(lambda: metrics.broker_pending.set(self.pending))
 
     # --- state ------------------------------------------------------------------------
 
@@ -128,7 +134,8 @@ class RedisBroker:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Records not yet in Redis: queued, or in the batch being written."""
+        return len(self._pending) + len(self._batch)
 
     def _broken(self, exc: BaseException) -> None:
         text = str(exc) or type(exc).__name__
@@ -185,7 +192,7 @@ class RedisBroker:
             return not self._pending
         try:
             async with asyncio.timeout(timeout):
-                while self._pending or self._wakeup.is_set():  # noqa: ASYNC110
+                while self._pending or self._batch:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)  # runs once, at a node's stop
         except TimeoutError:
             return False
@@ -235,7 +242,9 @@ class RedisBroker:
         self._wakeup.set()
 
     def discard(self, keep: Callable[[Record], bool]) -> int:
-        """Remove the queued records ``keep`` rejects; returns how many."""
+        """Remove the queued records ``keep`` rejects (the batch being retried too);
+        returns how many were queued."""
+        self._keep = keep
         before = len(self._pending)
         self._pending = deque(r for r in self._pending if keep(r))
         return before - len(self._pending)
@@ -243,29 +252,35 @@ class RedisBroker:
     async def _write_loop(self) -> None:
         backoff = Backoff(0.05, 2.0)
         reconnected = False
+        number = 0
         while True:
-            await self._wakeup.wait()
-            if not self._pending:
+            if not self._batch:
+                await self._wakeup.wait()
+                # One turn of the loop first: every run that is ready adds its event to
+                # this call instead of the next (a call costs more than an event in it).
+                await asyncio.sleep(0)
                 self._wakeup.clear()
-                continue
+                if not self._pending:
+                    continue
+                take = min(MAX_BATCH, len(self._pending))
+                self._batch = [self._pending.popleft() for _ in range(take)]
+                number = next(self._batches)
             try:
                 if reconnected and self._before_flush is not None:
                     await self._before_flush()
                     reconnected = False
-                batch = [self._pending.popleft() for _ in range(min(MAX_BATCH, len(self._pending)))]
-                if not batch:
-                    continue
-                batch_id = f"{self.node_id}:{self.incarnation}:{next(self._batches)}"
-                out = await self._apply(batch, batch_id)
+                    self._batch = [r for r in self._batch if self._keep(r)]
+                    if not self._batch:
+                        continue
+                out = await self._apply(self._batch, number)
             except (RedisError, OSError) as exc:
                 self._broken(exc)
                 reconnected = True
-                if "batch" in locals() and batch:
-                    # back to the front, in order: nothing is lost, nothing overtakes it
-                    self._pending.extendleft(reversed(batch))
-                    batch = []
                 await asyncio.sleep(next(backoff))
                 continue
+            applied, self._batch = self._batch, []
+            if self._pending:
+                self._wakeup.set()
             backoff.reset()
             self._working()
             self._dropped_while_down = 0
@@ -275,23 +290,22 @@ class RedisBroker:
                 self._on_epoch(self.epoch)
             if len(out) > 1 and out[1] == b"repeat":
                 continue  # applied before its reply was lost
-            self._on_results(batch, out[1:])
-            batch = []
+            self._on_results(applied, out[1:])
 
-    async def _apply(self, batch: list[Record], batch_id: str) -> list[Any]:
+    async def _apply(self, batch: list[Record], batch_number: int) -> list[Any]:
         args: list[bytes | str | int] = [
             self.keys.namespace,
             self.epoch,
             uuid.uuid4().hex,
-            node_json(self.node_id),
+            self._node_json,
             self.replay_buffer,
             self.monitor_replay_buffer,
             self.user_ttl_s,
             uuid.uuid4().hex,
-            batch_id,
+            f"{self.node_id}:{self.incarnation}",
+            batch_number,
         ]
-        for record in batch:
-            args.extend(record.argv())
+        args.extend([record.pack() for record in batch])
         result: list[Any] = await self._script(keys=[], args=args)
         return result
 

@@ -13,8 +13,8 @@ With the default namespace ``aem``:
 ``aem:runs``                     hash: run_id -> the run's node, incarnation and ids
 ``aem:nodes``                    hash: node id -> its incarnation and when it joined
 ``aem:node:<node>``              the node's lease: its incarnation, expiring unless renewed
-``aem:batch:<node>:<n>``         a batch already applied (5 min): a retried batch is not
-                                 applied twice
+``aem:applied:<node>:<inc>``     the last batch number the node's incarnation applied
+                                 (a day): a retried batch is not applied twice
 ===============================  ==============================================================
 """
 

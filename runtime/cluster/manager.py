@@ -39,8 +39,6 @@ from runtime.manager import (
 from runtime.metrics import RuntimeMetrics
 from runtime.protocol import Event, EventType, NodeState, NodeStatus
 from runtime.protocol.codec import (
-    Delivery,
-    delivery_to_dict,
     dumps,
     encode_event,
     node_status_to_dict,
@@ -48,11 +46,11 @@ from runtime.protocol.codec import (
 from runtime.protocol.endpoints import MONITOR_ENDPOINT, USER_ENDPOINT
 from runtime.protocol.errors import ErrorCode
 from runtime.streams import (
-    DeliveryFields,
     ObserverEntry,
     ResumeAnswer,
     SnapshotStore,
     answer_resume,
+    delivery_open,
 )
 
 from .broker import RedisBroker
@@ -206,7 +204,7 @@ class ClusterManager(WebSocketManager):
 
     def publish_node(self, state: NodeState, detail: str, node_id: str | None = None) -> None:
         status = NodeStatus(node_id or self.node_id, state, time.time(), detail)
-        self.broker.enqueue(ObserverRecord(dumps(node_status_to_dict(status))))
+        self.broker.enqueue(ObserverRecord(dumps(node_status_to_dict(status))[:-1]))
 
     # --- connections ------------------------------------------------------------------
 
@@ -428,22 +426,7 @@ class ClusterManager(WebSocketManager):
     def _publish_monitor(self, entry: ObserverEntry) -> None:
         """A delivery report of this node, for the observer stream in Redis."""
         assert not isinstance(entry, bytes)
-        self.broker.enqueue(ObserverRecord(self._delivery_frame(entry)))
-
-    def _delivery_frame(self, fields: DeliveryFields) -> bytes:
-        event_id, user_id, seq, connections, failed, latency_ms, recipients = fields
-        report = Delivery(
-            event_id,
-            user_id,
-            seq,
-            connections,
-            failed,
-            round(latency_ms, 3),
-            None,
-            recipients,
-            node=self.node_id,
-        )
-        return dumps(delivery_to_dict(report))
+        self.broker.enqueue(ObserverRecord(delivery_open(entry) + self._node))
 
     def _report(
         self,

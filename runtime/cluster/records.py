@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from runtime.faults import ChaosAction
+
+from .scripts import FIELD_SEPARATOR
 
 #: how a receiving node treats a frame: the chaos action of the run that emitted it
 ACTION_CODES: dict[ChaosAction, str] = {
@@ -39,9 +42,10 @@ class RunOp:
 
 def split_frame(frame: bytes) -> tuple[bytes, bytes]:
     """The halves of an event frame around its event id and seq: ``head`` ends with
-    ``"event_id":"``, ``tail`` starts at ``,"user_id":``."""
+    ``"event_id":"``, ``tail`` starts at ``,"user_id":`` and stops before the closing
+    brace (the script closes the frame, or appends the observer stream's fields first)."""
     start = frame.index(_ID_START) + len(_ID_START)
-    return frame[:start], frame[frame.index(_AFTER_SEQ, start) :]
+    return frame[:start], frame[frame.index(_AFTER_SEQ, start) : -1]
 
 
 def placeholder_id() -> str:
@@ -64,30 +68,33 @@ class EventRecord:
     claimed_info: bytes = b""
     claimed_node: str = ""
 
-    def argv(self) -> list[bytes | str]:
-        return [
-            "E",
-            self.user_id,
-            self.head,
-            self.tail,
-            self.action,
-            repr(self.timestamp),
-            self.run_id,
-            self.run_op,
-            self.run_info,
-            self.claimed_info,
-            self.claimed_node,
-        ]
+    def pack(self) -> bytes:
+        return FIELD_SEPARATOR.join(
+            (
+                b"E",
+                self.user_id.encode(),
+                self.head,
+                self.tail,
+                self.action.encode(),
+                b"%r" % self.timestamp,
+                self.run_id.encode(),
+                self.run_op.encode(),
+                self.run_info,
+                self.claimed_info,
+                self.claimed_node.encode(),
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class ObserverRecord:
-    """A delivery report or ``node`` frame, without its ``monitor_seq``."""
+    """A delivery report or ``node`` frame, open: without its ``monitor_seq`` and closing
+    brace (the script appends them)."""
 
-    frame: bytes
+    open_frame: bytes
 
-    def argv(self) -> list[bytes | str]:
-        return ["O", self.frame]
+    def pack(self) -> bytes:
+        return b"O" + FIELD_SEPARATOR + self.open_frame
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,18 +104,20 @@ class LostNodeRecord:
     node_id: str
     entry: bytes
     incarnation: str
-    frame: bytes
+    #: the ``node`` frame that reports it, open (as an ``ObserverRecord``'s)
+    open_frame: bytes
 
-    def argv(self) -> list[bytes | str]:
-        return ["L", self.node_id, self.entry, self.incarnation, self.frame]
+    def pack(self) -> bytes:
+        return FIELD_SEPARATOR.join(
+            (b"L", self.node_id.encode(), self.entry, self.incarnation.encode(), self.open_frame)
+        )
 
 
 Record = EventRecord | ObserverRecord | LostNodeRecord
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelFrame:
-    """One numbered frame of a user's channel."""
+class ChannelFrame(NamedTuple):
+    """One numbered frame of a channel (a named tuple: one is made per frame received)."""
 
     seq: int
     action: str

@@ -10,7 +10,14 @@ plain values.
 from .backoff import Backoff
 from .cursor import AckKind, AckVerdict, ResumeCursor
 from .link import ConnectionState
-from .observer import DeliveryFields, ObserverEntry, ObserverStream, node_field, observer_frame
+from .observer import (
+    DeliveryFields,
+    ObserverEntry,
+    ObserverStream,
+    delivery_open,
+    node_field,
+    observer_frame,
+)
 from .resume import ResumeAnswer, answer_resume
 from .store import MemoryStore, SnapshotStore, StreamConflict, StreamStore
 from .user import UserStream
@@ -31,6 +38,7 @@ __all__ = [
     "StreamStore",
     "UserStream",
     "answer_resume",
+    "delivery_open",
     "node_field",
     "observer_frame",
 ]

@@ -8,7 +8,7 @@ resume), so a runtime that nobody observes pays only for keeping the entries.
 
 from __future__ import annotations
 
-from runtime.protocol.codec import Delivery, delivery_to_dict, dumps
+from runtime.protocol.codec import dumps
 
 from .resume import ResumeAnswer, answer_resume
 from .store import StreamStore
@@ -25,21 +25,34 @@ def node_field(node_id: str) -> bytes:
     return b',"node":' + dumps({"n": node_id})[5:-1]
 
 
+def delivery_open(fields: DeliveryFields) -> bytes:
+    """A delivery report's frame up to (not including) its ``node``, ``monitor_seq`` and
+    closing brace: what ``delivery_to_dict`` encodes, written directly (one is made per
+    event and connection node). Ids are plain names the protocol checks (letters, digits
+    and ``_.:@-``), so none needs escaping."""
+    event_id, user_id, seq, connections, failed, latency_ms, recipients = fields
+    listed = b'","'.join(r.encode() for r in recipients)
+    return (
+        b'{"type":"delivery","event_id":"%s","user_id":"%s","seq":%d,"connections":%d,'
+        b'"failed":%d,"latency_ms":%s,"recipients":[%s]'
+        % (
+            event_id.encode(),
+            user_id.encode(),
+            seq,
+            connections,
+            failed,
+            repr(round(latency_ms, 3)).encode(),
+            b'"' + listed + b'"' if recipients else b"",
+        )
+    )
+
+
 def observer_frame(monitor_seq: int, entry: ObserverEntry, node: bytes = b"") -> bytes:
     """The observer stream's frame for an entry; ``node`` is ``node_field``'s member (the
     node that emitted the event or delivered it)."""
-    if isinstance(entry, bytes):
-        # The user's frame (one JSON object) plus the node and its place in the stream.
-        return entry[:-1] + node + b',"monitor_seq":%d}' % monitor_seq
-    event_id, user_id, seq, connections, failed, latency_ms, recipients = entry
-    report = dumps(
-        delivery_to_dict(
-            Delivery(
-                event_id, user_id, seq, connections, failed, round(latency_ms, 3), None, recipients
-            )
-        )
-    )
-    return report[:-1] + node + b',"monitor_seq":%d}' % monitor_seq
+    # The user's frame (one JSON object) or the report, plus the node and its place.
+    open_frame = entry[:-1] if isinstance(entry, bytes) else delivery_open(entry)
+    return open_frame + node + b',"monitor_seq":%d}' % monitor_seq
 
 
 class ObserverStream:

@@ -13,13 +13,16 @@ import pytest
 
 from runtime.context import UserExecutionContext
 from runtime.protocol import EventType, decode_server_frame
-from runtime.protocol.codec import ErrorFrame, encode_event
+from runtime.protocol.codec import Delivery, ErrorFrame, delivery_to_dict, dumps, encode_event
 from runtime.streams import (
+    DeliveryFields,
     MemoryStore,
     ObserverStream,
     StreamConflict,
     UserStream,
     answer_resume,
+    delivery_open,
+    node_field,
     observer_frame,
 )
 
@@ -180,3 +183,38 @@ def test_the_observer_streams_refusal_and_gap_speak_of_monitor_seq() -> None:
     assert gap is not None and gap.message.startswith("monitor_seq 1..3 are no longer")
     refusal = observed.resume(7, 5).refusal
     assert refusal is not None and "last monitor_seq is 5" in refusal.message
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        ("e" * 32, "alice", 7, 1, 0, 0.4321, ("alice",)),
+        ("e" * 32, "bob@x.io", 1, 0, 0, 0.0, ()),
+        ("e" * 32, "u_1:a-b.c", 99, 3, 2, 1234.56789, ("a", "u_1:a-b.c")),
+        ("e" * 32, "c", 2**40, 2, 1, 0.0004, ("c", "d")),
+    ],
+)
+def test_a_delivery_report_is_written_as_the_codec_encodes_it(fields: DeliveryFields) -> None:
+    """``delivery_open`` writes the report directly (once per event): byte for byte what
+    ``delivery_to_dict`` gives, so the frame on the wire is the protocol's."""
+    event_id, user_id, seq, connections, failed, latency_ms, recipients = fields
+    expected = dumps(
+        delivery_to_dict(
+            Delivery(
+                event_id,
+                user_id,
+                seq,
+                connections,
+                failed,
+                round(latency_ms, 3),
+                5,
+                recipients,
+                "n",
+            )
+        )
+    )
+    node = node_field("n")
+    assert observer_frame(5, fields, node) == expected
+    assert orjson.loads(delivery_open(fields) + b"}") == {
+        k: v for k, v in orjson.loads(expected).items() if k not in ("node", "monitor_seq")
+    }

@@ -1,4 +1,4 @@
-"""Hardening soaks: ``python -m tests.soak [proxy|isolation|fuzz|monitor|day|all] [--duration 60]``.
+"""Hardening soaks: ``python -m tests.soak [proxy|isolation|fuzz|monitor|day|cluster|all] [--duration 60]``.
 
 Each scenario is one module here with a ``soak(duration) -> BenchmarkResult`` function
 (figures and targets as in ``tests/benchmarks``); the pytest suite (``tests/hardening/``)
@@ -15,4 +15,5 @@ SCENARIOS: dict[str, str] = {
     "fuzz": "fuzz",
     "monitor": "monitor_load",
     "day": "monitor_day",
+    "cluster": "cluster_soak",
 }
