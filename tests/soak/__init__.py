@@ -1,4 +1,5 @@
-"""Hardening soaks: ``python -m tests.soak [proxy|isolation|fuzz|monitor|day|cluster|all] [--duration 60]``.
+"""Hardening soaks: ``python -m tests.soak [SCENARIO… | all] [--duration 60]``, the
+scenarios being proxy, isolation, fuzz, monitor, day and cluster.
 
 Each scenario is one module here with a ``soak(duration) -> BenchmarkResult`` function
 (figures and targets as in ``tests/benchmarks``); the pytest suite (``tests/hardening/``)
