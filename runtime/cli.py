@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -13,6 +14,7 @@ from .auth import Role, TokenAuthority
 from .cluster import check_cluster_options
 from .config import ALLOWED_ORIGINS_ENV, ENV_PREFIX, RuntimeConfig
 from .faults import FaultConfig
+from .log_format import LOG_FORMAT_ENV, LOG_FORMATS, configure_logging
 from .manager import StreamsUnavailableError
 from .origins import ORIGIN_RULE, OriginPolicy
 
@@ -107,6 +109,12 @@ def _build_parser() -> argparse.ArgumentParser:
         help="this node's name in observer frames and /healthz (default: host name and pid)",
     )
     serve.add_argument("--log-level", default="INFO")
+    serve.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help=f"text for people (default), json for log shippers: one JSON object per line "
+        f"with the user, thread, run, tool call and connection ids (or {LOG_FORMAT_ENV})",
+    )
 
     token = sub.add_parser("token", help="print a signed token for a user")
     token.add_argument("--user", required=True)
@@ -182,9 +190,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(token)
         return 0
     if args.command == "serve":
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+        log_format = args.log_format or os.environ.get(LOG_FORMAT_ENV) or "text"
+        try:
+            configure_logging(args.log_level, log_format)
+        except ValueError as exc:
+            parser.error(str(exc))
         try:
             config = _serve_config(args)
         except ValueError as exc:

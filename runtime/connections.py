@@ -26,6 +26,7 @@ from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
 
 from .delivery import DeliverySink, DeliveryTicket
+from .log_context import correlated
 from .metrics import RuntimeMetrics
 from .websockets_adapter import BatchWriter, batch_writer
 
@@ -101,9 +102,11 @@ class Subscriber:
 
     def start(self) -> None:
         self._batch = batch_writer(self.transport)
-        self._writer = asyncio.get_running_loop().create_task(
-            self._drain(), name=f"outbox-{self.endpoint}-{self.id}"
-        )
+        # The writer task logs as this connection (its ids are copied into the task).
+        with correlated(user_id=self.user_id, connection_id=self.id):
+            self._writer = asyncio.get_running_loop().create_task(
+                self._drain(), name=f"outbox-{self.endpoint}-{self.id}"
+            )
 
     @property
     def queued(self) -> int:

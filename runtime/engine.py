@@ -18,6 +18,7 @@ from .agents.base import Agent, AgentCrash, RunScope
 from .config import RuntimeConfig
 from .context import UserExecutionContext
 from .faults import FaultConfig, FaultPlan
+from .log_context import correlated
 from .manager import WebSocketManager
 from .metrics import RuntimeMetrics
 from .notifier import WebSocketNotifier
@@ -218,7 +219,13 @@ class ExecutionEngineFactory:
         # run wakes up (a done-callback would run later).
         context = engine.context
         try:
-            return await engine.execute(text)
+            with correlated(
+                user_id=context.user_id,
+                thread_id=context.thread_id,
+                run_id=context.run_id,
+                agent_name=context.agent_name,
+            ):
+                return await engine.execute(text)
         finally:
             runs = self._active.get(context.user_id, {})
             runs.pop(context.run_id, None)

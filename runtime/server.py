@@ -32,6 +32,7 @@ from .context import InvalidContextError, UserExecutionContext
 from .engine import ConcurrencyLimitError, ExecutionEngineFactory
 from .faults import FaultConfig
 from .http_answers import SERVER_HEADER, http_response, method_not_allowed
+from .log_context import correlated
 from .manager import StreamsUnavailableError
 from .metrics import CONTENT_TYPE_LATEST, RuntimeMetrics
 from .origins import ORIGIN_RULE, OriginPolicy
@@ -301,6 +302,10 @@ class RuntimeServer:
 
     async def _handle(self, ws: ServerConnection) -> None:
         admission = self._admissions.pop(ws)
+        with correlated(user_id=admission.principal.user_id):
+            await self._serve_connection(ws, admission)
+
+    async def _serve_connection(self, ws: ServerConnection, admission: _Admission) -> None:
         principal = admission.principal
         try:
             if admission.endpoint == MONITOR_ENDPOINT:
@@ -310,8 +315,13 @@ class RuntimeServer:
         except StreamsUnavailableError as exc:
             await ws.close(CloseCode.TRY_AGAIN_LATER, f"cannot serve streams: {exc}"[:120])
             return
-        if admission.after_seq is not None:
-            await self.manager.resume_requested(sub, admission.after_seq)
+        with correlated(connection_id=sub.id):
+            await self._converse(ws, sub, admission.after_seq)
+
+    async def _converse(self, ws: ServerConnection, sub: Subscriber, after_seq: int | None) -> None:
+        """A connection's life after its ack: the handshake's resume, then its messages."""
+        if after_seq is not None:
+            await self.manager.resume_requested(sub, after_seq)
         self._subscribers.add(sub)
         try:
             async for raw in ws:

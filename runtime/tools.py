@@ -19,6 +19,7 @@ from typing import Any
 
 from .context import UserExecutionContext
 from .faults import FaultPlan
+from .log_context import correlated
 from .manager import WebSocketManager
 from .notifier import WebSocketNotifier
 
@@ -115,13 +116,10 @@ class ToolExecutor:
                 (time.perf_counter() - started) * 1000,
                 result=result,
             )
-        return ToolResult(
-            call.tool_call_id,
-            call.tool_name,
-            "error",
-            (time.perf_counter() - started) * 1000,
-            error=error,
-        )
+        duration_ms = (time.perf_counter() - started) * 1000
+        # The user sees tool_completed with this error; whoever traces the run needs it too.
+        log.warning("tool %s failed after %.0f ms: %s", call.tool_name, duration_ms, error)
+        return ToolResult(call.tool_call_id, call.tool_name, "error", duration_ms, error=error)
 
     async def _invoke(self, tool: Tool, call: ToolCall) -> Any:
         plan = call.faults
@@ -217,7 +215,8 @@ class ToolDispatcher:
 
     async def dispatch(self, call: ToolCall) -> ToolResult:
         """Run one call. Tool failures come back as ``status == "error"``, never raised."""
-        return await self.executor.execute(self._tools.get(call.tool_name), call)
+        with correlated(tool_call_id=call.tool_call_id, agent_name=call.context.agent_name):
+            return await self.executor.execute(self._tools.get(call.tool_name), call)
 
     async def dispatch_parallel(self, calls: Sequence[ToolCall]) -> list[ToolResult]:
         """Run calls concurrently; if the run is cancelled, every call still completes."""
