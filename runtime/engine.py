@@ -165,6 +165,8 @@ class ExecutionEngineFactory:
         self.config = config or RuntimeConfig()
         self.metrics = metrics or websocket_manager.metrics
         self._active: dict[str, dict[str, asyncio.Task[RunOutcome]]] = {}
+        #: the context of each run in progress, by run id (for what is logged about it)
+        self._contexts: dict[str, UserExecutionContext] = {}
 
     def active_runs(self, user_id: str | None = None) -> int:
         if user_id is None:
@@ -210,6 +212,7 @@ class ExecutionEngineFactory:
             self._run(engine, text), name=f"run-{context.run_id}"
         )
         self._active.setdefault(context.user_id, {})[context.run_id] = task
+        self._contexts[context.run_id] = context
         self.metrics.runs_started.inc()
         self.metrics.runs_active.inc()
         return task
@@ -227,6 +230,7 @@ class ExecutionEngineFactory:
             ):
                 return await engine.execute(text)
         finally:
+            self._contexts.pop(context.run_id, None)
             runs = self._active.get(context.user_id, {})
             runs.pop(context.run_id, None)
             if not runs:
@@ -235,6 +239,10 @@ class ExecutionEngineFactory:
             self.metrics.runs_active.dec()
             status = engine.outcome.status if engine.outcome else "crashed"
             self.metrics.runs_finished.labels(status).inc()
+
+    def runs_of(self, user_id: str) -> list[UserExecutionContext]:
+        """The contexts of ``user_id``'s runs in progress, oldest first."""
+        return [self._contexts[r] for r in self._active.get(user_id, {}) if r in self._contexts]
 
     def is_active(self, run_id: str, user_id: str | None = None) -> bool:
         """Whether run ``run_id`` (of ``user_id``, when given) is still executing: its task

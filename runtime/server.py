@@ -331,6 +331,26 @@ class RuntimeServer:
         finally:
             self._subscribers.discard(sub)
             await self.manager.disconnect(sub)
+            if sub.endpoint != MONITOR_ENDPOINT and not self._draining:
+                self._log_left_mid_run(sub)
+
+    def _log_left_mid_run(self, sub: Subscriber) -> None:
+        """Once per run, when a user's last connection here closes while the run goes on:
+        what to look for when a chat "froze". INFO, not WARNING: a user closing a tab is
+        normal, and nothing is lost (the events wait for resume)."""
+        if self.manager.connection_count(sub.user_id):
+            return  # another connection of the user still receives the run
+        for context in self.factory.runs_of(sub.user_id):
+            with correlated(
+                thread_id=context.thread_id, run_id=context.run_id, agent_name=context.agent_name
+            ):
+                log.info(
+                    "user %s disconnected (connection %s) while run %s was in progress: its "
+                    "events wait in the replay buffer for a resume",
+                    sub.user_id,
+                    sub.id,
+                    context.run_id,
+                )
 
     async def _on_frame(self, sub: Subscriber, raw: str | bytes) -> None:
         if isinstance(raw, bytes):
