@@ -304,22 +304,14 @@ class WebSocketManager:
 
         Returns the event, or None when protocol chaos omitted it.
         """
-        plan = self._plans.get(context.run_id)
-        action = (
-            plan.chaos_for_event(event_type is EventType.AGENT_COMPLETED)
-            if plan is not None
-            else ChaosAction.DELIVER
-        )
+        plan, action = self._chaos_for(context, event_type)
         if action is ChaosAction.OMIT:
             self.metrics.chaos_actions.labels(action.value).inc()
             return None
         route = self._route(context.user_id)
         stream = route.stream
         event = stream.next_event(context, event_type, data, time.time())
-        try:
-            payload = encode_event(event)
-        except TypeError as exc:  # orjson.JSONEncodeError: the seq is not consumed
-            raise UnencodableEventError(f"{event_type} cannot be encoded: {exc}") from exc
+        payload = self._encode(event)  # the seq is not consumed if this raises
         self._emitted[event_type] += 1
         if action is not ChaosAction.DELIVER:
             self.metrics.chaos_actions.labels(action.value).inc()
@@ -344,6 +336,22 @@ class WebSocketManager:
         if route.held:
             self._release_held(route)
         return event
+
+    def _chaos_for(
+        self, context: UserExecutionContext, event_type: EventType
+    ) -> tuple[FaultPlan | None, ChaosAction]:
+        """The run's fault plan and what its protocol chaos does to this event."""
+        plan = self._plans.get(context.run_id)
+        if plan is None:
+            return None, ChaosAction.DELIVER
+        return plan, plan.chaos_for_event(event_type is EventType.AGENT_COMPLETED)
+
+    @staticmethod
+    def _encode(event: Event) -> bytes:
+        try:
+            return encode_event(event)
+        except TypeError as exc:  # orjson.JSONEncodeError
+            raise UnencodableEventError(f"{event.type} cannot be encoded: {exc}") from exc
 
     def _release_held(self, route: _UserRoute) -> None:
         held, route.held = route.held, []

@@ -19,6 +19,7 @@ events would say one thing on every row.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -395,21 +396,9 @@ class InspectorPanel(QWidget):
         """Set the type, user, node and search filters as if the user had picked them."""
         self._sync_users()
         self._sync_nodes()
-        node_index = 0
-        if node is not None:
-            node_index = self.node_combo.findData(node)
-            if node_index < 0:  # not seen yet: filter for it anyway
-                self.node_combo.addItem(node, node)
-                node_index = self.node_combo.count() - 1
-        self.node_combo.setCurrentIndex(node_index)
+        _select_or_add(self.node_combo, node, self.node_combo.findData)
         self.type_combo.setCurrentIndex(max(0, self.type_combo.findData(event_type)))
-        user_index = 0
-        if user_id is not None:
-            user_index = self.user_combo.findText(user_id)
-            if user_index < 0:  # not seen yet: filter for it anyway
-                self.user_combo.addItem(user_id, user_id)
-                user_index = self.user_combo.count() - 1
-        self.user_combo.setCurrentIndex(user_index)
+        _select_or_add(self.user_combo, user_id, self.user_combo.findText)
         self.search.setText(text)
         self._filter_dirty = True
 
@@ -542,3 +531,15 @@ class InspectorPanel(QWidget):
     @property
     def detail_text(self) -> str:
         return self.detail.toPlainText()
+
+
+def _select_or_add(combo: QComboBox, value: str | None, find: Callable[[str], int]) -> None:
+    """Select ``value`` in a filter combo (None: its first entry, "all"); a value not seen
+    yet is added, so the filter holds for it anyway."""
+    index = 0
+    if value is not None:
+        index = find(value)
+        if index < 0:
+            combo.addItem(value, value)
+            index = combo.count() - 1
+    combo.setCurrentIndex(index)

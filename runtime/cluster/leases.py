@@ -233,7 +233,7 @@ class LeaseKeeper:
             if run_id in self._claimed:
                 continue
             self._claimed[run_id] = now
-            self.manager.emit_record(self._end_lost_run(run_id, entry, info))
+            self.broker.enqueue(self._end_lost_run(run_id, entry, info))
             self.manager.metrics.runs_reaped.inc()
 
     def _lost_node(self, node_id: str, entry: bytes) -> None:

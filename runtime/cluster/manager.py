@@ -33,14 +33,12 @@ from runtime.faults import ChaosAction
 from runtime.manager import (
     REORDER_HOLD_S,
     StreamsUnavailableError,
-    UnencodableEventError,
     WebSocketManager,
 )
 from runtime.metrics import RuntimeMetrics
 from runtime.protocol import Event, EventType, NodeState, NodeStatus
 from runtime.protocol.codec import (
     dumps,
-    encode_event,
     node_status_to_dict,
 )
 from runtime.protocol.endpoints import MONITOR_ENDPOINT, USER_ENDPOINT
@@ -356,15 +354,9 @@ class ClusterManager(WebSocketManager):
         if context.run_id in self.reaped_runs:
             self.metrics.broker_dropped.inc()
             return None
-        plan = self._plans.get(context.run_id)
-        action = (
-            plan.chaos_for_event(event_type is EventType.AGENT_COMPLETED)
-            if plan is not None
-            else ChaosAction.DELIVER
-        )
-        if action is not ChaosAction.DELIVER:
-            self.metrics.chaos_actions.labels(action.value).inc()
+        plan, action = self._chaos_for(context, event_type)
         if action is ChaosAction.OMIT:
+            self.metrics.chaos_actions.labels(action.value).inc()
             return None
         event = Event(
             type=event_type,
@@ -377,11 +369,10 @@ class ClusterManager(WebSocketManager):
             timestamp=time.time(),
             data=data,
         )
-        try:
-            payload = encode_event(event)
-        except TypeError as exc:  # orjson.JSONEncodeError: no seq is taken
-            raise UnencodableEventError(f"{event_type} cannot be encoded: {exc}") from exc
+        payload = self._encode(event)  # no seq is taken if this raises
         self._emitted[event_type] += 1
+        if action is not ChaosAction.DELIVER:
+            self.metrics.chaos_actions.labels(action.value).inc()
         code = ACTION_CODES[action]
         if action is ChaosAction.DELAY and plan is not None:
             code += str(int(plan.config.chaos_delay_ms))
@@ -407,10 +398,6 @@ class ClusterManager(WebSocketManager):
         )
         return None
 
-    def emit_record(self, record: EventRecord) -> None:
-        """Queue a record made elsewhere (a lost run's ``agent_completed``)."""
-        self.broker.enqueue(record)
-
     def _on_results(self, batch: list[Record], out: list[Any]) -> None:
         # An event no node's connection was subscribed to gets its delivery report from
         # the node that emitted it, as in memory.
@@ -427,18 +414,6 @@ class ClusterManager(WebSocketManager):
         """A delivery report of this node, for the observer stream in Redis."""
         assert not isinstance(entry, bytes)
         self.broker.enqueue(ObserverRecord(delivery_open(entry) + self._node))
-
-    def _report(
-        self,
-        event: Any,
-        connections: int,
-        failed: int,
-        latency_ms: float,
-        recipients: tuple[str, ...] = (),
-    ) -> None:
-        self._publish_monitor(
-            (event.event_id, event.user_id, event.seq, connections, failed, latency_ms, recipients)
-        )
 
     # --- forwarding -------------------------------------------------------------------
 
@@ -481,11 +456,11 @@ class ClusterManager(WebSocketManager):
 
     def _deliver_user(self, route: _ClusterRoute, frame: ChannelFrame) -> None:
         subs = [s for s in route.connections if frame.seq > s.live_after]
-        event = _Received(frame.event_id, route.user_id, frame.seq, frame.timestamp)
         if not subs:
             # Its user's connections on this node closed since: the node that has one
             # reports it; with none anywhere, the emitting node already did.
             return
+        event = _Received(frame.event_id, route.user_id, frame.seq, frame.timestamp)
         ticket = DeliveryTicket(event, len(subs))
         for sub in subs:
             self._put_live(sub, frame.frame, ticket)
@@ -523,6 +498,8 @@ class ClusterManager(WebSocketManager):
         """Redis lost its data (restarted empty, flushed): every stream starts again at 1.
         Clients are told the way a restart tells them: their connections close, and the
         ack of the next one carries the new ``instance_id``."""
+        if epoch == self.instance_id:
+            return  # already seen (the lease loop and a batch can both notice)
         log.error(
             "node %s: the cluster's streams were lost in Redis (epoch %s -> %s); closing "
             "every connection so clients start again from the new streams",
@@ -530,19 +507,18 @@ class ClusterManager(WebSocketManager):
             self.instance_id,
             epoch,
         )
-        if epoch == self.instance_id:
-            return
         self.instance_id = epoch
         for route in self._routes.values():
             route.tail.delivered = 0
         self._observer.delivered = 0
+        # kept: the loop holds only a weak reference to a task
         self._restarting = asyncio.get_running_loop().create_task(
             self._restart_connections(), name=f"epoch-{self.node_id}"
         )
         self.leases.epoch_changed()
 
     async def _restart_connections(self) -> None:
-        subs = [*self._monitors, *(c for r in self._routes.values() for c in r.connections)]
+        subs = [*self._monitors, *self._user_connections()]
         await asyncio.gather(
             *(s._close(1012, "the runtime's streams restarted: reconnect") for s in subs)
         )
