@@ -117,7 +117,7 @@ class RedisBroker:
         self._batch: list[Record] = []
         #: what a batch being retried keeps (``discard`` narrows it)
         self._keep: Callable[[Record], bool] = lambda record: True
-        self._control_channel = f"{keys.namespace}:node:{node_id}:control"
+        self._control_channel = keys.control_channel(node_id)
         self.closed = False
         self._node_json = node_json(node_id)
         # read when /metrics is rendered: a gauge's set takes a lock, once per event here

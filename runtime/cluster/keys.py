@@ -13,6 +13,7 @@ With the default namespace ``aem``:
 ``aem:runs``                     hash: run_id -> the run's node, incarnation and ids
 ``aem:nodes``                    hash: node id -> its incarnation and when it joined
 ``aem:node:<node>``              the node's lease: its incarnation, expiring unless renewed
+``aem:node:<node>:control``      channel: keeps the node subscribed while it has no connections
 ``aem:applied:<node>:<inc>``     the last batch number the node's incarnation applied
                                  (a day): a retried batch is not applied twice
 ===============================  ==============================================================
@@ -70,3 +71,7 @@ class Keys:
 
     def lease(self, node_id: str) -> str:
         return f"{self.namespace}:node:{node_id}"
+
+    def control_channel(self, node_id: str) -> str:
+        """Keeps the node's subscription open while it has no connections."""
+        return f"{self.namespace}:node:{node_id}:control"
