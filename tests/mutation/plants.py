@@ -27,7 +27,8 @@ class Plant:
     misses: str = ""
 
 
-_EMIT_PAYLOAD = "            payload = encode_event(event)\n"
+#: where every event is encoded (``WebSocketManager._encode``, both engines)
+_EMIT_PAYLOAD = "            return encode_event(event)\n"
 _DELIVER = (
     "        self._deliver(route, event, payload)\n        if action is ChaosAction.DUPLICATE:"
 )
@@ -56,7 +57,7 @@ PLANTS: tuple[Plant, ...] = (
         "wrong or renamed event type",
         "runtime/manager.py",
         _EMIT_PAYLOAD,
-        "            payload = encode_event(event).replace(b'\"tool_executing\"', "
+        "            return encode_event(event).replace(b'\"tool_executing\"', "
         "b'\"tool_started\"')\n",
         quick=r"AEM018|unknown event type|tool_started",
         full=r"AEM018|unknown event type|tool_started",
@@ -67,7 +68,7 @@ PLANTS: tuple[Plant, ...] = (
         "missing or null envelope field",
         "runtime/manager.py",
         _EMIT_PAYLOAD,
-        "            payload = encode_event(event).replace(b'\"thread_id\":', b'\"thread\":')\n",
+        "            return encode_event(event).replace(b'\"thread_id\":', b'\"thread\":')\n",
         quick=r"AEM018|thread_id",
         full=r"AEM018|thread_id",
         live=r"AEM018",
@@ -77,7 +78,7 @@ PLANTS: tuple[Plant, ...] = (
         "missing or null envelope field",
         "runtime/manager.py",
         _EMIT_PAYLOAD,
-        '            payload = encode_event(event).replace(b\'"agent_name":"\', '
+        '            return encode_event(event).replace(b\'"agent_name":"\', '
         'b\'"agent_name":null,"x":"\')\n',
         quick=r"AEM018|agent_name",
         full=r"AEM018|agent_name",
@@ -220,7 +221,7 @@ PLANTS: tuple[Plant, ...] = (
         "misnumbered seq (starts at 0)",
         "runtime/manager.py",
         _EMIT_PAYLOAD,
-        "            payload = encode_event(event).replace(\n"
+        "            return encode_event(event).replace(\n"
         "                b'\"seq\":%d,' % event.seq, b'\"seq\":%d,' % (event.seq - 1), 1\n"
         "            )\n",
         quick=r"AEM018.*seq",
