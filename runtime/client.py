@@ -29,6 +29,7 @@ from .protocol import (
     Pong,
     ProtocolError,
     Resume,
+    RunLog,
     SequenceValidator,
     UserMessage,
     ValidatorConfig,
@@ -74,6 +75,8 @@ class AgentClient:
         self.deliveries: list[Delivery] = []
         #: ``node`` frames of a cluster's observer stream
         self.nodes: list[NodeStatus] = []
+        #: ``log`` frames of the observer stream: warnings and errors logged during runs
+        self.logs: list[RunLog] = []
         self.findings: list[Finding] = []
         self.malformed: list[str] = []
         #: a malformed frame from the runtime ends every wait at once (``MalformedFrameError``)
@@ -257,6 +260,11 @@ class AgentClient:
             if frame.monitor_seq is not None:
                 self.cursor.advance(frame.monitor_seq)
             self.findings.extend(self.validator.feed_node(frame, now))
+        elif isinstance(frame, RunLog):
+            self.logs.append(frame)
+            if frame.monitor_seq is not None:
+                self.cursor.advance(frame.monitor_seq)
+                self.findings.extend(self.validator.observe_monitor_seq(frame.monitor_seq, now))
         self._changed.set()
 
     async def wait_until(self, condition: Callable[[], T], timeout: float = 10.0) -> T:

@@ -19,6 +19,7 @@ from .config import RuntimeConfig
 from .context import UserExecutionContext
 from .faults import FaultConfig, FaultPlan
 from .log_context import correlated
+from .log_forwarding import forwarding_logs
 from .manager import WebSocketManager
 from .metrics import RuntimeMetrics
 from .notifier import WebSocketNotifier
@@ -222,11 +223,14 @@ class ExecutionEngineFactory:
         # run wakes up (a done-callback would run later).
         context = engine.context
         try:
-            with correlated(
-                user_id=context.user_id,
-                thread_id=context.thread_id,
-                run_id=context.run_id,
-                agent_name=context.agent_name,
+            with (
+                correlated(
+                    user_id=context.user_id,
+                    thread_id=context.thread_id,
+                    run_id=context.run_id,
+                    agent_name=context.agent_name,
+                ),
+                forwarding_logs(context.run_id, self.websocket_manager.publish_log),
             ):
                 return await engine.execute(text)
         finally:

@@ -26,8 +26,16 @@ from .context import UserExecutionContext
 from .delivery import Deliverable, DeliveryTicket
 from .faults import ChaosAction, FaultPlan
 from .metrics import RuntimeMetrics
-from .protocol import Event, EventType
-from .protocol.codec import ConnectionAck, ErrorFrame, encode_ack, encode_error, encode_event
+from .protocol import Event, EventType, RunLog
+from .protocol.codec import (
+    ConnectionAck,
+    ErrorFrame,
+    dumps,
+    encode_ack,
+    encode_error,
+    encode_event,
+    run_log_to_dict,
+)
 from .protocol.endpoints import MONITOR_ENDPOINT, USER_ENDPOINT
 from .streams import (
     MemoryStore,
@@ -368,8 +376,14 @@ class WebSocketManager:
             self.metrics.undelivered_events.inc()
             self._report(event, 0, 0, 0.0)
 
+    def publish_log(self, entry: RunLog) -> None:
+        """A warning or error logged during a run, for the observer stream (a ``log`` frame:
+        numbered by ``monitor_seq`` like every frame there, but no event)."""
+        self._publish_monitor(dumps(run_log_to_dict(entry)))
+
     def _publish_monitor(self, entry: ObserverEntry) -> None:
-        """Number an event's frame or a delivery report on the observer stream and send it."""
+        """Number an event's frame, a ``log`` frame or a delivery report on the observer
+        stream and send it."""
         monitor_seq = self._observed.publish(entry)
         if self._monitors:
             frame = observer_frame(monitor_seq, entry, self._node)

@@ -38,6 +38,7 @@ from runtime.protocol import (
     NodeStatus,
     Ping,
     Resume,
+    RunLog,
     UserMessage,
     encode_client_message,
 )
@@ -49,6 +50,7 @@ from runtime.protocol.codec import (
     encode_error,
     encode_pong,
     node_status_to_dict,
+    run_log_to_dict,
 )
 from runtime.protocol.events import _REQUIRED_DATA, RUN_STATUSES, TOOL_STATUSES
 from runtime.protocol.rules import RULES
@@ -279,7 +281,16 @@ def control_frame_problems(spec: str) -> list[str]:
         ControlType.NODE: set(
             node_status_to_dict(NodeStatus("n", NodeState.LOST, 1.0, "why", monitor_seq=1))
         ),
+        ControlType.LOG: set(
+            run_log_to_dict(RunLog("ERROR", "l", "m", 1.0, "u", "r", node="n", monitor_seq=1))
+        ),
     }
+    problems += [
+        f"test_protocol_doc.py cannot check the fields of control frame {t.value!r}: add "
+        "an encoded example of it to control_frame_problems"
+        for t in ControlType
+        if t not in encoded
+    ]
     for frame_type, in_code in encoded.items():
         fields_table = table_under(spec, frame_type.value)
         problems += compare(

@@ -411,9 +411,10 @@ class ClusterManager(WebSocketManager):
                 self._report(received, 0, 0, 0.0)
 
     def _publish_monitor(self, entry: ObserverEntry) -> None:
-        """A delivery report of this node, for the observer stream in Redis."""
-        assert not isinstance(entry, bytes)
-        self.broker.enqueue(ObserverRecord(delivery_open(entry) + self._node))
+        """A delivery report or ``log`` frame of this node, for the observer stream in
+        Redis (events go through ``emit``)."""
+        open_frame = entry[:-1] if isinstance(entry, bytes) else delivery_open(entry)
+        self.broker.enqueue(ObserverRecord(open_frame + self._node))
 
     # --- forwarding -------------------------------------------------------------------
 

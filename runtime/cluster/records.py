@@ -88,7 +88,7 @@ class EventRecord:
 
 @dataclass(frozen=True, slots=True)
 class ObserverRecord:
-    """A delivery report or ``node`` frame, open: without its ``monitor_seq`` and closing
+    """A delivery report, ``node`` or ``log`` frame, open: without its ``monitor_seq`` and closing
     brace (the script appends them)."""
 
     open_frame: bytes

@@ -141,7 +141,53 @@ class NodeStatus:
     monitor_seq: int | None = None
 
 
-ServerFrame = Event | ConnectionAck | ErrorFrame | Pong | Delivery | NodeStatus
+@dataclass(frozen=True, slots=True)
+class RunLog:
+    """A warning or error the runtime logged during a run (observer stream only): no event,
+    but it carries the run's ids, so a monitor shows it with the run."""
+
+    level: str
+    logger: str
+    message: str
+    #: when it was logged, seconds since the Unix epoch
+    timestamp: float
+    user_id: str
+    run_id: str
+    thread_id: str | None = None
+    agent_name: str | None = None
+    #: the tool call it was logged in (None: outside any tool call)
+    tool_call_id: str | None = None
+    #: the connection whose message started the run (None: not known)
+    connection_id: str | None = None
+    #: the traceback, as one string (None: the record had none)
+    exception: str | None = None
+    #: the node that logged it (None from a runtime that does not say)
+    node: str | None = None
+    monitor_seq: int | None = None
+
+
+#: a ``log`` frame's fields after its type, in wire order (``node`` and ``monitor_seq``
+#: follow, added by the observer stream)
+RUN_LOG_FIELDS = (
+    "level",
+    "logger",
+    "message",
+    "timestamp",
+    "user_id",
+    "thread_id",
+    "run_id",
+    "agent_name",
+    "tool_call_id",
+    "connection_id",
+    "exception",
+)
+#: the ``log`` fields that may be null
+_OPTIONAL_RUN_LOG_FIELDS = frozenset(
+    {"thread_id", "agent_name", "tool_call_id", "connection_id", "exception"}
+)
+
+
+ServerFrame = Event | ConnectionAck | ErrorFrame | Pong | Delivery | NodeStatus | RunLog
 
 
 def encode_ack(ack: ConnectionAck) -> bytes:
@@ -205,6 +251,19 @@ def node_status_to_dict(status: NodeStatus) -> dict[str, Any]:
     return out
 
 
+def run_log_to_dict(entry: RunLog) -> dict[str, Any]:
+    """A ``log`` frame; every field is present (``null`` where there is none), so a
+    reader can index it without asking first."""
+    out: dict[str, Any] = {"type": ControlType.LOG.value}
+    for name in RUN_LOG_FIELDS:
+        out[name] = getattr(entry, name)
+    if entry.node is not None:
+        out["node"] = entry.node
+    if entry.monitor_seq is not None:
+        out["monitor_seq"] = entry.monitor_seq
+    return out
+
+
 def _require(obj: Mapping[str, Any], name: str, types: type | tuple[type, ...]) -> Any:
     if name not in obj:
         raise ProtocolError("missing_field", f"{obj.get('type')} needs '{name}'")
@@ -247,15 +306,13 @@ def server_frame_from_dict(obj: Mapping[str, Any]) -> ServerFrame:
         return Pong()
     if kind == ControlType.NODE:
         return _node_status_from_dict(obj)
+    if kind == ControlType.LOG:
+        return _run_log_from_dict(obj)
     raise ProtocolError("unknown_type", f"unknown frame type {kind!r}")
 
 
 def _delivery_from_dict(obj: Mapping[str, Any]) -> Delivery:
-    monitor_seq = obj.get("monitor_seq")
-    if monitor_seq is not None and (
-        not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
-    ):
-        raise ProtocolError("invalid_field", "delivery 'monitor_seq' must be an integer >= 1")
+    monitor_seq = _monitor_seq(obj)
     recipients = obj.get("recipients")
     if recipients is not None and (
         not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients)
@@ -282,17 +339,37 @@ def _text(obj: Mapping[str, Any], name: str) -> str:
     return value
 
 
+def _monitor_seq(obj: Mapping[str, Any]) -> int | None:
+    """An observer frame's optional ``monitor_seq``: absent, or an integer >= 1."""
+    monitor_seq = obj.get("monitor_seq")
+    if monitor_seq is not None and (
+        not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
+    ):
+        raise ProtocolError(
+            "invalid_field", f"{obj.get('type')} 'monitor_seq' must be an integer >= 1"
+        )
+    return monitor_seq
+
+
+def _run_log_from_dict(obj: Mapping[str, Any]) -> RunLog:
+    found: dict[str, Any] = {}
+    for name in RUN_LOG_FIELDS:
+        if name in _OPTIONAL_RUN_LOG_FIELDS:
+            found[name] = _optional_str(obj, name)
+        elif name == "timestamp":
+            found[name] = float(_require(obj, name, (int, float)))
+        else:
+            found[name] = _require(obj, name, str)
+    return RunLog(**found, node=_optional_str(obj, "node"), monitor_seq=_monitor_seq(obj))
+
+
 def _node_status_from_dict(obj: Mapping[str, Any]) -> NodeStatus:
     state = _require(obj, "state", str)
     try:
         node_state = NodeState(state)
     except ValueError:
         raise ProtocolError("invalid_field", f"node 'state' {state!r} is unknown") from None
-    monitor_seq = obj.get("monitor_seq")
-    if monitor_seq is not None and (
-        not isinstance(monitor_seq, int) or isinstance(monitor_seq, bool) or monitor_seq < 1
-    ):
-        raise ProtocolError("invalid_field", "node 'monitor_seq' must be an integer >= 1")
+    monitor_seq = _monitor_seq(obj)
     timestamp = _require(obj, "timestamp", (int, float))
     return NodeStatus(
         node=_require(obj, "node", str),

@@ -61,6 +61,8 @@ class ControlType(StrEnum):
     DELIVERY = "delivery"
     #: a node of a runtime cluster joined, left or was lost (observer stream only)
     NODE = "node"
+    #: a warning or error the runtime logged during a run (observer stream only)
+    LOG = "log"
 
 
 class NodeState(StrEnum):

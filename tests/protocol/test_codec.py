@@ -20,6 +20,7 @@ from runtime.protocol import (
     Pong,
     ProtocolError,
     Resume,
+    RunLog,
     UserMessage,
     decode_client_message,
     decode_event,
@@ -34,6 +35,7 @@ from runtime.protocol.codec import (
     encode_ack,
     encode_error,
     encode_pong,
+    run_log_to_dict,
 )
 
 from .strategies import NASTY_STRINGS, events, json_objects, make_event, wild_ids, wild_text
@@ -407,6 +409,36 @@ def test_delivery_classifies_and_round_trips() -> None:
         event_id="e1", user_id="u", seq=1, connections=0, failed=1, latency_ms=0.0, monitor_seq=9
     )
     assert decode_server_frame(dumps(delivery_to_dict(on_monitor))) == on_monitor
+
+
+def test_a_log_frame_classifies_and_round_trips_with_every_field_present() -> None:
+    entry = RunLog("WARNING", "runtime.tools", "tool x failed", 1.5, "alice", "run_1",
+                   thread_id="th_1", tool_call_id="call_1")  # fmt: skip
+    raw = dumps(run_log_to_dict(entry))
+    assert orjson.loads(raw)["exception"] is None and orjson.loads(raw)["connection_id"] is None
+    assert decode_server_frame(raw) == entry
+    observed = RunLog("ERROR", "x", "boom", 2, "u", "r", exception="Traceback …", node="n1",
+                      monitor_seq=4)  # fmt: skip
+    back = decode_server_frame(dumps(run_log_to_dict(observed)))
+    assert back == observed and isinstance(back, RunLog) and isinstance(back.timestamp, float)
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"run_id": None}, "invalid_field"),
+        ({"message": 3}, "invalid_field"),
+        ({"timestamp": "now"}, "invalid_field"),
+        ({"tool_call_id": ""}, "invalid_field"),
+        ({"monitor_seq": 0}, "invalid_field"),
+    ],
+)
+def test_a_bad_log_frame_is_refused(change: dict[str, Any], code: str) -> None:
+    fields = run_log_to_dict(RunLog("WARNING", "l", "m", 1.0, "u", "r")) | change
+    assert code_of(decode_server_frame, dumps(fields)) == code
+    missing = run_log_to_dict(RunLog("WARNING", "l", "m", 1.0, "u", "r"))
+    del missing["level"]
+    assert code_of(decode_server_frame, dumps(missing)) == "missing_field"
 
 
 def test_delivery_integer_latency_becomes_float() -> None:

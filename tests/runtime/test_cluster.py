@@ -168,6 +168,33 @@ async def test_one_observer_stream_for_every_node_says_which_node(cluster: Clust
             await client.close()
 
 
+async def test_a_runs_warnings_reach_a_monitor_on_another_node(cluster: Cluster) -> None:
+    async with cluster(2, allow_client_faults=True) as (a, b):
+        monitor = await observe(b)
+        on_a = await connect(a, "frank")
+        failing = {"pace": 0, "faults": {"tool_failure_rate": 1.0}}
+        events = await on_a.run("2+2", "calculator", options=failing)
+        await monitor.wait_until(
+            lambda: monitor.logs and len(monitor.deliveries) >= len(events), seconds(10)
+        )
+        (entry,) = monitor.logs
+        assert (entry.node, entry.user_id, entry.run_id) == ("a", "frank", events[0].run_id)
+        assert (entry.level, entry.logger) == ("WARNING", "runtime.tools")
+        assert entry.tool_call_id == next(
+            e.data["tool_call_id"] for e in events if e.type is EventType.TOOL_EXECUTING
+        )
+        numbers = sorted(
+            [e.monitor_seq for e in monitor.events]
+            + [d.monitor_seq for d in monitor.deliveries]
+            + [n.monitor_seq for n in monitor.nodes]
+            + [entry.monitor_seq]
+        )
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+        assert monitor.findings == []
+        for client in (monitor, on_a):
+            await client.close()
+
+
 async def test_restarting_a_node_keeps_the_epoch_and_clients_resume_with_no_loss(
     cluster: Cluster, redis_url: str, broker_namespace: str
 ) -> None:

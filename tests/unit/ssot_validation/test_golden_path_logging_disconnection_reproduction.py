@@ -13,8 +13,10 @@ Runs under pytest with the rest of the tests, or on its own:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import secrets
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,12 +27,15 @@ if __package__ in (None, "") and str(Path(__file__).resolve().parents[3]) not in
     # Run as a script: make the repository root importable for ``tests.*``.
     sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
+from runtime.auth import Role, TokenAuthority
+from runtime.client import AgentClient
 from runtime.log_context import CorrelationFilter
 from runtime.log_format import JsonLinesFormatter, TextFormatter
 from runtime.protocol import EventType, RunStatus
 from runtime.server import RuntimeServer
 from tests.conftest import ClientFactory, seconds
 from tests.mission_critical.assertions import finish_run
+from tests.runtime.served import serve
 
 pytestmark = [pytest.mark.critical]
 
@@ -77,13 +82,12 @@ def describe(record: logging.LogRecord) -> str:
 
 
 def assert_found_by_run_id(captured: Captured, run_id: str, user: str) -> None:
-    """Every warning or error that names the run carries its ids, and the run id alone finds
-    it in both formats."""
-    mentioning = [r for r in serious(captured.records) if run_id in r.getMessage()]
-    lacking = [r for r in mentioning if getattr(r, "run_id", None) != run_id]
+    """Every warning or error of the test belongs to the run (one run at a time here) and
+    carries its ids, and the run id alone finds it in both formats."""
+    lacking = [r for r in serious(captured.records) if getattr(r, "run_id", None) != run_id]
     assert not lacking, (
-        f"records about run {run_id} that a search by its run_id would not find (logged "
-        f"without the run's context): {[describe(r) for r in lacking]}"
+        f"warnings or errors made during run {run_id} that a search by its run_id would not "
+        f"find (logged without the run's context): {[describe(r) for r in lacking]}"
     )
     json_format, text_format = JsonLinesFormatter(), TextFormatter()
     for record in serious(captured.of_run(run_id)):
@@ -91,6 +95,30 @@ def assert_found_by_run_id(captured: Captured, run_id: str, user: str) -> None:
         assert (line["run_id"], line["user_id"]) == (run_id, user), describe(record)
         assert line["thread_id"], f"no thread_id on {describe(record)}"
         assert f"run={run_id}" in text_format.format(record), describe(record)
+
+
+async def assert_observed(monitor: AgentClient, captured: Captured, run_id: str) -> None:
+    """Every warning and error of the run reached the observer stream as a ``log`` frame
+    with the run's ids, beside the run's events."""
+    expected = [(r.levelname, r.getMessage()) for r in serious(captured.of_run(run_id))]
+
+    def observed() -> list[tuple[str, str]]:
+        return [(e.level, e.message) for e in monitor.logs if e.run_id == run_id]
+
+    # On a timeout the comparison below says what is missing.
+    with contextlib.suppress(TimeoutError):
+        await monitor.wait_until(lambda: len(observed()) >= len(expected), seconds(10))
+    assert observed() == expected, (
+        f"the warnings and errors of run {run_id} should reach observers as log frames: "
+        f"logged {expected}, observed {observed()}"
+    )
+    run = next(e for e in monitor.events if e.run_id == run_id)
+    for entry in monitor.logs:
+        assert (entry.user_id, entry.thread_id, entry.agent_name) == (
+            run.user_id,
+            run.thread_id,
+            run.agent_name,
+        ), f"log frame {entry.message!r} does not carry the ids of run {run_id}"
 
 
 class TestEveryRecordOfARunCarriesItsIds:
@@ -107,6 +135,7 @@ class TestEveryRecordOfARunCarriesItsIds:
     async def test_a_failing_tool_is_a_warning_with_the_run_user_and_tool_call(
         self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
     ) -> None:
+        monitor = await connect("ops", role=Role.MONITOR)
         client = await connect("alice")
         events = await client.run("What is 2+3?", "calculator", options=FAILING_TOOLS)
         run_id = events[0].run_id
@@ -115,22 +144,26 @@ class TestEveryRecordOfARunCarriesItsIds:
             for e in events
             if e.type is EventType.TOOL_COMPLETED and e.data["status"] == "error"
         }
-        warned = [r for r in serious(captured.of_run(run_id)) if r.name == "runtime.tools"]
-        assert {getattr(r, "tool_call_id", None) for r in warned} == failed_calls, (
-            f"each failing tool call should be one warning carrying its tool_call_id; got "
-            f"{[describe(r) for r in warned]}"
-        )
         assert_found_by_run_id(captured, run_id, "alice")
+        told = [r for r in captured.of_run(run_id) if r.name == "runtime.tools"]
+        warned = serious(told)
+        assert {getattr(r, "tool_call_id", None) for r in warned} == failed_calls, (
+            f"each failing tool call should be one warning carrying its tool_call_id; the "
+            f"tools of run {run_id} logged {[describe(r) for r in told]}"
+        )
+        await assert_observed(monitor, captured, run_id)
 
     async def test_an_agent_crash_is_logged_with_the_run(
         self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
     ) -> None:
+        monitor = await connect("ops", role=Role.MONITOR)
         client = await connect("bob")
         events = await client.run("Analyse this", "data_analyst", options=CRASHING)
         run_id = events[0].run_id
         assert events[-1].data["status"] == RunStatus.FAILED
         assert serious(captured.of_run(run_id)), "the crash left no warning a run_id finds"
         assert_found_by_run_id(captured, run_id, "bob")
+        await assert_observed(monitor, captured, run_id)
 
 
 class TestADisconnectMidRun:
@@ -165,6 +198,57 @@ class TestADisconnectMidRun:
         await leaving.close()
         await finish_run(staying, run_id, seconds(20))
         assert not [r for r in captured.of_run(run_id) if "disconnected" in r.getMessage()]
+
+
+def found_by_run_id(log_format: str, lines: list[str], run_id: str) -> list[str]:
+    """The lines a search by ``run_id`` alone finds: ``jq 'select(.run_id == "…")'`` for
+    JSON Lines, ``grep run=…`` for text."""
+    if log_format == "json":
+        return [line for line in lines if json.loads(line)["run_id"] == run_id]
+    return [line for line in lines if f"run={run_id} " in line or f"run={run_id}]" in line]
+
+
+def is_serious(log_format: str, line: str) -> bool:
+    if log_format == "json":
+        return json.loads(line)["level"] in ("WARNING", "ERROR", "CRITICAL")
+    return any(f" {level} " in line for level in ("WARNING", "ERROR", "CRITICAL"))
+
+
+class TestTheServedLog:
+    """``agent-runtime serve --log-format …`` as a real process: a failing tool's and a
+    crash's whole story is found in its log by the run id alone."""
+
+    @pytest.mark.parametrize("log_format", ["json", "text"])
+    async def test_a_run_id_finds_every_warning_of_its_run(self, log_format: str) -> None:
+        secret = secrets.token_hex(32)
+        args = ["--secret", secret, "--allow-client-faults", "--log-format", log_format]
+        async with serve(*args, "--pace", "0") as served:
+            client = await AgentClient.connect(
+                served.url, TokenAuthority(secret).issue("erin", "user")
+            )
+            try:
+                tool_run = (await client.run("2+2", "calculator", options=FAILING_TOOLS))[0]
+                crash_run = (await client.run("go", "data_analyst", options=CRASHING))[0]
+            finally:
+                await client.close()
+            await served.interrupt()
+        listening = next(i for i, line in enumerate(served.log) if "listening on" in line)
+        lines = [line for line in served.log[listening + 1 :] if line.strip()]
+        runs = {tool_run.run_id: "runtime.tools", crash_run.run_id: "injected fault"}
+        found = {line for run_id in runs for line in found_by_run_id(log_format, lines, run_id)}
+        orphans = [line for line in lines if is_serious(log_format, line) and line not in found]
+        assert not orphans, (
+            f"warnings and errors in the {log_format} log that no run id finds: {orphans}"
+        )
+        for run_id, telling in runs.items():
+            story = found_by_run_id(log_format, lines, run_id)
+            assert any("started" in line for line in story), (
+                f"searching the {log_format} log for run {run_id} does not find its start: {story}"
+            )
+            assert any(is_serious(log_format, line) and telling in line for line in story), (
+                f"searching the {log_format} log for run {run_id} does not find the warning "
+                f"about {telling!r}: {story}"
+            )
 
 
 if __name__ == "__main__":
