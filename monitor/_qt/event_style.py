@@ -13,6 +13,7 @@ from typing import Any
 
 import pyqtgraph as pg
 
+from monitor.model.run_logs import ERROR_RANK
 from monitor.model.run_state import RunState
 from runtime.protocol import EventType
 
@@ -119,6 +120,12 @@ NODE_COLORS: tuple[str, ...] = (
     "#c9a27a",  # tan
     "#7fa7ff",  # periwinkle
 )
+
+
+def log_colour(rank: int) -> str:
+    """The colour of a logged level's rank (``run_logs.LEVEL_RANK``): errors red, warnings
+    amber."""
+    return theme.DANGER if rank >= ERROR_RANK else theme.WARN
 
 
 def node_colour(colour: int | None) -> str:

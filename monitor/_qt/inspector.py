@@ -1,4 +1,5 @@
-"""``InspectorPanel``: the raw events, newest first, filterable, with the selected frame's JSON.
+"""``InspectorPanel``: the raw events, newest first, filterable, with the selected frame's JSON;
+under them, the warnings and errors logged during the runs listed (``LogList``).
 
 Which rows are listed is ``monitor.model.event_filter`` (type, user, run and node vectorised over
 the store's columns; the free-text search in the raw frames, which the store keeps only for
@@ -38,9 +39,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from monitor.model.event_filter import EventFilter, matching_rows, pretty_frame, summarize_event
+from monitor.model.event_filter import (
+    EventFilter,
+    log_detail,
+    matching_rows,
+    pretty_frame,
+    summarize_event,
+)
 from monitor.model.ids import short_id
 from monitor.model.nodes import NO_NODE
+from monitor.model.run_logs import LogRecord
 from monitor.model.store import EVENT_TYPES, EventStore
 from runtime.protocol import EventType
 
@@ -48,6 +56,7 @@ from . import theme
 from .anchored_table import TableAnchor
 from .event_style import EVENT_COLORS, node_colour
 from .icons import icon
+from .log_list import LogList
 from .sessions_panel import PlaceholderTableView, clock
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
@@ -324,9 +333,19 @@ class InspectorPanel(QWidget):
         detail_layout.addWidget(self.detail_label)
         detail_layout.addWidget(self.detail, 1)
 
-        # table beside the JSON: both get the panel's full height
+        # the warnings and errors logged during the runs listed, under the events
+        self.logs = LogList(store, self)
+        self.logs.record_selected.connect(self._show_log)
+        events_and_logs = QSplitter(Qt.Orientation.Vertical, self)
+        events_and_logs.addWidget(self.table)
+        events_and_logs.addWidget(self.logs)
+        events_and_logs.setStretchFactor(0, 3)
+        events_and_logs.setStretchFactor(1, 1)
+        events_and_logs.setChildrenCollapsible(False)
+
+        # the lists beside the JSON: both get the panel's full height
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
-        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(events_and_logs)
         self.splitter.addWidget(detail_box)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -347,6 +366,8 @@ class InspectorPanel(QWidget):
         self._sync_users()
         self._sync_nodes()
         upto = self.store.total if self._paused_at is None else self._paused_at
+        self.logs.set_filter(self.current_filter())
+        self.logs.refresh()
         if self._filter_dirty:
             self._filter_dirty = False
             self._apply_filter(upto)
@@ -495,8 +516,23 @@ class InspectorPanel(QWidget):
         if not current.isValid() or self._taking_rows:
             return  # cleared, or moved off a row the list dropped (``refresh`` says so)
         row = self.model.store_row(current.row())
+        self.logs.clear_selection()
         self._show_detail(row, listed=True)
         self.event_selected.emit(row)
+
+    def _show_log(self, record: LogRecord) -> None:
+        """A log record the user selected: its message, traceback and frame."""
+        self.table.selectionModel().clear()
+        self._detail_row = None
+        self._detail_listed = False
+        entry = record.entry
+        where = f" · tool call {entry.tool_call_id}" if entry.tool_call_id else ""
+        self.detail_label.setText(
+            f"{entry.level} logged by {entry.logger} · received "
+            f"{clock(record.received_at, millis=True)} · run {entry.run_id} of "
+            f"{entry.user_id}{where}"
+        )
+        self.detail.setPlainText(log_detail(record))
 
     def _clear_detail(self, reason: str) -> None:
         self._detail_row = None

@@ -60,7 +60,7 @@ from monitor.model.store import RATE_WINDOW, EventStore, RunInfo
 
 from . import theme
 from .anchored_table import TableAnchor
-from .event_style import STATUS_COLORS, node_colour
+from .event_style import STATUS_COLORS, log_colour, node_colour
 from .icons import icon
 from .table_model import CELL_ROLES, ColumnTableModel, ModelIndex
 
@@ -123,6 +123,8 @@ class _RunRow:
     events: int
     tools_open: int
     findings: int
+    logs: int
+    log_rank: int  # the worst level logged (``run_logs.LEVEL_RANK``; 0: none)
     rate: float
     check: bool  # a run of the pre-deploy check's own users
     node: str | None  # the cluster node that started it
@@ -143,6 +145,8 @@ class _RunRow:
             events=run.events,
             tools_open=run.tools_open,
             findings=run.findings,
+            logs=run.logs,
+            log_rank=run.log_rank,
             # rounded so that a rate jittering in the third decimal is not a "change"
             rate=round(run.rate(now), 1),
             check=is_check_user(run.user_id),
@@ -178,6 +182,7 @@ class SessionTableModel(ColumnTableModel):
         "Ev/s",
         "Started",
         "Node",
+        "Logs",
     )
     HEADER_TIPS = (
         "user id",
@@ -192,11 +197,13 @@ class SessionTableModel(ColumnTableModel):
         f"events per second over the last {RATE_WINDOW:g} s",
         "when the first event of the run arrived",
         "the runtime cluster node that started the run",
+        "warnings and errors the runtime logged during this run (red: an error); the "
+        "inspector lists them",
     )
-    # Node is last in the model (after the columns tests and code address by number) and
-    # shown after Status (``SessionsPanel`` moves its section)
-    USER, THREAD, RUN, AGENT, STATUS, EVENTS, TOOLS, FINDINGS, RATE, STARTED, NODE = range(11)
-    _NUMERIC = frozenset({EVENTS, TOOLS, FINDINGS, RATE})
+    # Node and Logs are last in the model (after the columns tests and code address by
+    # number); ``SessionsPanel`` shows Node after Status and Logs after Findings
+    USER, THREAD, RUN, AGENT, STATUS, EVENTS, TOOLS, FINDINGS, RATE, STARTED, NODE, LOGS = range(12)
+    _NUMERIC = frozenset({EVENTS, TOOLS, FINDINGS, RATE, LOGS})
 
     def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -220,6 +227,7 @@ class SessionTableModel(ColumnTableModel):
         self._last_sweep = -float("inf")
         self._seen_total = 0
         self._seen_findings = 0
+        self._seen_logs = 0
 
     # --- Qt model API -------------------------------------------------------------------
 
@@ -247,6 +255,8 @@ class SessionTableModel(ColumnTableModel):
                 return QColor(status_colour(row.status))
             if column == self.FINDINGS and row.findings:
                 return QColor(theme.WARN)
+            if column == self.LOGS and row.logs:
+                return QColor(log_colour(row.log_rank))
             if column in (self.THREAD, self.RUN, self.STARTED):
                 return QColor(theme.TEXT_MUTED)
             if column == self.NODE:
@@ -287,6 +297,8 @@ class SessionTableModel(ColumnTableModel):
             return f"{row.rate:.1f}" if row.rate else ""
         if column == self.NODE:
             return self.store.nodes.label(row.node) if row.node else ""
+        if column == self.LOGS:
+            return str(row.logs) if row.logs else ""
         return clock(row.started_at)
 
     # --- updating -----------------------------------------------------------------------
@@ -405,7 +417,7 @@ class SessionTableModel(ColumnTableModel):
             self._live.discard(row.index)  # settled: only new events or findings revive it
 
     def _touched_runs(self) -> set[int]:
-        """Runs with rows that received events or findings since the last refresh (call
+        """Runs with rows that received events, findings or logs since the last refresh (call
         with the store lock held)."""
         store = self.store
         touched: set[int] = set()
@@ -418,6 +430,11 @@ class SessionTableModel(ColumnTableModel):
             if record.run_index is not None:
                 touched.add(record.run_index)
         self._seen_findings = store.findings_total
+        new_logs = min(store.logs.total - self._seen_logs, len(store.logs))
+        for log in store.logs.newest(new_logs):
+            if log.run_index is not None:
+                touched.add(log.run_index)
+        self._seen_logs = store.logs.total
         return {i for i in touched if i < self._next_run}
 
     def run_row(self, run_index: int) -> _RunRow | None:
@@ -486,6 +503,7 @@ _COLUMN_SAMPLES = (
     "",
     "00:00:00",
     "a-4121",
+    "",
 )
 #: cell padding (4 px a side in dark.qss) plus the style's own text margins, in px
 _CELL_MARGIN = 18
@@ -625,6 +643,10 @@ class SessionsPanel(QWidget):
         header.moveSection(
             header.visualIndex(SessionTableModel.NODE),
             header.visualIndex(SessionTableModel.STATUS) + 1,
+        )
+        header.moveSection(
+            header.visualIndex(SessionTableModel.LOGS),
+            header.visualIndex(SessionTableModel.FINDINGS) + 1,
         )
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(self._on_header_menu)

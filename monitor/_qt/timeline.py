@@ -63,6 +63,7 @@ from PySide6.QtWidgets import (
 
 from monitor.model.check_traffic import is_check_user
 from monitor.model.ids import short_id
+from monitor.model.run_logs import ERROR_RANK, LogRecord
 from monitor.model.run_summary import RunSummary
 from monitor.model.store import EVENT_TYPES, EventStore, RunInfo
 from monitor.model.timeline_scene import (
@@ -123,6 +124,7 @@ from .event_style import (
     PLOT_SELECTION_EDGE,
     STATUS_COLORS,
     TOOL_SPAN_COLORS,
+    log_colour,
     style_plot,
 )
 from .sessions_panel import CHECK_TRAFFIC_TIP
@@ -155,6 +157,13 @@ LANE_LABEL_PX = (90, 320)
 LANE_LABEL_SHARE = 0.4
 #: hover picks the nearest marker within this many pixels along x
 HOVER_PX = 12.0
+#: a log flag's size (px) and how far above its lane's centre it sits (in lanes)
+LOG_MARK_PX = 9
+LOG_MARK_RISE = 0.36
+#: at most this many log flags are drawn (the newest in the drawn range)
+MAX_LOG_MARKS = 2_000
+#: the start of a logged message a hover shows
+LOG_HOVER_CHARS = 160
 #: lane labels kept laid out (``QStaticText``), about a screenful of lanes many times over
 MAX_LAID_OUT_LABELS = 4_000
 #: at most this many runs that left memory before the view saw them are paged back from the
@@ -842,6 +851,24 @@ class TimelineView(QWidget):
         self.plot.addItem(self.finding_rings, ignoreBounds=True)
         self.legend.addItem(self.finding_rings, "finding")
 
+        # a warning or error the runtime logged during a run: a flag over its lane, at
+        # when it arrived (over the lane's top edge: it hides no event marker)
+        self.log_marks = pg.ScatterPlotItem(
+            symbol="t",
+            size=LOG_MARK_PX,
+            brush=pg.mkBrush(theme.WARN),
+            pen=pg.mkPen(PLOT_BACKGROUND, width=1),
+            antialias=True,
+        )
+        self.log_marks.setZValue(16)
+        #: a flag's brush by whether it is an error
+        self._log_brushes = (pg.mkBrush(theme.WARN), pg.mkBrush(theme.DANGER))
+        self.plot.addItem(self.log_marks, ignoreBounds=True)
+        self.legend.addItem(self.log_marks, "logged warning / error")
+        self._vis_logs: list[LogRecord] = []
+        self._log_x: FloatArray = np.zeros(0)
+        self._log_lane: LaneArray = np.zeros(0, dtype=np.int32)
+
         self.highlight_ring = pg.ScatterPlotItem(
             symbol="o", size=22, brush=None, pen=pg.mkPen(PLOT_HIGHLIGHT, width=2.5), antialias=True
         )
@@ -1405,6 +1432,7 @@ class TimelineView(QWidget):
         return (
             store.total if row_limit is None else row_limit,
             store.findings_total,
+            store.logs.total,
             store.span_count,
             store.epoch,
             self._size(),
@@ -1626,6 +1654,7 @@ class TimelineView(QWidget):
             image_lanes = self._draw_density(x, lane, frame)
         else:
             self._draw_markers(x, lane)
+        self._draw_logs(epoch, cover0, cover1, row_limit)
         self._draw_highlight()
         self._clip_live_bars(now - epoch)
         if live:
@@ -1809,6 +1838,50 @@ class TimelineView(QWidget):
             self.finding_rings.setData(x=[], y=[])
         return first, last
 
+    def _draw_logs(self, epoch: float, cover0: float, cover1: float, row_limit: int | None) -> None:
+        """Flag the warnings and errors logged during the runs with a lane, over their
+        lane's top edge, at their receive time (up to the frozen row's, if any)."""
+        store = self._store
+        with store.lock:
+            t1 = epoch + cover1
+            if row_limit is not None:
+                last = store.row(row_limit - 1) if row_limit > 0 else None
+                t1 = min(t1, epoch if last is None else float(last["t"]))
+            logs = store.logs.between(epoch + cover0, t1)
+        lane_of_run = self._lane_of_run
+        shown = [
+            log
+            for log in logs
+            if log.run_index is not None
+            and log.run_index < lane_of_run.size
+            and lane_of_run[log.run_index] >= 0
+        ][-MAX_LOG_MARKS:]
+        self._vis_logs = shown
+        self._log_x = np.array([log.received_at - epoch for log in shown], dtype=np.float64)
+        self._log_lane = np.array([lane_of_run[log.run_index] for log in shown], dtype=np.int32)
+        brushes = [self._log_brushes[log.rank >= ERROR_RANK] for log in shown]
+        self.log_marks.setData(
+            x=self._log_x, y=self._log_lane - LOG_MARK_RISE, brush=brushes, size=LOG_MARK_PX
+        )
+
+    def _describe_log(self, i: int) -> str:
+        log = self._vis_logs[i]
+        entry = log.entry
+        colour = log_colour(log.rank)
+        epoch = self._store.epoch or 0.0
+        tool = f" · tool call {short_id(entry.tool_call_id)}" if entry.tool_call_id else ""
+        lines = [
+            f"<b style='color:{colour}'>{escape(entry.level)}</b> logged by {escape(entry.logger)}",
+            escape(f"{entry.user_id} · {entry.agent_name or '?'} · {short_id(entry.run_id)}{tool}"),
+            f"at {format_elapsed(log.received_at - epoch, 0.001)}",
+            escape(entry.message[:LOG_HOVER_CHARS])
+            + ("…" if len(entry.message) > LOG_HOVER_CHARS else ""),
+        ]
+        if entry.exception:
+            last = entry.exception.strip().splitlines()[-1]
+            lines.append(f"<i>{escape(last[:LOG_HOVER_CHARS])}</i>")
+        return "<br>".join(lines)
+
     def _draw_highlight(self) -> None:
         h = self._highlight
         if h is None or h[2] >= self._lane_of_run.size or self._lane_of_run[h[2]] < 0:
@@ -1824,6 +1897,10 @@ class TimelineView(QWidget):
         if not 0 <= lane < self._lane_runs.size:
             return ""
         px = self._vb.viewPixelSize()[0]
+        if y < lane - LOG_MARK_RISE / 2:  # the lane's top edge, where its log flags are
+            flagged = nearest_event(self._log_x, self._log_lane, x, lane, HOVER_PX * px)
+            if flagged is not None:
+                return self._describe_log(flagged)
         event = nearest_event(self._vis_x, self._vis_lane, x, lane, HOVER_PX * px)
         if event is not None:
             return self._describe_event(event)

@@ -17,6 +17,7 @@ import orjson
 
 from runtime.protocol import EventType
 
+from .run_logs import LogRecord
 from .store import TYPE_CODE, EventStore
 
 
@@ -95,6 +96,43 @@ def summarize_event(event: dict[str, Any]) -> str:
     if kind == EventType.AGENT_ERROR:
         return f"{data.get('error_type')}: {data.get('message')}"
     return ""
+
+
+def matching_logs(store: EventStore, flt: EventFilter, want: int) -> list[LogRecord]:
+    """The newest ``want`` log records the store holds that pass ``flt``, newest first: its
+    user, run, node and text (case-insensitive, in the message, logger and traceback). An
+    event type picks events only, so it does not narrow them. Call with the store lock
+    held."""
+    needle = flt.text.casefold()
+    found: list[LogRecord] = []
+    for record in reversed(store.logs):
+        entry = record.entry
+        if flt.run_index is not None and record.run_index != flt.run_index:
+            continue
+        if flt.user_id is not None and entry.user_id != flt.user_id:
+            continue
+        if flt.node is not None and entry.node != flt.node:
+            continue
+        if needle and not any(
+            needle in part.casefold()
+            for part in (entry.message, entry.logger, entry.exception or "")
+        ):
+            continue
+        found.append(record)
+        if len(found) >= want:
+            break
+    return found
+
+
+def log_detail(record: LogRecord) -> str:
+    """What the inspector shows of a log record: its message, its traceback, then the frame
+    as received."""
+    entry = record.entry
+    parts = [entry.message]
+    if entry.exception:
+        parts.append(entry.exception.rstrip())
+    parts.append("— frame as received —\n" + pretty_frame(record.raw))
+    return "\n\n".join(parts)
 
 
 def pretty_frame(raw: bytes) -> str:

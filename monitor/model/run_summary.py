@@ -52,6 +52,8 @@ class RunSummary:
     last_row: int = 0
     #: the cluster node that started it (None: the runtime names no nodes)
     node: str | None = None
+    #: warnings and errors the runtime logged during it
+    logs: int = 0
 
     @property
     def finished(self) -> bool:

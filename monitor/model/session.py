@@ -9,6 +9,8 @@ A runtime cluster's ``node`` frames (a node joined, left or was lost) go to the 
 ``NodeTable``: a node that went is that node's outage, never the session's ``status`` or
 ``outages`` (the monitor's own connection). They are no events, but they take a
 ``monitor_seq`` like every frame of the observer stream, so they count in its gap checks.
+So do ``log`` frames (a warning or error logged during a run), which go to the store's
+``logs`` and their run's count.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from runtime.protocol import (
     Finding,
     NodeStatus,
     ProtocolError,
+    RunLog,
     SequenceValidator,
     ValidatorConfig,
     decode_object,
@@ -228,6 +231,13 @@ class ObservationSession:
             return self._record(found, now) if found else found
         if isinstance(frame, NodeStatus):
             self.store.nodes.status(frame, now)
+            if frame.monitor_seq is None:
+                return []
+            self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)
+            found = self.validator.observe_monitor_seq(frame.monitor_seq, now)
+            return self._record(found, now) if found else found
+        if isinstance(frame, RunLog):
+            self.store.add_log(frame, now, data)
             if frame.monitor_seq is None:
                 return []
             self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)

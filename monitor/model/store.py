@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from runtime.protocol import Event, EventType, Finding, RuleId, Severity
+from runtime.protocol import Event, EventType, Finding, RuleId, RunLog, Severity
 
 from .check_traffic import is_check_finding
 from .nodes import NO_NODE, NodeTable
+from .run_logs import MAX_LOGS, LogRecord, RunLogs
 from .run_state import RunState
 from .run_summary import FINISHED_STATUSES, MemoryRunArchive, RunArchive, RunSummary
 from .sharing import Lock, NoLock
@@ -72,6 +73,10 @@ class RunInfo:
     ended_at: float | None = None
     events: int = 0
     findings: int = 0
+    #: warnings and errors the runtime logged during it, and the worst one's rank
+    #: (``run_logs.LEVEL_RANK``; 0: none)
+    logs: int = 0
+    log_rank: int = 0
     tools_open: int = 0
     input: str = ""
     #: the cluster node that started it (None: the runtime names no nodes)
@@ -190,6 +195,7 @@ class EventStore:
         max_finished_runs: int = MAX_FINISHED_RUNS,
         archive: RunArchive | None = None,
         *,
+        max_logs: int = MAX_LOGS,
         archive_factory: Callable[[], RunArchive] = MemoryRunArchive,
         lock: Lock | None = None,
     ) -> None:
@@ -236,6 +242,8 @@ class EventStore:
         #: it injects protocol faults on purpose, so the window counts them apart
         self.check_findings_total = 0
         self.check_findings_by_severity: dict[str, int] = {s.value: 0 for s in Severity}
+        #: the warnings and errors logged during runs (``log`` frames; no rows, no events)
+        self.logs = RunLogs(max_logs)
         # events per whole second since epoch (throughput plot), grows as needed
         self._per_second = np.zeros(3600, dtype=np.int32)
 
@@ -505,6 +513,18 @@ class EventStore:
                 self.check_findings_by_severity[finding.severity.value] += 1
             return record
 
+    def add_log(self, entry: RunLog, received_at: float, raw: bytes) -> LogRecord:
+        """Record a ``log`` frame and count it in its run's logs, if the run is held."""
+        with self.lock:
+            run_index = self._run_index.get((entry.user_id, entry.run_id))
+            record = LogRecord(entry, received_at, run_index, raw)
+            if run_index is not None:
+                run = self.runs[run_index]  # _run_index names held runs only
+                run.logs += 1
+                run.log_rank = max(run.log_rank, record.rank)
+            self.logs.add(record)
+            return record
+
     @property
     def traffic_findings_total(self) -> int:
         """Findings about everything but the pre-deploy check's own users."""
@@ -695,6 +715,7 @@ def _summary(run: RunInfo) -> RunSummary:
         status=run.status,
         events=run.events,
         findings=run.findings,
+        logs=run.logs,
         input=run.input,
         first_row=run.first_row,
         last_row=run.last_row,

@@ -42,7 +42,8 @@ CREATE TABLE IF NOT EXISTS runs (
     input TEXT NOT NULL,
     first_row INTEGER NOT NULL,
     last_row INTEGER NOT NULL,
-    node TEXT
+    node TEXT,
+    logs INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_id ON runs (user_id, run_id);
 CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
@@ -50,7 +51,7 @@ CREATE INDEX IF NOT EXISTS runs_by_start ON runs (started_at);
 
 _COLUMNS = (
     "idx, user_id, run_id, thread_id, agent_name, started_at, last_at, ended_at, status, "
-    "events, findings, input, first_row, last_row, node"
+    "events, findings, input, first_row, last_row, node, logs"
 )
 
 
@@ -101,7 +102,7 @@ class RunArchive:
         with db:
             db.execute("BEGIN")
             db.executemany(
-                f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 15)})", rows
+                f"INSERT OR REPLACE INTO runs ({_COLUMNS}) VALUES ({','.join('?' * 16)})", rows
             )
         self._count += len(rows)
 

@@ -92,6 +92,7 @@ def test_event_types_match_the_spec() -> None:
         "pong",
         "delivery",
         "node",
+        "log",
     }
     assert not {t.value for t in ControlType} & {t.value for t in EventType}
     assert PROTOCOL_VERSION == 1
