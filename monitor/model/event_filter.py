@@ -16,6 +16,7 @@ import numpy as np
 import orjson
 
 from runtime.protocol import EventType
+from runtime.protocol.codec import run_log_to_dict
 
 from .run_logs import LogRecord
 from .store import TYPE_CODE, EventStore
@@ -125,13 +126,14 @@ def matching_logs(store: EventStore, flt: EventFilter, want: int) -> list[LogRec
 
 
 def log_detail(record: LogRecord) -> str:
-    """What the inspector shows of a log record: its message, its traceback, then the frame
-    as received."""
+    """What the inspector shows of a log record: its message, its traceback, then its frame
+    (every field, as received)."""
     entry = record.entry
     parts = [entry.message]
     if entry.exception:
         parts.append(entry.exception.rstrip())
-    parts.append("— frame as received —\n" + pretty_frame(record.raw))
+    frame = orjson.dumps(run_log_to_dict(entry), option=orjson.OPT_INDENT_2).decode()
+    parts.append("— frame —\n" + frame)
     return "\n\n".join(parts)
 
 

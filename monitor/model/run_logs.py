@@ -2,8 +2,9 @@
 them beside their run's events.
 
 They arrive as ``log`` frames of the observer stream (no events: they are numbered among
-them, but count in no event total or rate). The newest ``MAX_LOGS`` are held, with the
-frame as received for the inspector; each run counts its own (``RunInfo.logs``) and keeps
+them, but count in no event total or rate). The newest ``MAX_LOGS`` are held, decoded (the
+inspector shows the frame from its fields: a ``log`` frame that decodes has nothing else);
+each run counts its own (``RunInfo.logs``) and keeps
 the worst level it logged, for the sessions table. The recording keeps every one.
 """
 
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 
 from runtime.protocol import RunLog
 
-#: log frames held for display (the newest); the recording keeps every one
-MAX_LOGS = 20_000
+#: log frames held for display (the newest; under a kilobyte each, as many as finished runs
+#: are held); the recording keeps every one
+MAX_LOGS = 5_000
 
 #: how bad a level is; a level a runtime names that is not here counts as a warning
 LEVEL_RANK = {"WARNING": 1, "ERROR": 2, "CRITICAL": 3}
@@ -38,7 +40,6 @@ class LogRecord:
     received_at: float
     #: the store's index of its run (None: no event of the run was seen)
     run_index: int | None
-    raw: bytes
 
     @property
     def rank(self) -> int:

@@ -237,7 +237,7 @@ class ObservationSession:
             found = self.validator.observe_monitor_seq(frame.monitor_seq, now)
             return self._record(found, now) if found else found
         if isinstance(frame, RunLog):
-            self.store.add_log(frame, now, data)
+            self.store.add_log(frame, now)
             if frame.monitor_seq is None:
                 return []
             self.last_monitor_seq = max(self.last_monitor_seq, frame.monitor_seq)

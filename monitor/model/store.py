@@ -513,11 +513,11 @@ class EventStore:
                 self.check_findings_by_severity[finding.severity.value] += 1
             return record
 
-    def add_log(self, entry: RunLog, received_at: float, raw: bytes) -> LogRecord:
+    def add_log(self, entry: RunLog, received_at: float) -> LogRecord:
         """Record a ``log`` frame and count it in its run's logs, if the run is held."""
         with self.lock:
             run_index = self._run_index.get((entry.user_id, entry.run_id))
-            record = LogRecord(entry, received_at, run_index, raw)
+            record = LogRecord(entry, received_at, run_index)
             if run_index is not None:
                 run = self.runs[run_index]  # _run_index names held runs only
                 run.logs += 1

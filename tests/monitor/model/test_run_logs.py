@@ -114,7 +114,7 @@ def test_matching_logs_follow_the_inspectors_filter() -> None:
     assert messages(EventFilter(text="nothing like it")) == []
     assert len(matching_logs(store, EventFilter(), 1)) == 1
     detail = log_detail(matching_logs(store, EventFilter(user_id="bob"), 1)[0])
-    assert detail.startswith("timeout\n\nTraceback …\nTimeoutError\n\n— frame as received —")
+    assert detail.startswith("timeout\n\nTraceback …\nTimeoutError\n\n— frame —")
 
 
 def test_a_runs_log_count_is_kept_when_it_leaves_memory() -> None:
