@@ -76,6 +76,7 @@ class AgentClient:
         #: ``node`` frames of a cluster's observer stream
         self.nodes: list[NodeStatus] = []
         #: ``log`` frames of the observer stream: warnings and errors logged during runs
+        #: (kept with the events: not with ``keep_events`` off)
         self.logs: list[RunLog] = []
         self.findings: list[Finding] = []
         self.malformed: list[str] = []
@@ -261,7 +262,8 @@ class AgentClient:
                 self.cursor.advance(frame.monitor_seq)
             self.findings.extend(self.validator.feed_node(frame, now))
         elif isinstance(frame, RunLog):
-            self.logs.append(frame)
+            if self.keep_events:
+                self.logs.append(frame)
             if frame.monitor_seq is not None:
                 self.cursor.advance(frame.monitor_seq)
                 self.findings.extend(self.validator.observe_monitor_seq(frame.monitor_seq, now))
