@@ -99,6 +99,10 @@ class Subscriber:
     _writer_busy: bool = False
     #: frames the writer task took from the queues and is still sending
     _in_flight: int = 0
+    #: why the outbox was closed ("": it is open)
+    _closed_for: str = ""
+    #: frames given to it after its outbox closed (none was sent): logged once, by ``stop``
+    _late: int = 0
 
     def start(self) -> None:
         self._batch = batch_writer(self.transport)
@@ -120,6 +124,7 @@ class Subscriber:
     def put(self, payload: bytes, ticket: DeliveryTicket | None = None) -> None:
         """Queue a frame; never blocks. Overflow closes the connection (slow consumer)."""
         if self.closed:
+            self._late += 1
             self.sink.send_failed(ticket, "closed", self.user_id)
             return
         queued = len(self._queue)
@@ -136,9 +141,11 @@ class Subscriber:
 
     def put_ahead(self, payloads: Iterable[bytes]) -> None:
         """Queue frames to be written before the outbox (see ``_ahead``)."""
-        if not self.closed:
-            self._ahead.extend(payloads)
-            self._schedule_flush()
+        if self.closed:
+            self._late += sum(1 for _ in payloads)
+            return
+        self._ahead.extend(payloads)
+        self._schedule_flush()
 
     def _schedule_flush(self) -> None:
         """Have the scheduler write this connection's queued frames (once, however many)."""
@@ -146,17 +153,26 @@ class Subscriber:
             self._flush_pending = True
             self.scheduler.flush_later(self)
 
+    def _warn(self, message: str, *args: object) -> None:
+        """A WARNING about this connection: it carries the connection's user and id (over
+        the ids of a run in effect: the run whose event it could not take)."""
+        with correlated(user_id=self.user_id, connection_id=self.id):
+            log.warning(message, *args, stacklevel=2)
+
     def _overflow(self) -> None:
-        log.warning(
-            "closing %s connection %s of %s: %d frames unsent (slow consumer); "
-            "the client can reconnect and resume",
+        # One line for the whole close: every frame it will not send (queued, in flight, and
+        # the one that overflowed), not one per frame; later ones are counted by ``stop``.
+        self._warn(
+            "closing %s connection %s of %s as a slow consumer (over %d frames queued): "
+            "%d frame(s) not sent; the client can reconnect and resume",
             self.endpoint,
             self.id,
             self.user_id,
-            len(self._queue),
+            self.limit,
+            self.unsent + 1,
         )
         self.metrics.slow_consumer_closes.inc()
-        self._fail_queued("slow_consumer")
+        self._fail_queued("slow_consumer", logged=True)
         asyncio.get_running_loop().create_task(
             self._close(CLOSE_SLOW_CONSUMER, f"send queue over {self.limit} frames; resume")
         )
@@ -173,7 +189,7 @@ class Subscriber:
                 await transport.close(code, reason)
         except TimeoutError:
             assert isinstance(transport, Connection)  # no timeout is set otherwise
-            log.warning(
+            self._warn(
                 "connection %s of %s took no close frame within %gs (not reading): dropped",
                 self.id,
                 self.user_id,
@@ -182,19 +198,28 @@ class Subscriber:
             if self._batch is not None:
                 self._batch.abort()
         except (ConnectionClosed, OSError) as exc:
-            log.warning("closing connection %s failed: %s", self.id, exc)
+            self._warn("closing connection %s failed: %s", self.id, exc)
 
-    def _fail_queued(self, reason: str) -> None:
+    def _fail_queued(self, reason: str, in_flight: int | None = None, logged: bool = False) -> None:
+        """Close the outbox: fail every frame still queued. The first time, one WARNING
+        counts every frame the connection will not send: queued, and ``in_flight`` (default:
+        the writer task's, which it fails when its send ends), unless ``logged`` (the
+        caller said it)."""
+        first = not self.closed
         self.closed = True
-        if self._queue:
-            log.warning(
-                "%d frame(s) for %s connection %s of %s not sent: %s",
-                len(self._queue),
-                self.endpoint,
-                self.id,
-                self.user_id,
-                reason,
-            )
+        if first:
+            self._closed_for = reason
+            queued = len(self._queue) + len(self._ahead)
+            unsent = queued + (self._in_flight if in_flight is None else in_flight)
+            if unsent and not logged:
+                self._warn(
+                    "%d frame(s) for %s connection %s of %s not sent: %s",
+                    unsent,
+                    self.endpoint,
+                    self.id,
+                    self.user_id,
+                    reason,
+                )
         while self._queue:
             _, ticket = self._queue.popleft()
             self.sink.send_failed(ticket, reason, self.user_id)
@@ -269,8 +294,9 @@ class Subscriber:
                     written += 1
                     self._in_flight -= 1
             except ConnectionClosed:
+                failed = len(tickets) - written
                 self._account(tickets, written, "connection_closed")
-                self._fail_queued("connection_closed")
+                self._fail_queued("connection_closed", failed)
                 return
             except asyncio.CancelledError:
                 # stop() cancelled a write in flight: the frames not written failed like the
@@ -306,6 +332,19 @@ class Subscriber:
         """Stop writing: anything still queued is reported as failed."""
         if not self.closed:
             self._fail_queued("disconnected")
+        elif self._late:
+            # Counted since the outbox closed (a slow consumer's flood goes on until the
+            # connection is gone): one line for all of them.
+            self._warn(
+                "%d more frame(s) for %s connection %s of %s not sent: given to it after "
+                "it closed (%s)",
+                self._late,
+                self.endpoint,
+                self.id,
+                self.user_id,
+                self._closed_for,
+            )
+            self._late = 0  # said: a second stop (shutdown and handler both) does not repeat it
         if self._writer is not None:
             self._writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -286,7 +286,24 @@ class WebSocketManager:
             sub.sent_through = min(sub.sent_through, after_seq)
         if answer.gap is not None:
             self.metrics.replay_gaps.inc()
+        if answer.gap is not None and after_seq > 0:
+            # Frames after the last one this client got, which it never will: the buffer
+            # dropped them first. The client is told (replay_gap), but they are lost to it,
+            # so the log says so too. (After 0, it asked for whatever is still kept.)
+            first, last = answer.gap
+            log.warning(
+                "%s connection %s of %s resumed after %d: %d frame(s) (%d..%d) had already "
+                "left the replay buffer and cannot be sent",
+                sub.endpoint,
+                sub.id,
+                sub.user_id,
+                after_seq,
+                last - first + 1,
+                first,
+                last,
+            )
         if answer.refusal is not None:
+            # INFO: nothing of this stream is lost; the client is told to resume from 0.
             log.info(
                 "%s connection %s of %s: %s", sub.endpoint, sub.id, sub.user_id, answer.refusal
             )

@@ -13,7 +13,7 @@ from typing import Any
 
 from .context import UserExecutionContext
 from .manager import UnencodableEventError, WebSocketManager
-from .protocol import Event, EventType, RunStatus
+from .protocol import Event, EventType, ProtocolError, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,12 @@ class WebSocketNotifier:
         data["correlation_id"] = context.request_id
         try:
             return self.websocket_manager.emit(context, event_type, data)
+        except ProtocolError as exc:  # data the protocol does not allow: no event is made
+            _log_dropped(context, exc)
+            raise
         except UnencodableEventError as exc:
             if "result" not in data:
+                _log_dropped(context, exc)
                 raise
             # A result JSON cannot carry must not cost the user the event itself.
             log.warning(
@@ -119,3 +123,12 @@ class WebSocketNotifier:
         else:
             data["error"] = error or status
         return self._emit(context, EventType.AGENT_COMPLETED, data)
+
+
+def _log_dropped(context: UserExecutionContext, exc: Exception) -> None:
+    """An event that cannot be made or encoded is dropped (no seq is used) and the error
+    raised to the caller: logged here, where it is dropped, as the agent may catch the
+    error and go on."""
+    log.warning(
+        "run %s (request %s): %s; the event was not sent", context.run_id, context.request_id, exc
+    )

@@ -283,6 +283,15 @@ class RedisBroker:
                 self._wakeup.set()
             backoff.reset()
             self._working()
+            if self._dropped_while_down:
+                # The ERROR at the first drop could not say how many would follow.
+                log.warning(
+                    "node %s: Redis takes records again; %d record(s) were dropped while "
+                    "%d already waited for it",
+                    self.node_id,
+                    self._dropped_while_down,
+                    MAX_PENDING,
+                )
             self._dropped_while_down = 0
             self.metrics.broker_batches.inc()
             if out and out[0].decode() != self.epoch:

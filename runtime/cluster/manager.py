@@ -144,6 +144,8 @@ class ClusterManager(WebSocketManager):
         self.leases = LeaseKeeper(self)
         #: runs another node ended while this one was cut off: their events are dropped
         self.reaped_runs: set[str] = set()
+        #: events of each reaped run dropped so far, logged once at its last one
+        self._reaped_dropped: dict[str, int] = {}
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -352,7 +354,7 @@ class ClusterManager(WebSocketManager):
         Returns None: the event's ``seq`` is taken by the broker after this returns.
         """
         if context.run_id in self.reaped_runs:
-            self.metrics.broker_dropped.inc()
+            self._drop_reaped(context, event_type)
             return None
         plan, action = self._chaos_for(context, event_type)
         if action is ChaosAction.OMIT:
@@ -397,6 +399,27 @@ class ClusterManager(WebSocketManager):
             )
         )
         return None
+
+    def _drop_reaped(self, context: UserExecutionContext, event_type: EventType) -> None:
+        """An event of a run another node has ended: dropped, so no run gets a second
+        terminal event or events after its first. The run's cancel makes it emit its last
+        events at once (its tools' completions, its own): one WARNING at its last counts
+        them, not one per event."""
+        self.metrics.broker_dropped.inc()
+        run_id = context.run_id
+        dropped = self._reaped_dropped.get(run_id, 0) + 1
+        if event_type is not EventType.AGENT_COMPLETED:
+            self._reaped_dropped[run_id] = dropped
+            return
+        self._reaped_dropped.pop(run_id, None)
+        log.warning(
+            "run %s of %s was ended by another node while node %s was cut off: the %d "
+            "event(s) it emitted here since, up to its agent_completed, were dropped",
+            run_id,
+            context.user_id,
+            self.node_id,
+            dropped,
+        )
 
     def _on_results(self, batch: list[Record], out: list[Any]) -> None:
         # An event no node's connection was subscribed to gets its delivery report from
