@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import subprocess
@@ -12,12 +13,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from runtime.auth import Role
 from runtime.client import AgentClient
 from runtime.config import RuntimeConfig
 from runtime.server import RuntimeServer
-from tests.mission_critical.target import metric_total
+from tests.mission_critical.target import metric_total, open_unread
 from tests.redis_server import (
     INSTALL_HINT,
     REQUIRE_REDIS_ENV,
@@ -26,6 +29,7 @@ from tests.redis_server import (
     redis_required,
     shared_redis_url,
 )
+from tests.runtime.captured_logs import CapturedLogs, capturing
 
 #: Every timeout in the tests scales with this, so a slow machine can stretch them all.
 TIMEOUT_FACTOR = float(os.environ.get("AEM_TEST_TIMEOUT_FACTOR", "1"))
@@ -95,6 +99,30 @@ async def runtime(make_runtime: RuntimeFactory) -> RuntimeServer:
 
 
 DialFactory = Callable[..., Awaitable[AgentClient]]
+
+
+@pytest.fixture
+async def stalled() -> AsyncIterator[Callable[..., Any]]:
+    """Open raw connections that never read (until the test says so); aborted afterwards."""
+    opened: list[ClientConnection] = []
+
+    async def open_stalled(server: RuntimeServer, user: str) -> ClientConnection:
+        ws = await open_unread(server.url, server.issue_token(user))
+        opened.append(ws)
+        return ws
+
+    yield open_stalled
+    for ws in opened:
+        ws.transport.abort()
+        with contextlib.suppress(ConnectionClosed):
+            await ws.wait_closed()
+
+
+@pytest.fixture
+def runtime_logs() -> Iterator[CapturedLogs]:
+    """Every record of the runtime's loggers during the test, from DEBUG up, with its ids."""
+    with capturing("runtime") as handler:
+        yield handler
 
 
 @pytest.fixture

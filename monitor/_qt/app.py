@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import qasync
+from pyqtgraph.util.garbage_collector import GarbageCollector
 from PySide6.QtCore import QSettings, QSocketNotifier, QTimer
 from PySide6.QtWidgets import QApplication, QDialog
 
@@ -173,6 +174,10 @@ def _run(app: QApplication, args: argparse.Namespace, stop_signals: StopSignals)
     # keep it out of the collector's full passes, which otherwise scan it all and stalled
     # frames by up to 0.4 s under a fast stream.
     gc.freeze()
+    # From here the collector runs on the GUI thread only, on a timer: run from the ingest
+    # or the embedded runtime's thread, it could destroy a Qt object there (a closed
+    # dialog's or view's reference cycle), which crashes Qt later on the GUI thread.
+    collector = GarbageCollector(interval=1.0)
 
     exit_code = 0
     if args.screenshot:
@@ -202,4 +207,6 @@ def _run(app: QApplication, args: argparse.Namespace, stop_signals: StopSignals)
         workspace.stop()  # idempotent: closing the window already stopped it
         stop_notifier.setEnabled(False)  # before the caller closes the socket it watches
         asyncio.set_event_loop(None)
+        collector.timer.stop()
+        gc.enable()
     return exit_code

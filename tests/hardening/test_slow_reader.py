@@ -21,9 +21,7 @@ from runtime.client import AgentClient
 from runtime.load_generator import percentiles
 from runtime.server import RuntimeServer
 from tests.conftest import RuntimeFactory, metric_value, seconds, until
-from tests.runtime.test_slow_consumer import OutboxWatch, stalled, stop_flood
-
-__all__ = ["stalled"]  # the fixture, used by name below
+from tests.runtime.test_slow_consumer import OutboxWatch, stop_flood
 
 QUEUE_LIMIT = 2000
 #: the busy stream: 1,000 events/s for up to 20 s (cancelled once measured)

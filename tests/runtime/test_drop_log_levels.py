@@ -14,25 +14,23 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar
 
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection
-from websockets.exceptions import ConnectionClosed
 
 from runtime.agents.base import Agent, RunScope
 from runtime.agents.catalog import build_default_registry
 from runtime.agents.load import MAX_STEPS
 from runtime.client import AgentClient
 from runtime.connections import Subscriber
-from runtime.log_context import CorrelationFilter
 from runtime.protocol import EventType
 from runtime.server import RuntimeServer
 from runtime.tools import Tool
 from tests.conftest import DialFactory, RuntimeFactory, metric_value, seconds, test_config, until
-from tests.mission_critical.target import open_unread
+from tests.runtime.captured_logs import CapturedLogs, describe
 
 #: a send queue a flood overflows at once
 QUEUE_LIMIT = 200
@@ -43,59 +41,13 @@ BIG_FRAME_CHARS = 16 * 1024 * 1024
 # --- catching the records ---------------------------------------------------------------
 
 
-class Captured(logging.Handler):
-    """Every record of the runtime from DEBUG up, stamped with its ids as the real handler
-    stamps them (``CorrelationFilter``)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.addFilter(CorrelationFilter())
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def find(self, logger: str, *words: str) -> list[logging.LogRecord]:
-        """The records of ``logger`` whose message has every one of ``words``."""
-        return [
-            r
-            for r in self.records
-            if r.name == logger and all(word in r.getMessage() for word in words)
-        ]
-
-    def described(self, logger: str, most: int = 10) -> list[str]:
-        """The first ``most`` records of ``logger``, described."""
-        return [describe(r) for r in self.records if r.name == logger][:most]
-
-
-@pytest.fixture
-def captured() -> Iterator[Captured]:
-    handler = Captured()
-    logger = logging.getLogger("runtime")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def describe(record: logging.LogRecord) -> str:
-    ids = ", ".join(
-        f"{name}={getattr(record, name, None)}" for name in ("user_id", "run_id", "connection_id")
-    )
-    return f"{record.levelname} {record.name}: {record.getMessage()} [{ids}]"
-
-
-def the_one(captured: Captured, what: str, logger: str, *words: str) -> logging.LogRecord:
+def the_one(runtime_logs: CapturedLogs, what: str, logger: str, *words: str) -> logging.LogRecord:
     """The single record of ``logger`` about ``what`` (its message has ``words``)."""
-    found = captured.find(logger, *words)
+    found = runtime_logs.find(logger, *words)
     assert len(found) == 1, (
         f"{what}: want one record of {logger} saying {' … '.join(words)!r} (one line, "
         f"not one per frame), found {len(found)}: {[describe(r) for r in found[:5]]}; "
-        f"{logger} logged {captured.described(logger)}"
+        f"{logger} logged {runtime_logs.described(logger)}"
     )
     return found[0]
 
@@ -198,23 +150,6 @@ async def server() -> AsyncIterator[RuntimeServer]:
         yield started
 
 
-@pytest.fixture
-async def unread() -> AsyncIterator[Callable[[RuntimeServer, str], Any]]:
-    """Open raw connections that never read; aborted after the test."""
-    opened: list[ClientConnection] = []
-
-    async def open_stalled(server: RuntimeServer, user: str) -> ClientConnection:
-        ws = await open_unread(server.url, server.issue_token(user))
-        opened.append(ws)
-        return ws
-
-    yield open_stalled
-    for ws in opened:
-        ws.transport.abort()
-        with contextlib.suppress(ConnectionClosed):
-            await ws.wait_closed()
-
-
 async def connection_of(server: RuntimeServer, user: str) -> Subscriber:
     """The user's one connection on ``server`` (a read-only look inside)."""
     await until(
@@ -238,12 +173,12 @@ async def start_raw_run(
 
 
 async def test_a_slow_consumer_is_one_warning_at_its_close_and_one_for_what_came_after(
-    make_runtime: RuntimeFactory, unread: Callable[..., Any], captured: Captured
+    make_runtime: RuntimeFactory, stalled: Callable[..., Any], runtime_logs: CapturedLogs
 ) -> None:
     # A short close timeout: the stalled client never answers the 4008, so it is dropped
     # soon, while the flood goes on (every event meanwhile is one more frame it is not sent).
     server = await make_runtime(send_queue_limit=QUEUE_LIMIT, close_timeout=seconds(0.5))
-    ws = await unread(server, "bob")
+    ws = await stalled(server, "bob")
     sub = await connection_of(server, "bob")
     flood = {"steps": MAX_STEPS, "tools": 1, "pace": 0}
     run_id = await start_raw_run(server, ws, "bob", "load", flood)
@@ -259,20 +194,20 @@ async def test_a_slow_consumer_is_one_warning_at_its_close_and_one_for_what_came
     await until(lambda: server.factory.active_runs("bob") == 0, seconds(30), "the flood to end")
 
     what = f"closing slow consumer {sub.id}"
-    closing = the_one(captured, what, "runtime.connections", sub.id, "slow consumer")
+    closing = the_one(runtime_logs, what, "runtime.connections", sub.id, "slow consumer")
     # Closed from inside the run whose event overflowed it: the record has that run's ids.
     assert_loud(closing, what, user="bob", run_id=run_id, connection_id=sub.id)
     assert counted(closing) >= QUEUE_LIMIT, describe(closing)
 
     what = f"frames given to slow consumer {sub.id} after its close"
-    later = the_one(captured, what, "runtime.connections", sub.id, "after it closed")
+    later = the_one(runtime_logs, what, "runtime.connections", sub.id, "after it closed")
     assert_loud(later, what, user="bob", connection_id=sub.id)
     assert after_close > 0, "the flood should have gone on after the close"
     assert counted(later) == after_close, (
         f"one line should count all {after_close:g} frames given to the closed connection: "
         f"{describe(later)}"
     )
-    about = captured.find("runtime.connections", sub.id)
+    about = runtime_logs.find("runtime.connections", sub.id)
     assert len(about) <= 4, (
         f"thousands of frames were dropped: a few lines should say so, not {len(about)}; the "
         f"first: {[describe(r) for r in about[:5]]}"
@@ -283,7 +218,7 @@ async def test_a_slow_consumer_is_one_warning_at_its_close_and_one_for_what_came
 
 
 async def test_a_result_that_cannot_be_encoded_is_a_warning_with_the_run_and_tool_call(
-    server: RuntimeServer, dial: DialFactory, captured: Captured
+    server: RuntimeServer, dial: DialFactory, runtime_logs: CapturedLogs
 ) -> None:
     client = await dial(server, "alice")
     events = await client.run("huge", "huge_result", timeout=seconds(20))
@@ -292,7 +227,7 @@ async def test_a_result_that_cannot_be_encoded_is_a_warning_with_the_run_and_too
     assert completed.data["result"] == {"unserializable": repr(2**70)}
 
     what = f"the unencodable result of tool call {completed.data['tool_call_id']}"
-    record = the_one(captured, what, "runtime.notifier", run_id, "cannot be encoded")
+    record = the_one(runtime_logs, what, "runtime.notifier", run_id, "cannot be encoded")
     assert_loud(record, what, user="alice", run_id=run_id)
     assert getattr(record, "tool_call_id", None) == completed.data["tool_call_id"], (
         f"{what}: the record should carry its tool_call_id, found: {describe(record)}"
@@ -300,7 +235,7 @@ async def test_a_result_that_cannot_be_encoded_is_a_warning_with_the_run_and_too
 
 
 async def test_events_that_cannot_be_sent_are_warnings_even_if_the_agent_carries_on(
-    server: RuntimeServer, dial: DialFactory, captured: Captured
+    server: RuntimeServer, dial: DialFactory, runtime_logs: CapturedLogs
 ) -> None:
     client = await dial(server, "alice")
     events = await client.run("swallow", "swallower", timeout=seconds(20))
@@ -313,10 +248,10 @@ async def test_events_that_cannot_be_sent_are_warnings_even_if_the_agent_carries
     assert events[-1].data["status"] == "completed"
 
     what = f"the unencodable tool_executing of run {run_id}"
-    record = the_one(captured, what, "runtime.notifier", run_id, "tool_executing", "not sent")
+    record = the_one(runtime_logs, what, "runtime.notifier", run_id, "tool_executing", "not sent")
     assert_loud(record, what, user="alice", run_id=run_id)
     what = f"the partial_result of run {run_id} that is no text"
-    record = the_one(captured, what, "runtime.notifier", run_id, "partial_result", "not sent")
+    record = the_one(runtime_logs, what, "runtime.notifier", run_id, "partial_result", "not sent")
     assert_loud(record, what, user="alice", run_id=run_id)
 
 
@@ -324,9 +259,9 @@ async def test_events_that_cannot_be_sent_are_warnings_even_if_the_agent_carries
 
 
 async def test_a_frame_in_flight_when_the_client_vanishes_is_a_warning_with_the_connection(
-    server: RuntimeServer, unread: Callable[..., Any], captured: Captured
+    server: RuntimeServer, stalled: Callable[..., Any], runtime_logs: CapturedLogs
 ) -> None:
-    ws = await unread(server, "carol")
+    ws = await stalled(server, "carol")
     sub = await connection_of(server, "carol")
     await start_raw_run(server, ws, "carol", "big_then_small", {})
     batch = sub._batch
@@ -342,7 +277,7 @@ async def test_a_frame_in_flight_when_the_client_vanishes_is_a_warning_with_the_
     await until(lambda: server.manager.connection_count("carol") == 0, seconds(10), "disconnect")
 
     what = f"the failed send to connection {sub.id}"
-    record = the_one(captured, what, "runtime.connections", sub.id, "not sent")
+    record = the_one(runtime_logs, what, "runtime.connections", sub.id, "not sent")
     assert_loud(record, what, user="carol", connection_id=sub.id)
     assert counted(record) == 1, f"one frame was in flight: {describe(record)}"
     failed = metric_value(server, "aem_send_failures_total", reason="connection_closed")
@@ -354,7 +289,7 @@ async def test_a_frame_in_flight_when_the_client_vanishes_is_a_warning_with_the_
 
 
 async def test_a_resume_past_what_the_buffer_kept_is_a_warning_counting_the_lost_frames(
-    make_runtime: RuntimeFactory, dial: DialFactory, captured: Captured
+    make_runtime: RuntimeFactory, dial: DialFactory, runtime_logs: CapturedLogs
 ) -> None:
     server = await make_runtime(replay_buffer=5)
     first = await dial(server, "dave")
@@ -374,7 +309,7 @@ async def test_a_resume_past_what_the_buffer_kept_is_a_warning_counting_the_lost
     assert [e.code for e in again.errors] == ["replay_gap"]
 
     what = f"frames {had + 1}..{oldest - 1} lost to the resume of connection {sub.id}"
-    record = the_one(captured, what, "runtime.manager", sub.id, "replay buffer")
+    record = the_one(runtime_logs, what, "runtime.manager", sub.id, "replay buffer")
     assert_loud(record, what, user="dave", connection_id=sub.id)
     assert counted(record) == oldest - 1 - had, describe(record)
 
@@ -383,7 +318,7 @@ async def test_a_resume_past_what_the_buffer_kept_is_a_warning_counting_the_lost
 
 
 async def test_events_of_a_run_another_node_ended_are_one_warning_with_the_run(
-    redis_url: str, broker_namespace: str, captured: Captured
+    redis_url: str, broker_namespace: str, runtime_logs: CapturedLogs
 ) -> None:
     config = test_config(broker=redis_url, broker_namespace=broker_namespace, node_id="a")
     async with RuntimeServer(config) as node:
@@ -409,7 +344,7 @@ async def test_events_of_a_run_another_node_ended_are_one_warning_with_the_run(
             await client.close()
 
     what = f"the events run {run_id} emitted after another node ended it"
-    record = the_one(captured, what, "runtime.cluster.manager", run_id, "dropped")
+    record = the_one(runtime_logs, what, "runtime.cluster.manager", run_id, "dropped")
     assert_loud(record, what, user="erin", run_id=run_id)
     # A hanging tool was cancelled: its tool_completed, then the run's agent_completed.
     match = re.search(r"the (\d+) event\(s\)", record.getMessage())

@@ -63,6 +63,13 @@ async def logs_of(monitor: AgentClient, run_id: str, count: int) -> list[RunLog]
     return found()[:count]
 
 
+async def until_completed(monitor: AgentClient) -> None:
+    """Until the monitor has seen a run's ``agent_completed``."""
+    await monitor.wait_until(
+        lambda: any(e.type is EventType.AGENT_COMPLETED for e in monitor.events), seconds(10)
+    )
+
+
 async def test_a_failing_tools_warning_reaches_observers_with_the_runs_ids(
     dial: DialFactory,
 ) -> None:
@@ -85,9 +92,7 @@ async def test_a_failing_tools_warning_reaches_observers_with_the_runs_ids(
         assert entry.connection_id and entry.node == server.manager.node_id
         assert "failed" in entry.message and entry.monitor_seq is not None
         # Numbered among the events, but none of them: no gap, no event with its number.
-        await monitor.wait_until(
-            lambda: any(e.type is EventType.AGENT_COMPLETED for e in monitor.events), seconds(10)
-        )
+        await until_completed(monitor)
         assert not [f for f in monitor.findings if f.rule_id == "AEM019"], monitor.findings
         assert entry.monitor_seq not in {e.monitor_seq for e in monitor.events}
         assert len(monitor.events) == len(events)
@@ -124,10 +129,7 @@ async def test_records_outside_any_run_and_other_runtimes_runs_stay_out(
         alice = await dial(second, "alice")
         events = await alice.run("go", "noisy", options={"pace": 0, "count": 2})
         await logs_of(watching_second, events[0].run_id, 2)
-        await watching_second.wait_until(
-            lambda: any(e.type is EventType.AGENT_COMPLETED for e in watching_second.events),
-            seconds(10),
-        )
+        await until_completed(watching_second)
         assert [e.message for e in watching_second.logs] == [
             "from a worker thread",
             "complaint 1",
@@ -148,9 +150,7 @@ async def test_a_run_that_floods_its_log_reaches_observers_with_its_first_record
         flood = MAX_FORWARDED_PER_RUN * 3
         events = await alice.run("go", "noisy", options={"pace": 0, "count": flood})
         forwarded = await logs_of(monitor, events[0].run_id, MAX_FORWARDED_PER_RUN)
-        await monitor.wait_until(
-            lambda: any(e.type is EventType.AGENT_COMPLETED for e in monitor.events), seconds(10)
-        )
+        await until_completed(monitor)
         assert len(monitor.logs) == MAX_FORWARDED_PER_RUN
         assert forwarded[-2].message == f"complaint {MAX_FORWARDED_PER_RUN - 2}"
         assert forwarded[-1].message == (

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
-import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -25,29 +24,11 @@ from runtime.connections import CLOSE_SLOW_CONSUMER
 from runtime.protocol import Cancel
 from runtime.server import RuntimeServer
 from tests.conftest import RuntimeFactory, metric_value, seconds, until
-from tests.mission_critical.target import open_unread
 
 QUEUE_LIMIT = 200
 #: As many events as the load agent will make: far more than the kernel's socket buffers
 #: (several MB on loopback) hold. Once the slow consumer is closed, the flood is cancelled.
 FLOOD = {"steps": MAX_STEPS, "tools": 1, "pace": 0}
-
-
-@pytest.fixture
-async def stalled() -> AsyncIterator[Callable[..., Any]]:
-    """Open raw connections that never read (until the test says so); aborted afterwards."""
-    opened: list[ClientConnection] = []
-
-    async def open_stalled(server: RuntimeServer, user: str) -> ClientConnection:
-        ws = await open_unread(server.url, server.issue_token(user))
-        opened.append(ws)
-        return ws
-
-    yield open_stalled
-    for ws in opened:
-        ws.transport.abort()
-        with contextlib.suppress(ConnectionClosed):
-            await ws.wait_closed()
 
 
 class OutboxWatch:

@@ -5,6 +5,7 @@ GUI-thread coroutines."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest
 import qasync
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QEvent, QSettings
 from PySide6.QtWidgets import QApplication
 
 from monitor._qt.theme import apply_theme
@@ -46,6 +47,21 @@ def isolated_recordings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     folder = tmp_path / "recordings"
     monkeypatch.setenv(ENV_DIR, str(folder))
     return folder
+
+
+@pytest.fixture(autouse=True)
+def collected_on_the_gui_thread(themed_app: QApplication) -> Iterator[None]:
+    """After each widget test, collect its garbage here, on the GUI thread, and run the
+    deletions it queued. Otherwise a window's reference cycles wait for whichever later
+    collection comes first, perhaps on a runtime's or a worker's thread in another test,
+    and Qt objects destroyed off the GUI thread crash a later ``processEvents``."""
+    yield
+    gc.collect()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    themed_app.processEvents()
+    # What is alive now stays out of later collections: each test's collection then looks
+    # only at what that test made (a full one per test cost the suite half a minute).
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)

@@ -36,7 +36,15 @@ def workspace(tmp_path: Path) -> Iterator[Workspace]:
         yield ws
 
 
-def run_two(window: MainWindow, loop: qasync.QEventLoop, workspace: Workspace) -> list[Event]:
+def open_window(qtbot: QtBot, workspace: Workspace) -> MainWindow:
+    window = MainWindow(workspace)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: "connected" in window.connection_label.text(), timeout=ms(10))
+    return window
+
+
+def run_two(loop: qasync.QEventLoop, workspace: Workspace) -> list[Event]:
     """A run whose tools all fail and a run whose agent crashes; their first events."""
     runtime = workspace.runtime
     assert runtime is not None
@@ -67,11 +75,8 @@ def logs_cell(window: MainWindow, run_index: int) -> tuple[str, str | None]:
 def test_a_runs_logs_show_in_the_sessions_table_on_its_lane_and_in_the_inspector(
     qtbot: QtBot, qasync_loop: qasync.QEventLoop, workspace: Workspace
 ) -> None:
-    window = MainWindow(workspace)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: "connected" in window.connection_label.text(), timeout=ms(10))
-    tool_run, crash_run = run_two(window, qasync_loop, workspace)
+    window = open_window(qtbot, workspace)
+    tool_run, crash_run = run_two(qasync_loop, workspace)
     store = workspace.session.store
     qtbot.waitUntil(lambda: store.logs.total >= 2, timeout=ms(10))
     tools = store.run_by_id("gina", tool_run.run_id)
@@ -112,11 +117,8 @@ def test_a_runs_logs_show_in_the_sessions_table_on_its_lane_and_in_the_inspector
 def test_a_replayed_recording_shows_the_logs_it_kept(
     qtbot: QtBot, qasync_loop: qasync.QEventLoop, workspace: Workspace
 ) -> None:
-    window = MainWindow(workspace)
-    qtbot.addWidget(window)
-    window.show()
-    qtbot.waitUntil(lambda: "connected" in window.connection_label.text(), timeout=ms(10))
-    tool_run, crash_run = run_two(window, qasync_loop, workspace)
+    window = open_window(qtbot, workspace)
+    tool_run, crash_run = run_two(qasync_loop, workspace)
     live = workspace.session.store
     qtbot.waitUntil(lambda: live.logs.total >= 2, timeout=ms(10))
     expected = [(r.entry.run_id, r.entry.message) for r in live.logs]

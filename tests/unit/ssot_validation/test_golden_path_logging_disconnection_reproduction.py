@@ -18,7 +18,6 @@ import json
 import logging
 import secrets
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,12 +28,12 @@ if __package__ in (None, "") and str(Path(__file__).resolve().parents[3]) not in
 
 from runtime.auth import Role, TokenAuthority
 from runtime.client import AgentClient
-from runtime.log_context import CorrelationFilter
 from runtime.log_format import JsonLinesFormatter, TextFormatter
 from runtime.protocol import EventType, RunStatus
 from runtime.server import RuntimeServer
 from tests.conftest import ClientFactory, seconds
 from tests.mission_critical.assertions import finish_run
+from tests.runtime.captured_logs import CapturedLogs, describe
 from tests.runtime.served import serve
 
 pytestmark = [pytest.mark.critical]
@@ -44,63 +43,30 @@ CRASHING = {"faults": {"agent_crash_rate": 1.0}}
 SLOW = {"steps": 400, "tools": 5, "rate": 200, "pace": 0}  # ~2 s unless interrupted
 
 
-class Captured(logging.Handler):
-    """Every record the runtime makes, stamped with its ids as the real handler does."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.addFilter(CorrelationFilter())
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def of_run(self, run_id: str) -> list[logging.LogRecord]:
-        return [r for r in self.records if getattr(r, "run_id", None) == run_id]
-
-
-@pytest.fixture
-def captured() -> Iterator[Captured]:
-    handler = Captured()
-    logger = logging.getLogger("runtime")
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def serious(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
     return [r for r in records if r.levelno >= logging.WARNING]
 
 
-def describe(record: logging.LogRecord) -> str:
-    return f"{record.levelname} {record.name}: {record.getMessage()}"
-
-
-def assert_found_by_run_id(captured: Captured, run_id: str, user: str) -> None:
+def assert_found_by_run_id(runtime_logs: CapturedLogs, run_id: str, user: str) -> None:
     """Every warning or error of the test belongs to the run (one run at a time here) and
     carries its ids, and the run id alone finds it in both formats."""
-    lacking = [r for r in serious(captured.records) if getattr(r, "run_id", None) != run_id]
+    lacking = [r for r in serious(runtime_logs.records) if getattr(r, "run_id", None) != run_id]
     assert not lacking, (
         f"warnings or errors made during run {run_id} that a search by its run_id would not "
         f"find (logged without the run's context): {[describe(r) for r in lacking]}"
     )
     json_format, text_format = JsonLinesFormatter(), TextFormatter()
-    for record in serious(captured.of_run(run_id)):
+    for record in serious(runtime_logs.of_run(run_id)):
         line = json.loads(json_format.format(record))
         assert (line["run_id"], line["user_id"]) == (run_id, user), describe(record)
         assert line["thread_id"], f"no thread_id on {describe(record)}"
         assert f"run={run_id}" in text_format.format(record), describe(record)
 
 
-async def assert_observed(monitor: AgentClient, captured: Captured, run_id: str) -> None:
+async def assert_observed(monitor: AgentClient, runtime_logs: CapturedLogs, run_id: str) -> None:
     """Every warning and error of the run reached the observer stream as a ``log`` frame
     with the run's ids, beside the run's events."""
-    expected = [(r.levelname, r.getMessage()) for r in serious(captured.of_run(run_id))]
+    expected = [(r.levelname, r.getMessage()) for r in serious(runtime_logs.of_run(run_id))]
 
     def observed() -> list[tuple[str, str]]:
         return [(e.level, e.message) for e in monitor.logs if e.run_id == run_id]
@@ -123,17 +89,17 @@ async def assert_observed(monitor: AgentClient, captured: Captured, run_id: str)
 
 class TestEveryRecordOfARunCarriesItsIds:
     async def test_a_successful_run_is_told_from_start_to_end(
-        self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
+        self, runtime: RuntimeServer, connect: ClientFactory, runtime_logs: CapturedLogs
     ) -> None:
         client = await connect("alice")
         events = await client.run("What is 2+3?", "calculator")
         run_id = events[0].run_id
-        story = [r.getMessage() for r in captured.of_run(run_id)]
+        story = [r.getMessage() for r in runtime_logs.of_run(run_id)]
         assert any("started" in m for m in story) and any("completed" in m for m in story), story
-        assert serious(captured.of_run(run_id)) == [], "a clean run logged a warning"
+        assert serious(runtime_logs.of_run(run_id)) == [], "a clean run logged a warning"
 
     async def test_a_failing_tool_is_a_warning_with_the_run_user_and_tool_call(
-        self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
+        self, runtime: RuntimeServer, connect: ClientFactory, runtime_logs: CapturedLogs
     ) -> None:
         monitor = await connect("ops", role=Role.MONITOR)
         client = await connect("alice")
@@ -144,31 +110,31 @@ class TestEveryRecordOfARunCarriesItsIds:
             for e in events
             if e.type is EventType.TOOL_COMPLETED and e.data["status"] == "error"
         }
-        assert_found_by_run_id(captured, run_id, "alice")
-        told = [r for r in captured.of_run(run_id) if r.name == "runtime.tools"]
+        assert_found_by_run_id(runtime_logs, run_id, "alice")
+        told = [r for r in runtime_logs.of_run(run_id) if r.name == "runtime.tools"]
         warned = serious(told)
         assert {getattr(r, "tool_call_id", None) for r in warned} == failed_calls, (
             f"each failing tool call should be one warning carrying its tool_call_id; the "
             f"tools of run {run_id} logged {[describe(r) for r in told]}"
         )
-        await assert_observed(monitor, captured, run_id)
+        await assert_observed(monitor, runtime_logs, run_id)
 
     async def test_an_agent_crash_is_logged_with_the_run(
-        self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
+        self, runtime: RuntimeServer, connect: ClientFactory, runtime_logs: CapturedLogs
     ) -> None:
         monitor = await connect("ops", role=Role.MONITOR)
         client = await connect("bob")
         events = await client.run("Analyse this", "data_analyst", options=CRASHING)
         run_id = events[0].run_id
         assert events[-1].data["status"] == RunStatus.FAILED
-        assert serious(captured.of_run(run_id)), "the crash left no warning a run_id finds"
-        assert_found_by_run_id(captured, run_id, "bob")
-        await assert_observed(monitor, captured, run_id)
+        assert serious(runtime_logs.of_run(run_id)), "the crash left no warning a run_id finds"
+        assert_found_by_run_id(runtime_logs, run_id, "bob")
+        await assert_observed(monitor, runtime_logs, run_id)
 
 
 class TestADisconnectMidRun:
     async def test_is_logged_once_with_the_user_and_run_and_the_resume_completes(
-        self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
+        self, runtime: RuntimeServer, connect: ClientFactory, runtime_logs: CapturedLogs
     ) -> None:
         first = await connect("carol")
         run_id = await first.start_run("keep going", "load", options=SLOW)
@@ -176,7 +142,7 @@ class TestADisconnectMidRun:
         await first.close()
         second = await connect("carol", after_seq=first.last_seq)
         await finish_run(second, run_id, seconds(20))
-        left = [r for r in captured.of_run(run_id) if "disconnected" in r.getMessage()]
+        left = [r for r in runtime_logs.of_run(run_id) if "disconnected" in r.getMessage()]
         assert len(left) == 1, (
             f"a disconnect mid-run should be logged once; got {[describe(r) for r in left]}"
         )
@@ -187,17 +153,17 @@ class TestADisconnectMidRun:
         )
         assert getattr(record, "user_id", None) == "carol"
         assert getattr(record, "connection_id", None), "the record names no connection"
-        assert_found_by_run_id(captured, run_id, "carol")
+        assert_found_by_run_id(runtime_logs, run_id, "carol")
 
     async def test_is_not_logged_while_another_connection_of_the_user_stays(
-        self, runtime: RuntimeServer, connect: ClientFactory, captured: Captured
+        self, runtime: RuntimeServer, connect: ClientFactory, runtime_logs: CapturedLogs
     ) -> None:
         staying, leaving = await connect("dave"), await connect("dave")
         run_id = await staying.start_run("keep going", "load", options=SLOW)
         await staying.wait_until(lambda: len(staying.run_events(run_id)) >= 10, seconds(10))
         await leaving.close()
         await finish_run(staying, run_id, seconds(20))
-        assert not [r for r in captured.of_run(run_id) if "disconnected" in r.getMessage()]
+        assert not [r for r in runtime_logs.of_run(run_id) if "disconnected" in r.getMessage()]
 
 
 def found_by_run_id(log_format: str, lines: list[str], run_id: str) -> list[str]:
