@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
+
+import pytest
 
 from runtime.agents.base import Agent, RunScope
 from runtime.agents.catalog import build_default_registry
@@ -37,10 +40,21 @@ class Noisy(Agent):
         return "done"
 
 
-async def started(**overrides: Any) -> RuntimeServer:
-    registry = build_default_registry(5.0)
-    registry.register(Noisy())
-    return await RuntimeServer(test_config(**overrides), registry).start()
+@pytest.fixture
+async def start() -> AsyncIterator[Callable[..., Awaitable[RuntimeServer]]]:
+    """Start runtimes with the default agents and ``noisy``; all are stopped after the test."""
+    servers: list[RuntimeServer] = []
+
+    async def started(**overrides: Any) -> RuntimeServer:
+        registry = build_default_registry(5.0)
+        registry.register(Noisy())
+        server = await RuntimeServer(test_config(**overrides), registry).start()
+        servers.append(server)
+        return server
+
+    yield started
+    for server in servers:
+        await server.stop()
 
 
 async def observe(server: RuntimeServer, dial: DialFactory) -> AgentClient:
@@ -71,107 +85,93 @@ async def until_completed(monitor: AgentClient) -> None:
 
 
 async def test_a_failing_tools_warning_reaches_observers_with_the_runs_ids(
-    dial: DialFactory,
+    dial: DialFactory, start: Callable[..., Awaitable[RuntimeServer]]
 ) -> None:
-    server = await started(allow_client_faults=True)
-    try:
-        monitor = await observe(server, dial)
-        alice = await dial(server, "alice")
-        failing = {"pace": 0, "faults": {"tool_failure_rate": 1.0}}
-        events = await alice.run("2+2", "calculator", options=failing)
-        run = events[0]
-        (entry,) = await logs_of(monitor, run.run_id, 1)
-        tool_call = next(e for e in events if e.type is EventType.TOOL_EXECUTING)
-        assert (entry.level, entry.logger) == ("WARNING", "runtime.tools")
-        assert (entry.user_id, entry.thread_id, entry.agent_name) == (
-            "alice",
-            run.thread_id,
-            "calculator",
-        )
-        assert entry.tool_call_id == tool_call.data["tool_call_id"]
-        assert entry.connection_id and entry.node == server.manager.node_id
-        assert "failed" in entry.message and entry.monitor_seq is not None
-        # Numbered among the events, but none of them: no gap, no event with its number.
-        await until_completed(monitor)
-        assert not [f for f in monitor.findings if f.rule_id == "AEM019"], monitor.findings
-        assert entry.monitor_seq not in {e.monitor_seq for e in monitor.events}
-        assert len(monitor.events) == len(events)
-    finally:
-        await server.stop()
+    server = await start(allow_client_faults=True)
+    monitor = await observe(server, dial)
+    alice = await dial(server, "alice")
+    failing = {"pace": 0, "faults": {"tool_failure_rate": 1.0}}
+    events = await alice.run("2+2", "calculator", options=failing)
+    run = events[0]
+    (entry,) = await logs_of(monitor, run.run_id, 1)
+    tool_call = next(e for e in events if e.type is EventType.TOOL_EXECUTING)
+    assert (entry.level, entry.logger) == ("WARNING", "runtime.tools")
+    assert (entry.user_id, entry.thread_id, entry.agent_name) == (
+        "alice",
+        run.thread_id,
+        "calculator",
+    )
+    assert entry.tool_call_id == tool_call.data["tool_call_id"]
+    assert entry.connection_id and entry.node == server.manager.node_id
+    assert "failed" in entry.message and entry.monitor_seq is not None
+    # Numbered among the events, but none of them: no gap, no event with its number.
+    await until_completed(monitor)
+    assert not [f for f in monitor.findings if f.rule_id == "AEM019"], monitor.findings
+    assert entry.monitor_seq not in {e.monitor_seq for e in monitor.events}
+    assert len(monitor.events) == len(events)
 
 
 async def test_a_crash_sends_its_traceback_and_a_worker_threads_warning_is_forwarded(
-    dial: DialFactory,
+    dial: DialFactory, start: Callable[..., Awaitable[RuntimeServer]]
 ) -> None:
-    server = await started()
-    try:
-        monitor = await observe(server, dial)
-        alice = await dial(server, "alice")
-        events = await alice.run("go", "noisy", options={"pace": 0, "fail": True})
-        thread_warning, crash = await logs_of(monitor, events[0].run_id, 2)
-        assert thread_warning.message == "from a worker thread"
-        assert thread_warning.logger == "tests.noisy_agent"
-        assert (crash.level, crash.logger) == ("ERROR", "runtime.engine")
-        assert crash.exception and crash.exception.rstrip().endswith("KeyError: 'no such dataset'")
-        assert crash.run_id == events[0].run_id and crash.tool_call_id is None
-    finally:
-        await server.stop()
+    server = await start()
+    monitor = await observe(server, dial)
+    alice = await dial(server, "alice")
+    events = await alice.run("go", "noisy", options={"pace": 0, "fail": True})
+    thread_warning, crash = await logs_of(monitor, events[0].run_id, 2)
+    assert thread_warning.message == "from a worker thread"
+    assert thread_warning.logger == "tests.noisy_agent"
+    assert (crash.level, crash.logger) == ("ERROR", "runtime.engine")
+    assert crash.exception and crash.exception.rstrip().endswith("KeyError: 'no such dataset'")
+    assert crash.run_id == events[0].run_id and crash.tool_call_id is None
 
 
 async def test_records_outside_any_run_and_other_runtimes_runs_stay_out(
     dial: DialFactory,
 ) -> None:
-    first, second = await started(), await started()
-    try:
-        watching_first = await observe(first, dial)
-        watching_second = await observe(second, dial)
-        logging.getLogger("runtime.test").warning("outside any run")
-        alice = await dial(second, "alice")
-        events = await alice.run("go", "noisy", options={"pace": 0, "count": 2})
-        await logs_of(watching_second, events[0].run_id, 2)
-        await until_completed(watching_second)
-        assert [e.message for e in watching_second.logs] == [
-            "from a worker thread",
-            "complaint 1",
-        ]
-        assert watching_first.logs == [] and watching_first.events == []
-    finally:
-        await first.stop()
-        await second.stop()
+    first, second = await start(), await start()
+    watching_first = await observe(first, dial)
+    watching_second = await observe(second, dial)
+    logging.getLogger("runtime.test").warning("outside any run")
+    alice = await dial(second, "alice")
+    events = await alice.run("go", "noisy", options={"pace": 0, "count": 2})
+    await logs_of(watching_second, events[0].run_id, 2)
+    await until_completed(watching_second)
+    assert [e.message for e in watching_second.logs] == [
+        "from a worker thread",
+        "complaint 1",
+    ]
+    assert watching_first.logs == [] and watching_first.events == []
 
 
 async def test_a_run_that_floods_its_log_reaches_observers_with_its_first_records_only(
-    dial: DialFactory,
+    dial: DialFactory, start: Callable[..., Awaitable[RuntimeServer]]
 ) -> None:
-    server = await started()
-    try:
-        monitor = await observe(server, dial)
-        alice = await dial(server, "alice")
-        flood = MAX_FORWARDED_PER_RUN * 3
-        events = await alice.run("go", "noisy", options={"pace": 0, "count": flood})
-        forwarded = await logs_of(monitor, events[0].run_id, MAX_FORWARDED_PER_RUN)
-        await until_completed(monitor)
-        assert len(monitor.logs) == MAX_FORWARDED_PER_RUN
-        assert forwarded[-2].message == f"complaint {MAX_FORWARDED_PER_RUN - 2}"
-        assert forwarded[-1].message == (
-            f"run {events[0].run_id} logged {MAX_FORWARDED_PER_RUN} warnings and errors: the "
-            "rest are in the runtime's log only"
-        )
-        # The next run starts with a clean slate.
-        again = await alice.run("go", "noisy", options={"pace": 0, "count": 1})
-        assert (await logs_of(monitor, again[0].run_id, 1))[0].message == "from a worker thread"
-    finally:
-        await server.stop()
+    server = await start()
+    monitor = await observe(server, dial)
+    alice = await dial(server, "alice")
+    flood = MAX_FORWARDED_PER_RUN * 3
+    events = await alice.run("go", "noisy", options={"pace": 0, "count": flood})
+    forwarded = await logs_of(monitor, events[0].run_id, MAX_FORWARDED_PER_RUN)
+    await until_completed(monitor)
+    assert len(monitor.logs) == MAX_FORWARDED_PER_RUN
+    assert forwarded[-2].message == f"complaint {MAX_FORWARDED_PER_RUN - 2}"
+    assert forwarded[-1].message == (
+        f"run {events[0].run_id} logged {MAX_FORWARDED_PER_RUN} warnings and errors: the "
+        "rest are in the runtime's log only"
+    )
+    # The next run starts with a clean slate.
+    again = await alice.run("go", "noisy", options={"pace": 0, "count": 1})
+    assert (await logs_of(monitor, again[0].run_id, 1))[0].message == "from a worker thread"
 
 
-async def test_log_frames_are_replayed_to_a_monitor_that_resumes(dial: DialFactory) -> None:
-    server = await started()
-    try:
-        alice = await dial(server, "alice")
-        events = await alice.run("go", "noisy", options={"pace": 0, "count": 1})
-        late = await dial(server, "ops", role=Role.MONITOR, after_seq=0)
-        (entry,) = await logs_of(late, events[0].run_id, 1)
-        assert entry.message == "from a worker thread" and entry.monitor_seq
-        assert not [f for f in late.findings if f.rule_id == "AEM019"]
-    finally:
-        await server.stop()
+async def test_log_frames_are_replayed_to_a_monitor_that_resumes(
+    dial: DialFactory, start: Callable[..., Awaitable[RuntimeServer]]
+) -> None:
+    server = await start()
+    alice = await dial(server, "alice")
+    events = await alice.run("go", "noisy", options={"pace": 0, "count": 1})
+    late = await dial(server, "ops", role=Role.MONITOR, after_seq=0)
+    (entry,) = await logs_of(late, events[0].run_id, 1)
+    assert entry.message == "from a worker thread" and entry.monitor_seq
+    assert not [f for f in late.findings if f.rule_id == "AEM019"]
