@@ -127,7 +127,7 @@ async def test_a_crash_sends_its_traceback_and_a_worker_threads_warning_is_forwa
 
 
 async def test_records_outside_any_run_and_other_runtimes_runs_stay_out(
-    dial: DialFactory,
+    dial: DialFactory, start: Callable[..., Awaitable[RuntimeServer]]
 ) -> None:
     first, second = await start(), await start()
     watching_first = await observe(first, dial)
