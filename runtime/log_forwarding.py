@@ -1,9 +1,10 @@
 """Warnings and errors logged during a run, sent to observers as ``log`` frames.
 
 A run's task forwards its records (``forwarding_logs``, entered where the run's ids are set):
-``RunLogHandler``, on the root logger, turns every WARNING-or-worse record made in that
-task, or in any task or thread started from it, into a ``RunLog`` with the record's ids and
-hands it to the run's runtime. The runtime that runs the run is in the context too, so
+every WARNING-or-worse record made in that task, or in any task or thread started from it,
+becomes a ``RunLog`` with the ids in effect and goes to the run's runtime. Records are caught
+as they are made (a log record factory), whatever logger makes them and whatever handlers
+the process has. The runtime that runs the run is in the context too, so
 several runtimes in one process (tests, the monitor's embedded one) each get their own runs'
 records, and records made outside any run go nowhere but the log.
 
@@ -21,8 +22,9 @@ import contextvars
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from .log_context import CorrelationFilter
+from .log_context import Correlation, current
 from .protocol import RunLog
 
 #: how many records of one run reach observers; the runtime's own log keeps all of them
@@ -70,59 +72,54 @@ def _clip_start(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class RunLogHandler(logging.Handler):
-    """Forwards WARNING-or-worse records made during a run to that run's runtime."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self._ids = CorrelationFilter()
-        # Formats tracebacks only; the message is the record's own.
-        self.setFormatter(logging.Formatter())
-
-    def emit(self, record: logging.LogRecord) -> None:
-        target = _forwarding.get()
-        if target is None:
-            return  # outside any run: the log has it, observers do not
-        try:
-            self._ids.filter(record)
-            run_id = getattr(record, "run_id", None) or target.run_id
-            if target.forwarded >= MAX_FORWARDED_PER_RUN:
-                return
-            target.forwarded += 1
-            if target.forwarded == MAX_FORWARDED_PER_RUN:
-                entry = _limit_notice(record, run_id)
-            else:
-                entry = self._entry(record, run_id)
-        except Exception:  # a record that cannot be formatted: logging's own report
-            self.handleError(record)
-            return
-        # RuntimeError: the run's loop has closed, nobody is left to observe it.
-        with contextlib.suppress(RuntimeError):
-            # An empty context: a warning logged while publishing is not forwarded again.
-            target.loop.call_soon_threadsafe(target.publish, entry, context=contextvars.Context())
-
-    def _entry(self, record: logging.LogRecord, run_id: str) -> RunLog:
-        exception = None
-        if record.exc_info:
-            exception = self.formatter.formatException(record.exc_info)  # type: ignore[union-attr]
-        elif record.exc_text:
-            exception = record.exc_text
-        return RunLog(
-            level=record.levelname,
-            logger=record.name,
-            message=_clip_start(record.getMessage(), MAX_MESSAGE_CHARS),
-            timestamp=record.created,
-            user_id=getattr(record, "user_id", None) or "",
-            run_id=run_id,
-            thread_id=getattr(record, "thread_id", None),
-            agent_name=getattr(record, "agent_name", None),
-            tool_call_id=getattr(record, "tool_call_id", None),
-            connection_id=getattr(record, "connection_id", None),
-            exception=None if exception is None else _clip_end(exception, MAX_EXCEPTION_CHARS),
-        )
+def _forwarded(record: logging.LogRecord) -> logging.LogRecord:
+    """Hand ``record`` to its run's runtime if it is a warning or worse made during a run;
+    return it as made."""
+    if record.levelno < logging.WARNING:
+        return record
+    target = _forwarding.get()
+    if target is None or target.forwarded >= MAX_FORWARDED_PER_RUN:
+        return record  # outside any run (the log has it, observers do not), or past the cap
+    try:
+        ids = current()
+        run_id = ids.run_id or target.run_id
+        target.forwarded += 1
+        if target.forwarded == MAX_FORWARDED_PER_RUN:
+            entry = _limit_notice(record, ids, run_id)
+        else:
+            entry = _entry(record, ids, run_id)
+    except Exception:  # a record that cannot be formatted: its handlers say so
+        return record
+    # RuntimeError: the run's loop has closed, nobody is left to observe it.
+    with contextlib.suppress(RuntimeError):
+        # An empty context: a warning logged while publishing is not forwarded again.
+        target.loop.call_soon_threadsafe(target.publish, entry, context=contextvars.Context())
+    return record
 
 
-def _limit_notice(record: logging.LogRecord, run_id: str) -> RunLog:
+_tracebacks = logging.Formatter()
+
+
+def _entry(record: logging.LogRecord, ids: Correlation, run_id: str) -> RunLog:
+    exception = None
+    if record.exc_info:
+        exception = _tracebacks.formatException(record.exc_info)
+    return RunLog(
+        level=record.levelname,
+        logger=record.name,
+        message=_clip_start(record.getMessage(), MAX_MESSAGE_CHARS),
+        timestamp=record.created,
+        user_id=ids.user_id or "",
+        run_id=run_id,
+        thread_id=ids.thread_id,
+        agent_name=ids.agent_name,
+        tool_call_id=ids.tool_call_id,
+        connection_id=ids.connection_id,
+        exception=None if exception is None else _clip_end(exception, MAX_EXCEPTION_CHARS),
+    )
+
+
+def _limit_notice(record: logging.LogRecord, ids: Correlation, run_id: str) -> RunLog:
     """The last record of a run that observers get: says the rest are in the log only."""
     return RunLog(
         level="WARNING",
@@ -132,20 +129,29 @@ def _limit_notice(record: logging.LogRecord, run_id: str) -> RunLog:
             "in the runtime's log only"
         ),
         timestamp=record.created,
-        user_id=getattr(record, "user_id", None) or "",
+        user_id=ids.user_id or "",
         run_id=run_id,
-        thread_id=getattr(record, "thread_id", None),
-        agent_name=getattr(record, "agent_name", None),
-        connection_id=getattr(record, "connection_id", None),
+        thread_id=ids.thread_id,
+        agent_name=ids.agent_name,
+        connection_id=ids.connection_id,
     )
 
 
-_handler = RunLogHandler()
+class _ForwardingFactory:
+    """The log record factory once forwarding is installed: the previous factory's record,
+    passed through ``_forwarded``."""
+
+    def __init__(self, made_by: Callable[..., logging.LogRecord]) -> None:
+        self.made_by = made_by
+
+    def __call__(self, *args: Any, **kwargs: Any) -> logging.LogRecord:
+        return _forwarded(self.made_by(*args, **kwargs))
 
 
 def _install() -> None:
-    """Put the forwarding handler on the root logger: once, and again after a logging
-    setup replaced the root's handlers (``runtime.log_format.configure_logging``)."""
-    root = logging.getLogger()
-    if _handler not in root.handlers:
-        root.addHandler(_handler)
+    """Have every log record pass ``_forwarded`` as it is made (once). A record factory,
+    not a handler: a handler on the root logger would silence Python's last-resort output
+    of warnings in a process that configured no logging (the monitor, a script)."""
+    factory = logging.getLogRecordFactory()
+    if not isinstance(factory, _ForwardingFactory):
+        logging.setLogRecordFactory(_ForwardingFactory(factory))

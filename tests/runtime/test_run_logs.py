@@ -18,7 +18,7 @@ from runtime.client import AgentClient
 from runtime.log_forwarding import MAX_FORWARDED_PER_RUN
 from runtime.protocol import EventType, RunLog
 from runtime.server import RuntimeServer
-from tests.conftest import DialFactory, seconds, test_config
+from tests.conftest import DialFactory, run_python, seconds, test_config
 
 noisy_log = logging.getLogger("tests.noisy_agent")
 
@@ -175,3 +175,29 @@ async def test_log_frames_are_replayed_to_a_monitor_that_resumes(
     (entry,) = await logs_of(late, events[0].run_id, 1)
     assert entry.message == "from a worker thread" and entry.monitor_seq
     assert not [f for f in late.findings if f.rule_id == "AEM019"]
+
+
+def test_a_process_that_configured_no_logging_still_prints_a_runs_warnings() -> None:
+    # Forwarding must not take the place of Python's last-resort output of warnings: the
+    # monitor and scripts that embed a runtime configure no logging and rely on it.
+    done = run_python(
+        """
+import asyncio
+from runtime.client import AgentClient
+from runtime.server import RuntimeServer
+from tests.conftest import test_config
+
+async def main():
+    server = await RuntimeServer(test_config(allow_client_faults=True)).start()
+    client = await AgentClient.connect(server.url, server.issue_token("alice"))
+    await client.run("2+2", "calculator", options={"pace": 0, "faults": {"tool_failure_rate": 1.0}})
+    await client.close()
+    await server.stop()
+
+asyncio.run(main())
+"""
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tool calculate failed" in done.stderr, (
+        f"a run's warning should reach stderr in a process with no logging set up: {done.stderr!r}"
+    )
