@@ -21,7 +21,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .log_context import Correlation, current
@@ -121,19 +121,16 @@ def _entry(record: logging.LogRecord, ids: Correlation, run_id: str) -> RunLog:
 
 def _limit_notice(record: logging.LogRecord, ids: Correlation, run_id: str) -> RunLog:
     """The last record of a run that observers get: says the rest are in the log only."""
-    return RunLog(
+    return replace(
+        _entry(record, ids, run_id),
         level="WARNING",
         logger=__name__,
         message=(
             f"run {run_id} logged {MAX_FORWARDED_PER_RUN} warnings and errors: the rest are "
             "in the runtime's log only"
         ),
-        timestamp=record.created,
-        user_id=ids.user_id or "",
-        run_id=run_id,
-        thread_id=ids.thread_id,
-        agent_name=ids.agent_name,
-        connection_id=ids.connection_id,
+        tool_call_id=None,
+        exception=None,
     )
 
 
