@@ -42,9 +42,8 @@ class LogTableModel(ColumnTableModel):
     )
     TIME, LEVEL, RUN, WHERE, MESSAGE = range(5)
 
-    def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.store = store
         self.records: list[LogRecord] = []
 
     def __len__(self) -> int:
@@ -97,7 +96,7 @@ class LogList(QWidget):
     def __init__(self, store: EventStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.store = store
-        self.model = LogTableModel(store, self)
+        self.model = LogTableModel(self)
         self._filter = EventFilter()
         self._seen_total = -1
         self.caption = QLabel(self)

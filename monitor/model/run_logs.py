@@ -73,8 +73,8 @@ class RunLogs:
 
     def newest(self, count: int) -> list[LogRecord]:
         """The ``count`` newest records, oldest first."""
-        count = min(count, len(self._held))
-        return [self._held[-1 - i] for i in range(count)][::-1]
+        held = self._held
+        return list(itertools.islice(held, max(0, len(held) - count), None))
 
     def between(self, t0: float, t1: float) -> list[LogRecord]:
         """The records received in ``[t0, t1]``, oldest first (a binary search: they are
@@ -83,7 +83,3 @@ class RunLogs:
         start = bisect.bisect_left(held, t0, key=_received_at)
         stop = bisect.bisect_right(held, t1, lo=start, key=_received_at)
         return list(itertools.islice(held, start, stop))
-
-    def of_run(self, run_index: int) -> list[LogRecord]:
-        """The held records of one run, oldest first."""
-        return [r for r in self._held if r.run_index == run_index]
